@@ -1,0 +1,17 @@
+// The jwtgate subcommands for people working with tokens. Each returns the process exit code.
+#pragma once
+
+namespace jwtgate::cli {
+
+int decode_command(int argc, char** argv);   // jwtgate decode TOKEN
+int verify_command(int argc, char** argv);   // jwtgate verify --jwks FILE ... TOKEN
+int keygen_command(int argc, char** argv);   // jwtgate keygen --alg ALG [--kid K] [--out PREFIX]
+int mint_command(int argc, char** argv);     // jwtgate mint --key FILE --alg ALG --claims JSON --ttl 15m
+int demo_command(int argc, char** argv);     // jwtgate (no arguments, for now)
+
+// Exit codes shared by the subcommands.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInvalid = 1;  // the token is not valid
+inline constexpr int kExitUsage = 2;    // bad arguments or unreadable input
+
+}  // namespace jwtgate::cli

@@ -1,0 +1,42 @@
+#include <iostream>
+#include <string_view>
+
+#include "cli/commands.h"
+
+namespace {
+
+constexpr const char* kHelp =
+    "jwtgate: a JWT-validating reverse proxy\n"
+    "\n"
+    "usage:\n"
+    "  jwtgate                      run the built-in demo (the proxy arrives in a later release)\n"
+    "  jwtgate decode TOKEN         print header and payload, UNVERIFIED\n"
+    "  jwtgate verify --jwks FILE [--issuer I] [--audience A] [--alg ALG] TOKEN\n"
+    "  jwtgate keygen --alg ALG [--kid K] [--out PREFIX]\n"
+    "  jwtgate mint --key FILE --alg ALG [--kid K] --claims JSON --ttl 15m\n"
+    "  jwtgate help | --help | --version\n"
+    "\n"
+    "TOKEN '-' reads the token from standard input, keeping it out of shell history.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace jwtgate::cli;
+  if (argc < 2) return demo_command(argc, argv);
+  const std::string_view cmd = argv[1];
+  if (cmd == "decode") return decode_command(argc, argv);
+  if (cmd == "verify") return verify_command(argc, argv);
+  if (cmd == "keygen") return keygen_command(argc, argv);
+  if (cmd == "mint") return mint_command(argc, argv);
+  if (cmd == "demo") return demo_command(argc, argv);
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::cout << kHelp;
+    return kExitOk;
+  }
+  if (cmd == "--version") {
+    std::cout << "jwtgate " << JWTGATE_VERSION << "\n";
+    return kExitOk;
+  }
+  std::cerr << "jwtgate: unknown command '" << cmd << "'\n\n" << kHelp;
+  return kExitUsage;
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Installs everything jwtgate needs to build and test on Debian 12, idempotently, as root.
+#
+# Debian packages come from the machine's configured sources. llhttp is not packaged for
+# Debian 12, so its Debian 13 packages are fetched with apt's own tools through a private apt
+# configuration whose source entry is derived from the machine's existing Debian entry (same
+# mirror, same keyring; only the suite differs), then unpacked into .deps/llhttp in the project.
+# Nothing outside the project is changed by that step: the system's sources and package state
+# are left as they were.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+prefix="$here/.deps/llhttp"
+llhttp_suite=${JWTGATE_LLHTTP_SUITE:-trixie}
+
+packages=(g++ cmake make pkg-config ca-certificates
+          libuv1-dev libssl-dev openssl libsimdjson-dev libcurl4-openssl-dev libyaml-cpp-dev doctest-dev
+          python3-jwt python3-jwcrypto python3-cryptography)
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ -f "$prefix/.complete" ]; then
+  exit 0
+fi
+
+# --- llhttp from Debian 13 -------------------------------------------------------------------
+# Find the machine's main Debian entry: its URI and keyring. deb822 (.sources) first, then the
+# one-line format. The security archive is skipped: libllhttp lives in the main archive.
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+uri="" keyring=""
+for f in /etc/apt/sources.list.d/*.sources; do
+  [ -f "$f" ] || continue
+  read -r uri keyring < <(awk -v cn="$codename" '
+    BEGIN { RS=""; FS="\n" }
+    {
+      u=""; s=""; k=""
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^URIs:/)      { sub(/^URIs:[ \t]*/, "", $i); split($i, a, /[ \t]+/); u=a[1] }
+        if ($i ~ /^Suites:/)    { sub(/^Suites:[ \t]*/, "", $i); s=" " $i " " }
+        if ($i ~ /^Signed-By:/) { sub(/^Signed-By:[ \t]*/, "", $i); k=$i }
+      }
+      if (u != "" && u !~ /security/ && index(s, " " cn " ") > 0) { print u, k; exit }
+    }' "$f") || true
+  [ -n "$uri" ] && break
+done
+if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+  uri=$(awk -v cn="$codename" '$1 == "deb" && $0 !~ /security/ {
+          for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i ~ /:\/\//) { if ($(i+1) == cn) { print $i; exit } }
+        }' /etc/apt/sources.list)
+fi
+if [ -z "$uri" ]; then
+  echo "install-deps: cannot find this machine's Debian source entry for '$codename'" >&2
+  exit 1
+fi
+[ -n "$keyring" ] || keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/etc/preferences.d" "$work/debs"
+: > "$work/status"
+cat > "$work/etc/sources.list" <<SRC
+deb [signed-by=$keyring] $uri $llhttp_suite main
+SRC
+apt_opts=(-o "Dir::Etc::SourceList=$work/etc/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+          -o "Dir::Etc::Preferences=/dev/null" -o "Dir::Etc::PreferencesParts=$work/etc/preferences.d"
+          -o "Dir::State::Lists=$work/lists" -o "Dir::State::status=$work/status"
+          -o "Dir::Cache=$work/cache" -o "APT::Architecture=$(dpkg --print-architecture)"
+          -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root" -qq)
+echo "install-deps: fetching libllhttp-dev from $uri $llhttp_suite"
+apt-get "${apt_opts[@]}" update
+runtime=$(apt-cache "${apt_opts[@]}" depends libllhttp-dev | awk '/Depends: libllhttp[0-9]/ { print $2; exit }')
+if [ -z "$runtime" ]; then
+  echo "install-deps: libllhttp-dev in $llhttp_suite names no runtime package" >&2
+  exit 1
+fi
+(cd "$work/debs" && apt-get "${apt_opts[@]}" download libllhttp-dev "$runtime")
+rm -rf "$prefix"
+mkdir -p "$prefix"
+for deb in "$work"/debs/*.deb; do
+  dpkg-deb -x "$deb" "$prefix"
+done
+touch "$prefix/.complete"
+echo "install-deps: llhttp unpacked into $prefix"
