@@ -11,6 +11,7 @@ Status verify_token_signature(const Token& token, const KeySet& keys, const AlgS
   }
   std::size_t tried = 0;
   bool kid_known = false;
+  Status last_failure;
   for (const Jwk& key : keys.keys) {
     if (h.has_kid) {
       // kid is only ever compared, never used as a path, URL or query.
@@ -20,13 +21,14 @@ Status verify_token_signature(const Token& token, const KeySet& keys, const AlgS
     if (!key.fits(h.alg)) continue;
     if (!h.has_kid && tried == kMaxKeysTriedWithoutKid) break;
     ++tried;
-    if (verify_signature(h.alg, key, token.signing_input(), token.signature()).ok()) return Status::Ok();
+    last_failure = verify_signature(h.alg, key, token.signing_input(), token.signature());
+    if (last_failure.ok()) return last_failure;
   }
   if (h.has_kid && !kid_known) return {Reason::unknown_kid, "no key with the token's kid"};
   if (tried == 0) {
     return {Reason::no_matching_key, "no key fits algorithm " + std::string(alg_name(h.alg))};
   }
-  return {Reason::bad_signature, "signature does not match"};
+  return last_failure;
 }
 
 Status verify_token(Token& scratch, std::string_view compact, const KeySet& keys, const VerifyPolicy& policy,

@@ -1,0 +1,154 @@
+// The jwtgate binary as people use it: real processes, real files, standard input.
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include "tests/support/process.h"
+
+using jwtgate::testing::ProcessResult;
+using jwtgate::testing::run_process;
+using jwtgate::testing::TempDir;
+
+namespace {
+
+ProcessResult run_jwtgate(std::vector<std::string> args, const std::string& input = "", const std::string& cwd = "") {
+  args.insert(args.begin(), JWTGATE_BINARY);
+  return run_process(args, input, cwd);
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+unsigned mode_of(const std::string& path) {
+  struct stat st{};
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  return st.st_mode & 0777;
+}
+
+}  // namespace
+
+TEST_CASE("keygen, mint and verify work together for every algorithm") {
+  TempDir dir;
+  for (const char* alg : {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+                          "ES384", "ES512", "EdDSA"}) {
+    CAPTURE(alg);
+    const std::string prefix = dir.file(alg);
+    ProcessResult k = run_jwtgate({"keygen", "--alg", alg, "--kid", "k1", "--out", prefix});
+    REQUIRE_MESSAGE(k.exit_code == 0, k.err);
+    CHECK(mode_of(prefix + ".pem") == 0600);
+    ProcessResult m = run_jwtgate({"mint", "--key", prefix + ".pem", "--alg", alg, "--kid", "k1", "--claims",
+                               R"({"sub":"alice","aud":"api","iss":"https://idp.test/"})", "--ttl", "5m"});
+    REQUIRE_MESSAGE(m.exit_code == 0, m.err);
+    const std::string token = trim(m.out);
+    ProcessResult v = run_jwtgate({"verify", "--jwks", prefix + ".jwks.json", "--issuer", "https://idp.test/", "--audience",
+                               "api", "--alg", alg, token});
+    CHECK_MESSAGE(v.exit_code == 0, std::string(v.out + v.err));
+    CHECK(v.out.find("\"valid\":true") != std::string::npos);
+    CHECK(v.out.find("\"error\":null") != std::string::npos);
+    CHECK(v.out.find("\"sub\":\"alice\"") != std::string::npos);
+  }
+}
+
+TEST_CASE("verify explains a rejection as JSON and exits 1") {
+  TempDir dir;
+  REQUIRE(run_jwtgate({"keygen", "--alg", "ES256", "--kid", "k1", "--out", dir.file("k")}).exit_code == 0);
+  const std::string token = trim(run_jwtgate({"mint", "--key", dir.file("k.pem"), "--alg", "ES256", "--kid", "k1",
+                                          "--claims", R"({"aud":"api"})"}).out);
+  ProcessResult wrong_aud = run_jwtgate({"verify", "--jwks", dir.file("k.jwks.json"), "--audience", "other", token});
+  CHECK(wrong_aud.exit_code == 1);
+  CHECK(wrong_aud.out.find(R"("valid":false)") != std::string::npos);
+  CHECK(wrong_aud.out.find(R"("reason":"bad_audience")") != std::string::npos);
+  CHECK(wrong_aud.out.find(R"("header":{"alg":"ES256")") != std::string::npos);
+
+  ProcessResult not_allowed = run_jwtgate({"verify", "--jwks", dir.file("k.jwks.json"), "--alg", "RS256", token});
+  CHECK(not_allowed.exit_code == 1);
+  CHECK(not_allowed.out.find(R"("reason":"alg_not_allowed")") != std::string::npos);
+
+  ProcessResult garbage = run_jwtgate({"verify", "--jwks", dir.file("k.jwks.json"), "not-a-token"});
+  CHECK(garbage.exit_code == 1);
+  CHECK(garbage.out.find(R"("header":null)") != std::string::npos);
+  CHECK(garbage.out.find(R"("reason":"malformed")") != std::string::npos);
+}
+
+TEST_CASE("TOKEN '-' reads the token from standard input") {
+  TempDir dir;
+  REQUIRE(run_jwtgate({"keygen", "--alg", "EdDSA", "--out", dir.file("k")}).exit_code == 0);
+  const std::string token = run_jwtgate({"mint", "--key", dir.file("k.pem"), "--alg", "EdDSA"}).out;
+  ProcessResult v = run_jwtgate({"verify", "--jwks", dir.file("k.jwks.json"), "-"}, token);
+  CHECK_MESSAGE(v.exit_code == 0, std::string(v.out + v.err));
+  ProcessResult d = run_jwtgate({"decode", "-"}, token);
+  CHECK(d.exit_code == 0);
+  CHECK(d.out.find(R"("verified":false)") != std::string::npos);
+  CHECK(d.out.find("UNVERIFIED") != std::string::npos);
+  CHECK(d.out.find(R"("alg":"EdDSA")") != std::string::npos);
+}
+
+TEST_CASE("decode shows even an unsecured token, marked unverified") {
+  ProcessResult d = run_jwtgate({"decode", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJtYWxsb3J5In0."});
+  CHECK(d.exit_code == 0);
+  CHECK(d.out.find(R"("header":{"alg":"none"})") != std::string::npos);
+  CHECK(d.out.find(R"("payload":{"sub":"mallory"})") != std::string::npos);
+  CHECK(run_jwtgate({"decode", "a.b"}).exit_code == 1);
+}
+
+TEST_CASE("mint sets iat and exp from --ttl and keeps explicit claims") {
+  TempDir dir;
+  REQUIRE(run_jwtgate({"keygen", "--alg", "HS256", "--out", dir.file("k")}).exit_code == 0);
+  const std::string token = trim(run_jwtgate({"mint", "--key", dir.file("k.pem"), "--alg", "HS256", "--claims",
+                                          R"({"sub":"bob","exp":4102444800})", "--ttl", "1h"}).out);
+  ProcessResult d = run_jwtgate({"decode", token});
+  CHECK(d.out.find(R"("exp":4102444800)") != std::string::npos);
+  CHECK(d.out.find(R"("iat":)") != std::string::npos);
+  ProcessResult v = run_jwtgate({"verify", "--jwks", dir.file("k.jwks.json"), "--max-lifetime", "2h", token});
+  CHECK(v.exit_code == 1);
+  CHECK(v.out.find("lifetime_too_long") != std::string::npos);
+}
+
+TEST_CASE("mint refuses bad input with a clear error") {
+  TempDir dir;
+  REQUIRE(run_jwtgate({"keygen", "--alg", "ES256", "--out", dir.file("k")}).exit_code == 0);
+  ProcessResult wrong_alg = run_jwtgate({"mint", "--key", dir.file("k.pem"), "--alg", "RS256"});
+  CHECK(wrong_alg.exit_code == 2);
+  CHECK(wrong_alg.err.find("does not fit") != std::string::npos);
+  ProcessResult public_key = run_jwtgate({"mint", "--key", dir.file("k.jwks.json"), "--alg", "ES256"});
+  CHECK(public_key.exit_code == 2);
+  ProcessResult bad_claims = run_jwtgate({"mint", "--key", dir.file("k.pem"), "--alg", "ES256", "--claims", "[1]"});
+  CHECK(bad_claims.exit_code == 2);
+  CHECK(bad_claims.err.find("not a JSON object") != std::string::npos);
+  CHECK(run_jwtgate({"mint", "--key", dir.file("k.pem"), "--alg", "ES256", "--ttl", "15"}).exit_code == 2);
+}
+
+TEST_CASE("keygen never overwrites without --force") {
+  TempDir dir;
+  REQUIRE(run_jwtgate({"keygen", "--alg", "ES256", "--out", dir.file("k")}).exit_code == 0);
+  const std::string before = dir.read("k.pem");
+  ProcessResult again = run_jwtgate({"keygen", "--alg", "ES256", "--out", dir.file("k")});
+  CHECK(again.exit_code == 2);
+  CHECK(again.err.find("--force") != std::string::npos);
+  CHECK(dir.read("k.pem") == before);
+  CHECK(run_jwtgate({"keygen", "--alg", "ES256", "--out", dir.file("k"), "--force"}).exit_code == 0);
+  CHECK(dir.read("k.pem") != before);
+  CHECK(mode_of(dir.file("k.pem")) == 0600);
+}
+
+TEST_CASE("verify reports an unusable JWKS and bad flags as usage errors") {
+  TempDir dir;
+  dir.write("empty.json", R"({"keys":[]})");
+  ProcessResult v = run_jwtgate({"verify", "--jwks", dir.file("empty.json"), "a.b.c"});
+  CHECK(v.exit_code == 2);
+  CHECK(v.err.find("no usable key") != std::string::npos);
+  CHECK(run_jwtgate({"verify", "--jwks", dir.file("missing.json"), "a.b.c"}).exit_code == 2);
+  CHECK(run_jwtgate({"verify", "a.b.c"}).exit_code == 2);
+  CHECK(run_jwtgate({"verify", "--jwks", dir.file("empty.json"), "--alg", "none", "a.b.c"}).exit_code == 2);
+  CHECK(run_jwtgate({"verify", "--jwks", dir.file("empty.json"), "--bogus", "a.b.c"}).exit_code == 2);
+}
+
+TEST_CASE("the demo runs the whole flow and a tampered token fails") {
+  ProcessResult r = run_jwtgate({});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("verdict on the token:          valid") != std::string::npos);
+  CHECK(r.out.find("bad_signature") != std::string::npos);
+  CHECK(run_jwtgate({"--version"}).exit_code == 0);
+  CHECK(run_jwtgate({"frobnicate"}).exit_code == 2);
+}

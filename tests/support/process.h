@@ -1,0 +1,35 @@
+// Running a real child process with standard input, capturing output and exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace jwtgate::testing {
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` (argv[0] a path) in `cwd` (empty: current), feeding `input` to its stdin.
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "",
+                          const std::string& cwd = "");
+
+// A fresh directory under the system temp dir, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  void write(const std::string& name, const std::string& content) const;
+  std::string read(const std::string& name) const;
+
+ private:
+  std::string path_;
+};
+
+}  // namespace jwtgate::testing
