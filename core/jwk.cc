@@ -327,6 +327,19 @@ std::string bn_param_b64(const EVP_PKEY* key, const char* name, std::size_t pad_
 
 }  // namespace
 
+Curve curve_of(const EVP_PKEY* key) {
+  if (EVP_PKEY_is_a(key, "ED25519")) return Curve::ed25519;
+  if (!EVP_PKEY_is_a(key, "EC")) return Curve::none;
+  char group[64] = {};
+  std::size_t len = 0;
+  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) != 1) return Curve::none;
+  const std::string_view g(group, len);
+  if (g == "prime256v1" || g == "P-256") return Curve::p256;
+  if (g == "secp384r1" || g == "P-384") return Curve::p384;
+  if (g == "secp521r1" || g == "P-521") return Curve::p521;
+  return Curve::none;
+}
+
 std::string public_jwk_json(const EVP_PKEY* key, std::string_view kid, std::optional<Alg> alg) {
   JsonWriter w;
   w.begin_object();
@@ -335,13 +348,11 @@ std::string public_jwk_json(const EVP_PKEY* key, std::string_view kid, std::opti
     w.key("n"); w.string(bn_param_b64(key, OSSL_PKEY_PARAM_RSA_N, 0));
     w.key("e"); w.string(bn_param_b64(key, OSSL_PKEY_PARAM_RSA_E, 0));
   } else if (EVP_PKEY_is_a(key, "EC")) {
-    char group[64] = {};
-    std::size_t len = 0;
-    EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len);
-    std::string_view g(group, len);
+    const Curve curve = curve_of(key);
     const CurveInfo* info = &kEcCurves[0];
-    if (g == "secp384r1" || g == "P-384") info = &kEcCurves[1];
-    if (g == "secp521r1" || g == "P-521") info = &kEcCurves[2];
+    for (const auto& c : kEcCurves) {
+      if (c.curve == curve) info = &c;
+    }
     w.key("kty"); w.string("EC");
     w.key("crv"); w.string(info->jwk_name);
     w.key("x"); w.string(bn_param_b64(key, OSSL_PKEY_PARAM_EC_PUB_X, info->coordinate_bytes));

@@ -64,6 +64,9 @@ Result<Jwk> jwk_from_hmac_secret(std::string_view secret, std::string kid);
 // an OpenSSH public key line.
 bool looks_like_public_key(std::string_view bytes);
 
+// The curve of an EC or Ed25519 key held by OpenSSL; Curve::none for anything else.
+Curve curve_of(const EVP_PKEY* key);
+
 // The public JWK JSON for an asymmetric key (for keygen and tests).
 std::string public_jwk_json(const EVP_PKEY* key, std::string_view kid, std::optional<Alg> alg);
 

@@ -1,6 +1,5 @@
 #include "core/signer.h"
 
-#include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
@@ -25,19 +24,9 @@ bool key_fits(Alg alg, const SigningKey& key) {
     case KeyType::oct: return !key.secret.empty() && key.secret.size() >= alg_digest_size(alg);
     case KeyType::rsa: return key.private_key && EVP_PKEY_is_a(key.private_key.get(), "RSA");
     case KeyType::okp: return key.private_key && EVP_PKEY_is_a(key.private_key.get(), "ED25519");
-    case KeyType::ec: {
-      if (!key.private_key || !EVP_PKEY_is_a(key.private_key.get(), "EC")) return false;
-      char group[64] = {};
-      std::size_t len = 0;
-      EVP_PKEY_get_utf8_string_param(key.private_key.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len);
-      std::string_view g(group, len);
-      switch (alg_curve(alg)) {
-        case Curve::p256: return g == "prime256v1" || g == "P-256";
-        case Curve::p384: return g == "secp384r1" || g == "P-384";
-        case Curve::p521: return g == "secp521r1" || g == "P-521";
-        default: return false;
-      }
-    }
+    case KeyType::ec:
+      return key.private_key && EVP_PKEY_is_a(key.private_key.get(), "EC") &&
+             curve_of(key.private_key.get()) == alg_curve(alg);
   }
   return false;
 }
