@@ -10,6 +10,8 @@ constexpr const char* kHelp =
     "\n"
     "usage:\n"
     "  jwtgate                      run the built-in demo (the proxy arrives in a later release)\n"
+    "  jwtgate --config FILE        validate FILE and run the proxy with it\n"
+    "  jwtgate check-config --config FILE   validate FILE; exit 0 valid, 2 invalid\n"
     "  jwtgate decode TOKEN         print header and payload, UNVERIFIED\n"
     "  jwtgate verify --jwks FILE [--issuer I] [--audience A] [--alg ALG] TOKEN\n"
     "  jwtgate keygen --alg ALG [--kid K] [--out PREFIX]\n"
@@ -29,6 +31,8 @@ int main(int argc, char** argv) {
   if (cmd == "keygen") return keygen_command(argc, argv);
   if (cmd == "mint") return mint_command(argc, argv);
   if (cmd == "demo") return demo_command(argc, argv);
+  if (cmd == "check-config") return check_config_command(argc, argv);
+  if (cmd == "--config" || cmd.rfind("--config=", 0) == 0) return serve_command(argc, argv);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
     std::cout << kHelp;
     return kExitOk;

@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
+
 #include "tests/support/process.h"
 
 using jwtgate::testing::ProcessResult;
@@ -151,4 +153,45 @@ TEST_CASE("the demo runs the whole flow and a tampered token fails") {
   CHECK(r.out.find("bad_signature") != std::string::npos);
   CHECK(run_jwtgate({"--version"}).exit_code == 0);
   CHECK(run_jwtgate({"frobnicate"}).exit_code == 2);
+}
+
+TEST_CASE("every example under deploy/examples passes check-config") {
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(JWTGATE_EXAMPLES_DIR)) {
+    if (entry.path().extension() != ".yaml") continue;
+    CAPTURE(entry.path().string());
+    ProcessResult r = run_process({JWTGATE_BINARY, "check-config", "--config", entry.path().string()}, "", "",
+                                  {"CORP_ISSUER=https://corp.example.com/",
+                                   "JWTGATE_HMAC_SECRET=an-example-secret-of-more-than-32-bytes"});
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(r.out.find(": valid (0 warnings)") != std::string::npos);
+    ++checked;
+  }
+  CHECK(checked >= 5);
+}
+
+TEST_CASE("check-config exits 2 and prints every error with its location") {
+  TempDir dir;
+  dir.write("bad.yaml", "upstream: http://127.0.0.1:3000\nprovider:\n  - name: main\nlog: {level: loud}\n");
+  ProcessResult r = run_jwtgate({"check-config", "--config", dir.file("bad.yaml")});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("bad.yaml:2:1: error: provider: unknown key \"provider\"; did you mean \"providers\"?") != std::string::npos);
+  CHECK(r.err.find("bad.yaml:4:14: error: log.level: expected one of debug, info, warn, error, found \"loud\"") !=
+        std::string::npos);
+  CHECK(r.err.find("providers: missing required key") != std::string::npos);
+  CHECK(r.err.find("invalid (3 errors, 0 warnings)") != std::string::npos);
+  CHECK(run_jwtgate({"check-config", "--config", dir.file("missing.yaml")}).exit_code == 2);
+  CHECK(run_jwtgate({"check-config"}).exit_code == 2);
+}
+
+TEST_CASE("jwtgate --config refuses to start on an invalid file with the same messages") {
+  TempDir dir;
+  dir.write("bad.yaml", "upstream: http://127.0.0.1:3000\nproviders: []\n");
+  ProcessResult check = run_jwtgate({"check-config", "--config", dir.file("bad.yaml")});
+  ProcessResult start = run_jwtgate({"--config", dir.file("bad.yaml")});
+  CHECK(start.exit_code == 2);
+  CHECK(start.err.find("refusing to start") != std::string::npos);
+  const std::string message = "bad.yaml:2:12: error: providers: empty: at least one identity provider is needed";
+  CHECK(check.err.find(message) != std::string::npos);
+  CHECK(start.err.find(message) != std::string::npos);
 }

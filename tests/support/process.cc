@@ -14,7 +14,8 @@
 
 namespace jwtgate::testing {
 
-ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input, const std::string& cwd) {
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input, const std::string& cwd,
+                          const std::vector<std::string>& env) {
   signal(SIGPIPE, SIG_IGN);  // a child that exits without reading its input must not kill us
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) throw std::runtime_error("pipe");
@@ -25,6 +26,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
     dup2(out[1], 1);
     dup2(err[1], 2);
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

@@ -12,9 +12,10 @@ struct ProcessResult {
   std::string err;
 };
 
-// Runs `argv` (argv[0] a path) in `cwd` (empty: current), feeding `input` to its stdin.
+// Runs `argv` (argv[0] a path) in `cwd` (empty: current), feeding `input` to its stdin, with
+// `env` ("NAME=value") added to this process's environment.
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "",
-                          const std::string& cwd = "");
+                          const std::string& cwd = "", const std::vector<std::string>& env = {});
 
 // A fresh directory under the system temp dir, removed with its contents on destruction.
 class TempDir {

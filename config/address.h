@@ -1,0 +1,18 @@
+// Listen addresses ("0.0.0.0:8080", "[::1]:9901") and the upstream URL ("http://orders:3000").
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+
+namespace jwtgate::config {
+
+// On failure returns false and says what is expected in `error`.
+bool parse_listen_address(std::string_view text, ListenAddress& out, std::string& error);
+bool parse_upstream_url(std::string_view text, UpstreamUrl& out, std::string& error);
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback_host(std::string_view host);
+
+}  // namespace jwtgate::config

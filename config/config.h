@@ -1,0 +1,122 @@
+// The typed, validated configuration. proxy/ only ever sees these structs, never YAML; a Config
+// exists only when the whole file was valid (see loader.h).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/alg.h"
+
+namespace jwtgate::config {
+
+using Duration = std::chrono::milliseconds;
+
+struct ListenAddress {
+  std::string host;  // literal IPv4 or IPv6 address, or "localhost"
+  std::uint16_t port = 0;
+  std::string text;  // as written, for messages
+};
+
+struct UpstreamUrl {
+  std::string host;
+  std::uint16_t port = 80;
+  std::string text;
+};
+
+struct TokenSource {
+  enum class Kind { header, cookie, query };
+  Kind kind = Kind::header;
+  std::string name;    // header name, cookie name or query parameter
+  std::string prefix;  // headers only, e.g. "Bearer " (matched case-insensitively)
+};
+
+struct JwksConfig {
+  std::string uri;              // https://... (exactly one of uri, file, discovery)
+  std::string file;             // /etc/jwtgate/jwks.json
+  bool discovery = false;       // OIDC discovery from the issuer
+  Duration refresh_interval = std::chrono::minutes(5);
+  Duration min_refresh_interval = std::chrono::seconds(30);
+  Duration stale_max = std::chrono::hours(24);
+  Duration timeout = std::chrono::seconds(5);
+  std::uint64_t max_bytes = 1024 * 1024;
+  std::string cache_file;
+  std::string ca_file;
+  bool configured() const { return !uri.empty() || !file.empty() || discovery; }
+};
+
+struct ClaimHeader {
+  std::string claim;   // name or dotted path
+  std::string header;  // HTTP header name
+};
+
+struct Provider {
+  std::string name;
+  std::string issuer;
+  std::vector<std::string> audiences;
+  std::vector<core::Alg> algorithms;  // as written, without duplicates
+  core::AlgSet algorithm_set;
+  JwksConfig jwks;
+  std::string hmac_secret_file;
+  std::string hmac_secret_env;
+  std::string hmac_secret_kid;
+  Duration clock_skew = std::chrono::seconds(30);
+  std::optional<Duration> max_token_lifetime;
+  std::vector<std::string> require_claims{"exp"};
+  std::vector<TokenSource> token_sources;  // filled with Authorization: Bearer when not given
+  std::vector<ClaimHeader> claims_to_headers;
+  std::string forward_payload_header;
+  bool forward_token = true;
+
+  bool requires_exp() const;
+};
+
+enum class AuthMode { required, optional, none };
+
+struct ClaimRequirement {
+  std::string claim;                // name or dotted path
+  std::vector<std::string> values;  // any one matches
+};
+
+struct Route {
+  std::string prefix;
+  std::vector<std::string> methods;  // empty: every method
+  AuthMode auth = AuthMode::required;
+  std::vector<std::string> require_scopes;
+  std::vector<ClaimRequirement> require_claims;
+  std::vector<std::string> providers;  // empty: every provider
+};
+
+struct Limits {
+  std::uint64_t max_header_bytes = 16 * 1024;
+  std::uint64_t max_token_bytes = 8 * 1024;
+  Duration header_timeout = std::chrono::seconds(10);
+  Duration idle_timeout = std::chrono::seconds(60);
+  Duration upstream_timeout = std::chrono::seconds(30);
+  std::uint64_t max_connections = 10000;
+};
+
+struct LogConfig {
+  enum class Format { json, text };
+  enum class Level { debug, info, warn, error };
+  Format format = Format::json;
+  Level level = Level::info;
+};
+
+struct Config {
+  ListenAddress listen;
+  ListenAddress admin_listen;
+  UpstreamUrl upstream;
+  unsigned workers = 0;  // 0: one per CPU core ("auto")
+  std::vector<Provider> providers;
+  std::vector<Route> routes;  // filled with one "/" route, auth required, when not given
+  Limits limits;
+  LogConfig log;
+};
+
+std::string_view auth_mode_name(AuthMode m);
+
+}  // namespace jwtgate::config

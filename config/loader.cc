@@ -1,0 +1,171 @@
+#include "config/loader.h"
+
+#include <fstream>
+#include <iterator>
+
+#include "config/address.h"
+#include "config/sections.h"
+
+namespace jwtgate::config {
+namespace {
+
+void read_limits(YamlReader& r, const YAML::Node& node, Limits& limits) {
+  const std::string path = "limits";
+  if (!r.mapping(node, path, {"max_header_bytes", "max_token_bytes", "header_timeout", "idle_timeout",
+                              "upstream_timeout", "max_connections"})) {
+    return;
+  }
+  auto positive = [&](const YAML::Node& n, const std::string& p, Duration& out) {
+    if (auto d = r.duration(n, p)) {
+      if (d->count() == 0) r.error(n, p, "must be longer than 0s");
+      else out = *d;
+    }
+  };
+  if (auto n = node["max_header_bytes"]) {
+    if (auto s = r.size(n, "limits.max_header_bytes")) {
+      if (*s < 1024 || *s > 1024 * 1024) r.error(n, "limits.max_header_bytes", "must be from 1KiB to 1MiB");
+      else limits.max_header_bytes = *s;
+    }
+  }
+  if (auto n = node["max_token_bytes"]) {
+    if (auto s = r.size(n, "limits.max_token_bytes")) {
+      if (*s < 256 || *s > 1024 * 1024) r.error(n, "limits.max_token_bytes", "must be from 256B to 1MiB");
+      else limits.max_token_bytes = *s;
+    }
+  }
+  if (limits.max_token_bytes > limits.max_header_bytes) {
+    r.error(node["max_token_bytes"] ? node["max_token_bytes"] : node, "limits.max_token_bytes",
+            "cannot be larger than limits.max_header_bytes: a token arrives inside the request head");
+  }
+  if (auto n = node["header_timeout"]) positive(n, "limits.header_timeout", limits.header_timeout);
+  if (auto n = node["idle_timeout"]) positive(n, "limits.idle_timeout", limits.idle_timeout);
+  if (auto n = node["upstream_timeout"]) positive(n, "limits.upstream_timeout", limits.upstream_timeout);
+  if (auto n = node["max_connections"]) {
+    if (auto v = r.integer(n, "limits.max_connections", 1, 1'000'000)) limits.max_connections = *v;
+  }
+}
+
+void read_log(YamlReader& r, const YAML::Node& node, LogConfig& log) {
+  if (!r.mapping(node, "log", {"format", "level"})) return;
+  if (auto n = node["format"]) {
+    if (auto v = r.choice(n, "log.format", {"json", "text"})) {
+      log.format = *v == "json" ? LogConfig::Format::json : LogConfig::Format::text;
+    }
+  }
+  if (auto n = node["level"]) {
+    if (auto v = r.choice(n, "log.level", {"debug", "info", "warn", "error"})) {
+      log.level = *v == "debug" ? LogConfig::Level::debug
+                  : *v == "info" ? LogConfig::Level::info
+                  : *v == "warn" ? LogConfig::Level::warn
+                                 : LogConfig::Level::error;
+    }
+  }
+}
+
+void read_listen(YamlReader& r, const YAML::Node& node, const std::string& path, ListenAddress& out) {
+  auto text = r.string(node, path);
+  if (!text) return;
+  std::string why;
+  if (!parse_listen_address(*text, out, why)) r.error(node, path, why + ", found " + YamlReader::describe(node));
+}
+
+void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& options, Config& config) {
+  if (!root.IsDefined() || root.IsNull()) {
+    r.error(root, "", "the config file is empty; see deploy/examples/ for a starting point");
+    return;
+  }
+  if (!r.mapping(root, "", {"listen", "admin_listen", "upstream", "workers", "providers", "routes", "limits", "log"})) {
+    return;
+  }
+  std::string why;
+  parse_listen_address("0.0.0.0:8080", config.listen, why);
+  parse_listen_address("127.0.0.1:9901", config.admin_listen, why);
+  if (auto n = root["listen"]) read_listen(r, n, "listen", config.listen);
+  if (auto n = root["admin_listen"]) read_listen(r, n, "admin_listen", config.admin_listen);
+  if (config.listen.port == config.admin_listen.port &&
+      (config.listen.host == config.admin_listen.host || config.listen.host == "0.0.0.0" ||
+       config.admin_listen.host == "0.0.0.0" || config.listen.host == "::" || config.admin_listen.host == "::")) {
+    r.error(root["admin_listen"] ? root["admin_listen"] : root, "admin_listen",
+            "must not share a port with listen (" + config.listen.text + ")");
+  }
+
+  if (auto n = root["upstream"]) {
+    if (auto text = r.string(n, "upstream")) {
+      if (!parse_upstream_url(*text, config.upstream, why)) r.error(n, "upstream", why + ", found " + YamlReader::describe(n));
+    }
+  } else {
+    r.error(root, "upstream", "missing required key: the URL of the service jwtgate protects, such as http://127.0.0.1:3000");
+  }
+
+  if (auto n = root["workers"]) {
+    if (n.IsScalar() && n.Scalar() == "auto") config.workers = 0;
+    else if (n.IsScalar() && !n.Scalar().empty() && n.Scalar().find_first_not_of("0123456789") == std::string::npos) {
+      if (auto v = r.integer(n, "workers", 1, 256)) config.workers = static_cast<unsigned>(*v);
+    } else {
+      r.error(n, "workers", "expected auto or a number of worker threads from 1 to 256, found " + YamlReader::describe(n));
+    }
+  }
+
+  if (auto n = root["providers"]) read_providers(r, n, options, config.providers);
+  else r.error(root, "providers", "missing required key: at least one identity provider");
+
+  if (auto n = root["routes"]) {
+    read_routes(r, n, config.providers, config.routes);
+  } else {
+    config.routes.push_back(Route{"/", {}, AuthMode::required, {}, {}, {}});
+  }
+  if (auto n = root["limits"]) read_limits(r, n, config.limits);
+  if (auto n = root["log"]) read_log(r, n, config.log);
+}
+
+}  // namespace
+
+bool Provider::requires_exp() const {
+  for (const auto& c : require_claims) {
+    if (c == "exp") return true;
+  }
+  return false;
+}
+
+std::string_view auth_mode_name(AuthMode m) {
+  switch (m) {
+    case AuthMode::required: return "required";
+    case AuthMode::optional: return "optional";
+    case AuthMode::none: return "none";
+  }
+  return "";
+}
+
+LoadResult load_config(std::string_view yaml_text, const std::string& file_name, const LoadOptions& options) {
+  LoadResult result;
+  YamlReader reader(file_name, result.diagnostics, options.env);
+  Config config;
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml_text));
+    read_document(reader, root, options, config);
+  } catch (const YAML::Exception& e) {
+    Diagnostic d;
+    d.file = file_name;
+    if (!e.mark.is_null()) {
+      d.line = e.mark.line + 1;
+      d.column = e.mark.column + 1;
+    }
+    d.message = "not valid YAML: " + e.msg;
+    result.diagnostics.add(std::move(d));
+  }
+  if (!result.diagnostics.has_errors()) result.config = std::move(config);
+  return result;
+}
+
+LoadResult load_config_file(const std::string& path, const LoadOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult result;
+    result.diagnostics.add(Diagnostic{Diagnostic::Severity::error, path, 0, 0, "", "cannot read the config file"});
+    return result;
+  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return load_config(text, path, options);
+}
+
+}  // namespace jwtgate::config

@@ -1,0 +1,477 @@
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "config/loader.h"
+#include "tests/support/process.h"
+
+using namespace jwtgate::config;
+using jwtgate::testing::TempDir;
+
+namespace {
+
+// A known environment, so tests never depend on the machine's.
+LoadOptions options(std::map<std::string, std::string> env = {}) {
+  LoadOptions o;
+  o.env = [env](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  return o;
+}
+
+const std::string kMinimal = R"(upstream: http://127.0.0.1:3000
+providers:
+  - name: main
+    issuer: https://idp.example.com/
+    audiences: [orders-api]
+    algorithms: [RS256]
+    jwks:
+      uri: https://idp.example.com/jwks.json
+)";
+
+LoadResult load(const std::string& yaml, const LoadOptions& o = options()) { return load_config(yaml, "test.yaml", o); }
+
+// All diagnostics as text, for matching.
+std::string text(const LoadResult& r) { return r.diagnostics.format(); }
+
+bool has(const LoadResult& r, const std::string& needle) { return text(r).find(needle) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("a minimal config loads with every default") {
+  LoadResult r = load(kMinimal);
+  REQUIRE_MESSAGE(r.config, text(r));
+  const Config& c = *r.config;
+  CHECK(c.listen.host == "0.0.0.0");
+  CHECK(c.listen.port == 8080);
+  CHECK(c.admin_listen.host == "127.0.0.1");
+  CHECK(c.admin_listen.port == 9901);
+  CHECK(c.upstream.host == "127.0.0.1");
+  CHECK(c.upstream.port == 3000);
+  CHECK(c.workers == 0);
+  REQUIRE(c.providers.size() == 1);
+  const Provider& p = c.providers[0];
+  CHECK(p.name == "main");
+  CHECK(p.issuer == "https://idp.example.com/");
+  CHECK(p.audiences == std::vector<std::string>{"orders-api"});
+  CHECK(p.algorithms == std::vector<jwtgate::core::Alg>{jwtgate::core::Alg::RS256});
+  CHECK(p.algorithm_set.contains(jwtgate::core::Alg::RS256));
+  CHECK_FALSE(p.algorithm_set.contains(jwtgate::core::Alg::HS256));
+  CHECK(p.jwks.uri == "https://idp.example.com/jwks.json");
+  CHECK(p.jwks.refresh_interval == std::chrono::minutes(5));
+  CHECK(p.jwks.min_refresh_interval == std::chrono::seconds(30));
+  CHECK(p.jwks.stale_max == std::chrono::hours(24));
+  CHECK(p.jwks.timeout == std::chrono::seconds(5));
+  CHECK(p.jwks.max_bytes == 1024 * 1024);
+  CHECK(p.clock_skew == std::chrono::seconds(30));
+  CHECK_FALSE(p.max_token_lifetime);
+  CHECK(p.require_claims == std::vector<std::string>{"exp"});
+  REQUIRE(p.token_sources.size() == 1);
+  CHECK(p.token_sources[0].kind == TokenSource::Kind::header);
+  CHECK(p.token_sources[0].name == "Authorization");
+  CHECK(p.token_sources[0].prefix == "Bearer ");
+  CHECK(p.claims_to_headers.empty());
+  CHECK(p.forward_payload_header.empty());
+  CHECK(p.forward_token);
+  REQUIRE(c.routes.size() == 1);
+  CHECK(c.routes[0].prefix == "/");
+  CHECK(c.routes[0].auth == AuthMode::required);
+  CHECK(c.limits.max_header_bytes == 16 * 1024);
+  CHECK(c.limits.max_token_bytes == 8 * 1024);
+  CHECK(c.limits.header_timeout == std::chrono::seconds(10));
+  CHECK(c.limits.idle_timeout == std::chrono::seconds(60));
+  CHECK(c.limits.upstream_timeout == std::chrono::seconds(30));
+  CHECK(c.limits.max_connections == 10000);
+  CHECK(c.log.format == LogConfig::Format::json);
+  CHECK(c.log.level == LogConfig::Level::info);
+  CHECK(r.diagnostics.items().empty());
+}
+
+TEST_CASE("every key of the full schema is read") {
+  TempDir dir;
+  dir.write("secret", std::string(40, 's') + "\n");
+  const std::string yaml = R"(listen: 127.0.0.1:18080
+admin_listen: "[::1]:19901"
+upstream: http://orders:3000/
+workers: 3
+providers:
+  - name: main
+    issuer: https://idp.example.com/
+    audiences: [orders-api, billing]
+    algorithms: [RS256, ES256, EdDSA]
+    jwks:
+      uri: https://idp.example.com/.well-known/jwks.json
+      refresh_interval: 10m
+      min_refresh_interval: 1m
+      stale_max: 12h
+      timeout: 3s
+      max_bytes: 512KiB
+      cache_file: /var/lib/jwtgate/main.json
+    clock_skew: 10s
+    max_token_lifetime: 1h
+    require_claims: [exp, sub]
+    token_sources:
+      - header: Authorization
+        prefix: "Bearer "
+      - cookie: access_token
+    claims_to_headers:
+      sub: X-Jwt-Sub
+      realm_access.roles: X-Jwt-Roles
+    forward_payload_header: X-Jwt-Payload
+    forward_token: false
+  - name: partner
+    issuer: https://partner.example.com
+    audiences: [orders-api]
+    algorithms: [HS256]
+    hmac_secret_file: )" + dir.file("secret") + R"(
+    hmac_secret_kid: partner-1
+routes:
+  - prefix: /healthz
+    auth: none
+  - prefix: /admin
+    methods: [GET, POST]
+    require_scopes: [admin]
+    require_claims: {realm_access.roles: [admin, ops], tier: gold}
+    providers: [main]
+  - prefix: /public
+    auth: optional
+  - prefix: /
+    auth: required
+limits: {max_header_bytes: 32KiB, max_token_bytes: 4KiB, header_timeout: 5s, idle_timeout: 2m,
+         upstream_timeout: 500ms, max_connections: 500}
+log: {format: text, level: debug}
+)";
+  LoadResult r = load(yaml);
+  REQUIRE_MESSAGE(r.config, text(r));
+  const Config& c = *r.config;
+  CHECK(c.listen.port == 18080);
+  CHECK(c.admin_listen.host == "::1");
+  CHECK(c.upstream.host == "orders");
+  CHECK(c.workers == 3);
+  const Provider& p = c.providers[0];
+  CHECK(p.audiences.size() == 2);
+  CHECK(p.algorithms.size() == 3);
+  CHECK(p.jwks.refresh_interval == std::chrono::minutes(10));
+  CHECK(p.jwks.min_refresh_interval == std::chrono::minutes(1));
+  CHECK(p.jwks.stale_max == std::chrono::hours(12));
+  CHECK(p.jwks.timeout == std::chrono::seconds(3));
+  CHECK(p.jwks.max_bytes == 512 * 1024);
+  CHECK(p.jwks.cache_file == "/var/lib/jwtgate/main.json");
+  CHECK(p.clock_skew == std::chrono::seconds(10));
+  CHECK(p.max_token_lifetime == std::chrono::hours(1));
+  CHECK(p.require_claims == std::vector<std::string>{"exp", "sub"});
+  REQUIRE(p.token_sources.size() == 2);
+  CHECK(p.token_sources[1].kind == TokenSource::Kind::cookie);
+  CHECK(p.token_sources[1].name == "access_token");
+  REQUIRE(p.claims_to_headers.size() == 2);
+  CHECK(p.claims_to_headers[1].claim == "realm_access.roles");
+  CHECK(p.claims_to_headers[1].header == "X-Jwt-Roles");
+  CHECK(p.forward_payload_header == "X-Jwt-Payload");
+  CHECK_FALSE(p.forward_token);
+  const Provider& q = c.providers[1];
+  CHECK(q.hmac_secret_file == dir.file("secret"));
+  CHECK(q.hmac_secret_kid == "partner-1");
+  REQUIRE(c.routes.size() == 4);
+  CHECK(c.routes[0].auth == AuthMode::none);
+  CHECK(c.routes[1].methods == std::vector<std::string>{"GET", "POST"});
+  CHECK(c.routes[1].require_scopes == std::vector<std::string>{"admin"});
+  REQUIRE(c.routes[1].require_claims.size() == 2);
+  CHECK(c.routes[1].require_claims[0].values == std::vector<std::string>{"admin", "ops"});
+  CHECK(c.routes[1].require_claims[1].values == std::vector<std::string>{"gold"});
+  CHECK(c.routes[1].providers == std::vector<std::string>{"main"});
+  CHECK(c.routes[2].auth == AuthMode::optional);
+  CHECK(c.limits.max_header_bytes == 32 * 1024);
+  CHECK(c.limits.max_token_bytes == 4 * 1024);
+  CHECK(c.limits.upstream_timeout == std::chrono::milliseconds(500));
+  CHECK(c.limits.max_connections == 500);
+  CHECK(c.log.format == LogConfig::Format::text);
+  CHECK(c.log.level == LogConfig::Level::debug);
+}
+
+TEST_CASE("unknown keys are errors with a did-you-mean suggestion and a location") {
+  std::string yaml = kMinimal;
+  yaml.replace(yaml.find("audiences"), 9, "audience");
+  LoadResult r = load(yaml);
+  CHECK_FALSE(r.config);
+  CHECK(has(r, "test.yaml:5:5: error: providers[0].audience: unknown key \"audience\"; did you mean \"audiences\"?"));
+  LoadResult top = load(kMinimal + "lsiten: 0.0.0.0:80\n");
+  CHECK(has(top, "lsiten: unknown key \"lsiten\"; did you mean \"listen\"?"));
+  LoadResult far = load(kMinimal + "frobnicate: 1\n");
+  CHECK(has(far, "unknown key \"frobnicate\"; expected one of: listen admin_listen upstream"));
+}
+
+TEST_CASE("all errors are reported at once") {
+  const std::string yaml = R"(upstream: ftp://x
+workers: many
+providers:
+  - name: Main!
+    algorithms: [none]
+    jwks: {uri: https://a/, refresh_interval: 5 minutes}
+routes:
+  - prefix: admin
+    auth: maybe
+limits: {max_connections: -1}
+log: {level: loud}
+)";
+  LoadResult r = load(yaml);
+  CHECK_FALSE(r.config);
+  CHECK(r.diagnostics.count(Diagnostic::Severity::error) >= 8);
+  for (const char* needle : {"upstream:", "workers:", "providers[0].name:", "providers[0].algorithms[0]:",
+                             "providers[0].jwks.refresh_interval:", "routes[0].prefix:", "routes[0].auth:",
+                             "limits.max_connections:", "log.level:"}) {
+    CHECK_MESSAGE(has(r, needle), needle);
+  }
+}
+
+TEST_CASE("wrong types name what was found and what is expected") {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string y = kMinimal;
+    y.replace(y.find(from), from.size(), to);
+    return load(y);
+  };
+  CHECK(has(with("audiences: [orders-api]", "audiences: orders-api"),
+            "providers[0].audiences: expected a list, such as [orders-api], found \"orders-api\""));
+  CHECK(has(with("algorithms: [RS256]", "algorithms: {a: 1}"), "expected a non-empty list of algorithms"));
+  CHECK(has(with("name: main", "name: [main]"), "providers[0].name: expected a string, found a list"));
+  CHECK(has(load(kMinimal + "log: json\n"), "log: expected a mapping of keys to values, found \"json\""));
+  CHECK(has(load(kMinimal + "limits: {max_connections: lots}\n"), "expected a whole number from 1 to 1000000"));
+}
+
+TEST_CASE("durations and sizes are strict") {
+  for (const char* bad : {"5", "5 m", "1h30m", "1.5s", "-1s", "5M"}) {
+    CAPTURE(std::string(bad));
+    LoadResult r = load(kMinimal + "limits: {idle_timeout: \"" + bad + "\"}\n");
+    CHECK(has(r, "limits.idle_timeout: expected a duration"));
+  }
+  for (const char* bad : {"16kb", "16KB", "16", "1.5MiB"}) {
+    CAPTURE(std::string(bad));
+    CHECK(has(load(kMinimal + "limits: {max_header_bytes: \"" + std::string(bad) + "\"}\n"),
+              "limits.max_header_bytes: expected a size"));
+  }
+  CHECK(has(load(kMinimal + "limits: {max_header_bytes: 8KiB, max_token_bytes: 16KiB}\n"),
+            "cannot be larger than limits.max_header_bytes"));
+  CHECK(has(load(kMinimal + "limits: {header_timeout: 0s}\n"), "must be longer than 0s"));
+}
+
+TEST_CASE("missing required keys") {
+  CHECK(has(load("providers: []\n"), "upstream: missing required key"));
+  CHECK(has(load("upstream: http://127.0.0.1:3000\n"), "providers: missing required key"));
+  std::string no_alg = kMinimal;
+  no_alg.erase(no_alg.find("    algorithms: [RS256]\n"), 24);
+  CHECK(has(load(no_alg), "providers[0].algorithms: missing required key: an explicit allowlist"));
+  std::string no_name = kMinimal;
+  no_name.replace(no_name.find("name: main"), 10, "issuer2: x");
+  CHECK(has(load(no_name), "providers[0].name: missing required key"));
+  std::string no_jwks = kMinimal.substr(0, kMinimal.find("    jwks:"));
+  CHECK(has(load(no_jwks), "providers[0].jwks: missing key source"));
+  CHECK(has(load(kMinimal + "routes:\n  - auth: none\n"), "routes[0].prefix: missing required key"));
+}
+
+TEST_CASE("empty files, empty providers and empty routes are errors") {
+  CHECK(has(load(""), "the config file is empty"));
+  CHECK(has(load("upstream: http://127.0.0.1:3000\nproviders: []\n"), "providers: empty"));
+  CHECK(has(load(kMinimal + "routes: []\n"), "routes: empty"));
+}
+
+TEST_CASE("duplicate provider names, duplicate issuers and duplicate keys") {
+  const std::string two = kMinimal + R"(  - name: main
+    issuer: https://idp.example.com/
+    algorithms: [ES256]
+    jwks: {uri: https://idp.example.com/other.json}
+)";
+  LoadResult r = load(two);
+  CHECK(has(r, "providers[1].name: duplicate provider name \"main\""));
+  CHECK(has(r, "providers[1].issuer: another provider has the same issuer"));
+  CHECK(has(load(kMinimal + "listen: 0.0.0.0:1\nlisten: 0.0.0.0:2\n"), "listen: duplicate key"));
+}
+
+TEST_CASE("several providers each need an issuer") {
+  const std::string two = kMinimal + R"(  - name: second
+    algorithms: [ES256]
+    jwks: {uri: https://other.example.com/jwks.json}
+)";
+  CHECK(has(load(two), "providers[1].issuer: required when there are several providers"));
+}
+
+TEST_CASE("bad route prefixes are refused with the reason") {
+  struct Case { const char* prefix; const char* reason; };
+  for (Case c : {Case{"admin", "must start with /"}, Case{"/admin/", "must not end with /"},
+                 Case{"/a//b", "empty segment"}, Case{"/a/../b", ". or .. segments"}, Case{"/a/./b", ". or .. segments"},
+                 Case{"/a%2e", "must not contain '%'"}, Case{"/a?x", "must not contain '?'"},
+                 Case{"/a;x", "must not contain ';'"}, Case{"/a b", "spaces"}}) {
+    LoadResult r = load(kMinimal + "routes:\n  - prefix: \"" + c.prefix + "\"\n  - prefix: /\n");
+    CHECK_MESSAGE(has(r, "error: routes[0].prefix: "), text(r));
+    CHECK_MESSAGE(has(r, c.reason), text(r));
+  }
+}
+
+TEST_CASE("routes that contradict themselves or each other are refused") {
+  CHECK(has(load(kMinimal + "routes:\n  - prefix: /\n    auth: none\n    require_scopes: [admin]\n"),
+            "routes[0].auth: require_scopes and require_claims need a verified token"));
+  CHECK(has(load(kMinimal + "routes:\n  - prefix: /\n    auth: optional\n    require_claims: {role: admin}\n"),
+            "they imply auth: required"));
+  CHECK(has(load(kMinimal + "routes:\n  - prefix: /a\n  - prefix: /a\n    methods: [GET]\n  - prefix: /\n"),
+            "routes[1]: same prefix \"/a\" and methods as routes[0]"));
+  LoadResult disjoint = load(kMinimal + "routes:\n  - prefix: /a\n    methods: [POST]\n  - prefix: /a\n    methods: [GET]\n  - prefix: /\n");
+  CHECK_MESSAGE(disjoint.config, text(disjoint));
+  CHECK(has(load(kMinimal + "routes:\n  - prefix: /\n    providers: [nobody]\n"), "no provider is named \"nobody\""));
+  CHECK(has(load(kMinimal + "routes:\n  - prefix: /\n    methods: [get]\n"), "methods are upper-case"));
+}
+
+TEST_CASE("insecure settings are refused or warned about") {
+  // none is refused outright, in any spelling.
+  std::string none = kMinimal;
+  none.replace(none.find("[RS256]"), 7, "[RS256, None]");
+  CHECK(has(load(none), "\"None\" means unsigned tokens"));
+  // HS beside public-key algorithms: a warning.
+  TempDir dir;
+  dir.write("secret", std::string(32, 'k'));
+  std::string mixed = kMinimal;
+  mixed.replace(mixed.find("[RS256]"), 7, "[RS256, HS256]\n    hmac_secret_file: " + dir.file("secret"));
+  LoadResult m = load(mixed);
+  CHECK_MESSAGE(m.config, text(m));
+  CHECK(has(m, "warning: providers[0].algorithms: HMAC and public-key algorithms in one provider"));
+  // Plain http JWKS outside loopback: a warning; on loopback: nothing.
+  std::string http = kMinimal;
+  http.replace(http.find("https://idp.example.com/jwks.json"), 33, "http://idp.example.com/jwks.json");
+  LoadResult h = load(http);
+  CHECK(h.config);
+  CHECK(has(h, "warning: providers[0].jwks.uri: plain http outside loopback"));
+  std::string local = kMinimal;
+  local.replace(local.find("https://idp.example.com/jwks.json"), 33, "http://127.0.0.1:8081/jwks.json");
+  CHECK_FALSE(has(load(local), "plain http"));
+  // No exp required: a warning.
+  CHECK(has(load(kMinimal + "    require_claims: [sub]\n"), "warning: providers[0].require_claims: exp is not required"));
+  // Token from a query parameter: a warning.
+  CHECK(has(load(kMinimal + "    token_sources: [{query: access_token}]\n"),
+            "warning: providers[0].token_sources[0].query: tokens in URLs"));
+  // Routes without a catch-all: a warning.
+  CHECK(has(load(kMinimal + "routes:\n  - prefix: /api\n"), "warning: routes: no catch-all route"));
+  // A secret written in the YAML itself: refused.
+  CHECK(has(load(kMinimal + "    hmac_secret: hunter2hunter2hunter2hunter2hunter2\n"),
+            "secrets are never written in the config file"));
+}
+
+TEST_CASE("HMAC secrets are checked from their file or variable, and never echoed") {
+  TempDir dir;
+  dir.write("short", "tooshort");
+  dir.write("pem", "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE" + std::string(40, 'A') + "\n-----END PUBLIC KEY-----\n");
+  auto hs = [&](const std::string& source) {
+    std::string y = kMinimal;
+    y.replace(y.find("    algorithms: [RS256]\n"), 24, "    algorithms: [HS256]\n" + source);
+    y = y.substr(0, y.find("    jwks:"));
+    return y;
+  };
+  LoadResult short_file = load(hs("    hmac_secret_file: " + dir.file("short") + "\n"));
+  CHECK(has(short_file, "HMAC secret is 8 bytes; at least 32 are required"));
+  CHECK_FALSE(has(short_file, "tooshort"));
+  CHECK(has(load(hs("    hmac_secret_file: " + dir.file("pem") + "\n")), "public key"));
+  CHECK(has(load(hs("    hmac_secret_file: " + dir.file("missing") + "\n")), "cannot read"));
+  CHECK(has(load(hs("    hmac_secret_env: JWT_SECRET\n")), "environment variable JWT_SECRET is not set"));
+  LoadResult ok = load(hs("    hmac_secret_env: JWT_SECRET\n"), options({{"JWT_SECRET", std::string(32, 'x')}}));
+  CHECK_MESSAGE(ok.config, text(ok));
+  CHECK(has(load(hs("    hmac_secret_env: A\n    hmac_secret_file: /x\n")), "set only one of"));
+  // A secret for a provider with no HS algorithm is a contradiction.
+  std::string unused = kMinimal + "    hmac_secret_env: JWT_SECRET\n";
+  CHECK(has(load(unused, options({{"JWT_SECRET", std::string(32, 'x')}})), "no HS256/HS384/HS512"));
+}
+
+TEST_CASE("${VAR} expands from the environment in string values; an unset variable is an error") {
+  std::string yaml = kMinimal;
+  yaml.replace(yaml.find("https://idp.example.com/jwks.json"), 33, "https://${IDP_HOST}/jwks.json");
+  yaml.replace(yaml.find("http://127.0.0.1:3000"), 21, "http://127.0.0.1:${PORT}");
+  LoadResult ok = load(yaml, options({{"IDP_HOST", "login.example.org"}, {"PORT", "4000"}}));
+  REQUIRE_MESSAGE(ok.config, text(ok));
+  CHECK(ok.config->providers[0].jwks.uri == "https://login.example.org/jwks.json");
+  CHECK(ok.config->upstream.port == 4000);
+  LoadResult missing = load(yaml, options({{"PORT", "4000"}}));
+  CHECK_FALSE(missing.config);
+  CHECK(has(missing, "providers[0].jwks.uri: environment variable IDP_HOST is not set"));
+  std::string dollars = kMinimal;
+  dollars.replace(dollars.find("name: main"), 10, "name: main\n    issuer: \"a$$b${X}\"");
+  dollars.erase(dollars.find("    issuer: https://idp.example.com/\n"), 37);
+  LoadResult d = load(dollars, options({{"X", "c"}}));
+  REQUIRE_MESSAGE(d.config, text(d));
+  CHECK(d.config->providers[0].issuer == "a$bc");
+  CHECK(has(load(kMinimal + "listen: \"${UNTERMINATED\"\n"), "unterminated ${"));
+}
+
+TEST_CASE("listen addresses and the upstream URL are validated") {
+  for (const char* bad : {"8080", "localhost", "0.0.0.0:0", "0.0.0.0:70000", "example.com:80", "::1:80", "0.0.0.0:http"}) {
+    CAPTURE(std::string(bad));
+    CHECK(has(load(kMinimal + "listen: \"" + bad + "\"\n"), "error: listen:"));
+  }
+  for (const char* bad : {"https://a:1", "127.0.0.1:3000", "http://a:1/path", "http://user@a:1", "http://a:99999", "http://:80"}) {
+    CAPTURE(std::string(bad));
+    std::string y = kMinimal;
+    y.replace(y.find("http://127.0.0.1:3000"), 21, bad);
+    CHECK(has(load(y), "error: upstream:"));
+  }
+  std::string v6 = kMinimal;
+  v6.replace(v6.find("http://127.0.0.1:3000"), 21, "http://[::1]:3000");
+  LoadResult r = load(v6 + "listen: \"[::]:8080\"\n");
+  REQUIRE_MESSAGE(r.config, text(r));
+  CHECK(r.config->upstream.host == "::1");
+  CHECK(has(load(kMinimal + "listen: 127.0.0.1:9901\n"), "admin_listen: must not share a port with listen"));
+}
+
+TEST_CASE("claim headers must be valid, unreserved and unique") {
+  CHECK(has(load(kMinimal + "    claims_to_headers: {sub: \"X Sub\"}\n"), "not a valid HTTP header name"));
+  CHECK(has(load(kMinimal + "    claims_to_headers: {sub: Host}\n"), "\"Host\" is a header jwtgate or the HTTP framing controls"));
+  CHECK(has(load(kMinimal + "    claims_to_headers: {sub: X-A, email: x-a}\n"), "header \"x-a\" is already set"));
+  CHECK(has(load(kMinimal + "    forward_payload_header: X-A\n    claims_to_headers: {sub: X-A}\n"), "already set"));
+  CHECK(has(load(kMinimal + "    claims_to_headers: {sub: Authorization}\n"), "both a token source and a claim header"));
+}
+
+TEST_CASE("token sources take exactly one kind, and prefix only with a header") {
+  CHECK(has(load(kMinimal + "    token_sources: [{header: A, cookie: b}]\n"), "set exactly one of header, cookie or query"));
+  CHECK(has(load(kMinimal + "    token_sources: [{cookie: b, prefix: x}]\n"), "only a header source takes a prefix"));
+  CHECK(has(load(kMinimal + "    token_sources: [{header: Authorization}, {header: authorization}]\n"), "listed twice"));
+  CHECK(has(load(kMinimal + "    token_sources: []\n"), "expected a non-empty list"));
+}
+
+TEST_CASE("jwks takes exactly one source and consistent intervals") {
+  std::string both = kMinimal;
+  both.replace(both.find("      uri:"), 0, "      file: /etc/jwks.json\n");
+  CHECK(has(load(both), "set exactly one of uri, file or discovery"));
+  std::string intervals = kMinimal + "      refresh_interval: 1m\n      min_refresh_interval: 5m\n";
+  CHECK(has(load(intervals), "min_refresh_interval: cannot be longer than refresh_interval"));
+  std::string disc = kMinimal;
+  disc.replace(disc.find("      uri: https://idp.example.com/jwks.json"), 44, "      discovery: true");
+  LoadResult d = load(disc);
+  REQUIRE_MESSAGE(d.config, text(d));
+  CHECK(d.config->providers[0].jwks.discovery);
+  std::string missing_file = kMinimal;
+  missing_file.replace(missing_file.find("      uri: https://idp.example.com/jwks.json"), 44, "      file: /nonexistent/jwks.json");
+  LoadResult f = load(missing_file);
+  CHECK(f.config);
+  CHECK(has(f, "warning: providers[0].jwks.file: \"/nonexistent/jwks.json\" does not exist (yet)"));
+}
+
+TEST_CASE("an invalid file never yields a config, however much of it was fine") {
+  LoadResult r = load(kMinimal + "log: {level: verbose}\n");
+  CHECK_FALSE(r.config);
+  CHECK(r.diagnostics.has_errors());
+  LoadResult yaml_error = load(kMinimal + "routes: [\n");
+  CHECK_FALSE(yaml_error.config);
+  CHECK(has(yaml_error, "not valid YAML"));
+  // Warnings alone do not prevent loading.
+  LoadResult warned = load(kMinimal + "routes:\n  - prefix: /api\n");
+  CHECK(warned.config);
+  CHECK_FALSE(warned.diagnostics.has_errors());
+}
+
+TEST_CASE("workers is auto or a bounded number") {
+  CHECK(load(kMinimal + "workers: auto\n").config->workers == 0);
+  CHECK(load(kMinimal + "workers: 4\n").config->workers == 4);
+  CHECK(has(load(kMinimal + "workers: 0\n"), "workers: expected a whole number from 1 to 256"));
+  CHECK(has(load(kMinimal + "workers: automatic\n"), "workers: expected auto or a number"));
+}
+
+TEST_CASE("a config file that cannot be read is reported with its path") {
+  LoadResult r = load_config_file("/nonexistent/jwtgate.yaml");
+  CHECK_FALSE(r.config);
+  CHECK(has(r, "/nonexistent/jwtgate.yaml: error: cannot read the config file"));
+}
