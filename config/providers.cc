@@ -205,29 +205,24 @@ void read_token_sources(YamlReader& r, const YAML::Node& node, const Path& path,
     if (!r.mapping(s, item, {"header", "prefix", "cookie", "query"})) continue;
     TokenSource src;
     int kinds = 0;
-    if (auto n = s["header"]) {
+    struct KindKey {
+      const char* key;
+      TokenSource::Kind kind;
+    };
+    for (KindKey k : {KindKey{"header", TokenSource::Kind::header}, KindKey{"cookie", TokenSource::Kind::cookie},
+                      KindKey{"query", TokenSource::Kind::query}}) {
+      const YAML::Node n = s[k.key];
+      if (!n) continue;
       ++kinds;
-      src.kind = TokenSource::Kind::header;
-      if (auto v = r.string(n, item + ".header")) {
-        src.name = *v;
-        if (!is_header_name(*v)) r.error(n, item + ".header", "not a valid HTTP header name");
-      }
-    }
-    if (auto n = s["cookie"]) {
-      ++kinds;
-      src.kind = TokenSource::Kind::cookie;
-      if (auto v = r.string(n, item + ".cookie")) {
-        src.name = *v;
-        if (!is_header_name(*v)) r.error(n, item + ".cookie", "not a valid cookie name");
-      }
-    }
-    if (auto n = s["query"]) {
-      ++kinds;
-      src.kind = TokenSource::Kind::query;
-      if (auto v = r.string(n, item + ".query")) {
-        src.name = *v;
-        r.warning(n, item + ".query",
-                  "tokens in URLs end up in access logs, browser history and Referer headers; prefer a header or cookie");
+      src.kind = k.kind;
+      const Path where = item + "." + k.key;
+      auto v = r.string(n, where);
+      if (!v) continue;
+      src.name = *v;
+      if (k.kind == TokenSource::Kind::query) {
+        r.warning(n, where, "tokens in URLs end up in access logs, browser history and Referer headers; prefer a header or cookie");
+      } else if (!is_header_name(*v)) {
+        r.error(n, where, k.kind == TokenSource::Kind::header ? "not a valid HTTP header name" : "not a valid cookie name");
       }
     }
     if (auto n = s["prefix"]) {

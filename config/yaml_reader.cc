@@ -119,26 +119,29 @@ std::optional<std::uint64_t> YamlReader::integer(const YAML::Node& node, const s
   return value;
 }
 
-std::optional<Duration> YamlReader::duration(const YAML::Node& node, const std::string& path) {
-  auto text = node.IsScalar() ? string(node, path) : std::nullopt;
-  if (!node.IsScalar() || !text) {
-    if (!node.IsScalar()) error(node, path, "expected a duration such as 500ms, 30s, 5m or 1h, found " + describe(node));
+// A scalar, ${VAR}-expanded, then parsed by `parse`; `expected` completes "expected ...".
+template <typename T, typename Parse>
+std::optional<T> YamlReader::parsed(const YAML::Node& node, const std::string& path, std::string_view expected,
+                                    Parse parse) {
+  if (!node.IsScalar()) {
+    error(node, path, "expected " + std::string(expected) + ", found " + describe(node));
     return std::nullopt;
   }
-  auto d = parse_duration(*text);
-  if (!d) error(node, path, "expected a duration such as 500ms, 30s, 5m or 1h (a whole number and one unit), found " + describe(node));
-  return d;
+  auto text = string(node, path);
+  if (!text) return std::nullopt;
+  std::optional<T> value = parse(*text);
+  if (!value) error(node, path, "expected " + std::string(expected) + ", found " + describe(node));
+  return value;
+}
+
+std::optional<Duration> YamlReader::duration(const YAML::Node& node, const std::string& path) {
+  return parsed<Duration>(node, path, "a duration such as 500ms, 30s, 5m or 1h (a whole number and one unit)",
+                          [](const std::string& t) { return parse_duration(t); });
 }
 
 std::optional<std::uint64_t> YamlReader::size(const YAML::Node& node, const std::string& path) {
-  auto text = node.IsScalar() ? string(node, path) : std::nullopt;
-  if (!node.IsScalar() || !text) {
-    if (!node.IsScalar()) error(node, path, "expected a size such as 16KiB or 1MiB, found " + describe(node));
-    return std::nullopt;
-  }
-  auto s = parse_size(*text);
-  if (!s) error(node, path, "expected a size such as 512B, 16KiB or 1MiB (a whole number and B, KiB, MiB or GiB), found " + describe(node));
-  return s;
+  return parsed<std::uint64_t>(node, path, "a size such as 512B, 16KiB or 1MiB (a whole number and B, KiB, MiB or GiB)",
+                               [](const std::string& t) { return parse_size(t); });
 }
 
 std::optional<std::string> YamlReader::choice(const YAML::Node& node, const std::string& path,

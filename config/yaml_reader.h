@@ -49,6 +49,8 @@ class YamlReader {
   static std::string index_path(const std::string& parent, std::size_t index);
 
  private:
+  template <typename T, typename Parse>
+  std::optional<T> parsed(const YAML::Node& node, const std::string& path, std::string_view expected, Parse parse);
   void report(Diagnostic::Severity severity, const YAML::Node& at, const std::string& path, std::string message);
 
   std::string file_;
