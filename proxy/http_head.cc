@@ -1,0 +1,72 @@
+#include "proxy/http_head.h"
+
+#include <algorithm>
+
+namespace jwtgate::proxy {
+namespace {
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool istarts_with(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
+std::size_t HeaderList::remove(std::string_view name) {
+  const auto before = fields_.size();
+  fields_.erase(std::remove_if(fields_.begin(), fields_.end(), [&](const HeaderField& f) { return iequals(f.name, name); }),
+                fields_.end());
+  return before - fields_.size();
+}
+
+std::vector<std::string_view> HeaderList::all(std::string_view name) const {
+  std::vector<std::string_view> out;
+  for (const auto& f : fields_) {
+    if (iequals(f.name, name)) out.push_back(f.value);
+  }
+  return out;
+}
+
+std::string_view HeaderList::get(std::string_view name, std::size_t* count) const {
+  std::string_view found;
+  std::size_t n = 0;
+  for (const auto& f : fields_) {
+    if (iequals(f.name, name)) {
+      if (n == 0) found = f.value;
+      ++n;
+    }
+  }
+  if (count) *count = n;
+  return found;
+}
+
+bool HeaderList::has(std::string_view name) const {
+  return std::any_of(fields_.begin(), fields_.end(), [&](const HeaderField& f) { return iequals(f.name, name); });
+}
+
+bool header_lists_token(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    if (iequals(trim(value.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace jwtgate::proxy

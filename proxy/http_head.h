@@ -1,0 +1,41 @@
+// A parsed HTTP/1 request or response head, owned, with the header operations the proxy needs.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jwtgate::proxy {
+
+struct HeaderField {
+  std::string name;
+  std::string value;
+};
+
+// Case-insensitive ASCII comparison for header names and auth schemes.
+bool iequals(std::string_view a, std::string_view b);
+bool istarts_with(std::string_view text, std::string_view prefix);
+
+class HeaderList {
+ public:
+  void add(std::string name, std::string value) { fields_.push_back({std::move(name), std::move(value)}); }
+  // Removes every field with this name; returns how many were removed.
+  std::size_t remove(std::string_view name);
+  // The values of every field with this name, in order.
+  std::vector<std::string_view> all(std::string_view name) const;
+  // The only value, or empty when absent; `count` tells how many there were.
+  std::string_view get(std::string_view name, std::size_t* count = nullptr) const;
+  bool has(std::string_view name) const;
+  const std::vector<HeaderField>& fields() const { return fields_; }
+  std::vector<HeaderField>& fields() { return fields_; }
+  void clear() { fields_.clear(); }
+
+ private:
+  std::vector<HeaderField> fields_;
+};
+
+// True when the comma-separated header value lists `token` (case-insensitive), as in
+// "Connection: keep-alive, Upgrade".
+bool header_lists_token(std::string_view value, std::string_view token);
+
+}  // namespace jwtgate::proxy
