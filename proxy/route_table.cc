@@ -5,10 +5,12 @@
 namespace jwtgate::proxy {
 
 RouteTable::RouteTable(const std::vector<config::Route>& routes) : routes_(routes) {
-  for (const auto& r : routes_) order_.push_back(&r);
-  std::stable_sort(order_.begin(), order_.end(), [](const config::Route* a, const config::Route* b) {
-    if (a->prefix.size() != b->prefix.size()) return a->prefix.size() > b->prefix.size();
-    return !a->methods.empty() && b->methods.empty();
+  for (std::size_t i = 0; i < routes_.size(); ++i) order_.push_back(i);
+  std::stable_sort(order_.begin(), order_.end(), [this](std::size_t x, std::size_t y) {
+    const config::Route& a = routes_[x];
+    const config::Route& b = routes_[y];
+    if (a.prefix.size() != b.prefix.size()) return a.prefix.size() > b.prefix.size();
+    return !a.methods.empty() && b.methods.empty();
   });
 }
 
@@ -19,10 +21,11 @@ bool RouteTable::covers(std::string_view prefix, std::string_view path) {
 }
 
 const config::Route* RouteTable::match(std::string_view match_path, std::string_view method) const {
-  for (const config::Route* r : order_) {
-    if (!covers(r->prefix, match_path)) continue;
-    if (!r->methods.empty() && std::find(r->methods.begin(), r->methods.end(), method) == r->methods.end()) continue;
-    return r;
+  for (std::size_t i : order_) {
+    const config::Route& r = routes_[i];
+    if (!covers(r.prefix, match_path)) continue;
+    if (!r.methods.empty() && std::find(r.methods.begin(), r.methods.end(), method) == r.methods.end()) continue;
+    return &r;
   }
   return nullptr;
 }

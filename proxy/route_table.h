@@ -25,7 +25,7 @@ class RouteTable {
  private:
   static bool covers(std::string_view prefix, std::string_view path);
   std::vector<config::Route> routes_;         // configured order
-  std::vector<const config::Route*> order_;   // match order: longest prefix, then method-specific
+  std::vector<std::size_t> order_;            // match order: longest prefix, then method-specific
 };
 
 }  // namespace jwtgate::proxy

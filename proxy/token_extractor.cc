@@ -47,13 +47,14 @@ bool find_cookie(std::string_view header, std::string_view name, std::string_vie
 core::Status extract_token(const HeaderList& headers, std::string_view query,
                            const std::vector<config::TokenSource>& sources, ExtractedToken& out) {
   out = ExtractedToken{};
-  auto take = [&](std::string_view token, std::string_view where) -> core::Status {
-    if (out.present && out.token != token) return invalid("more than one token in the request (" + std::string(where) + ")");
-    out.present = true;
-    out.token = std::string(token);
-    return core::Status::Ok();
-  };
   for (const auto& src : sources) {
+    auto take = [&](std::string_view token, std::string_view where) -> core::Status {
+      if (out.present && out.token != token) return invalid("more than one token in the request (" + std::string(where) + ")");
+      if (!out.present) out.source = src;
+      out.present = true;
+      out.token = std::string(token);
+      return core::Status::Ok();
+    };
     switch (src.kind) {
       case config::TokenSource::Kind::header: {
         std::size_t count = 0;

@@ -16,6 +16,7 @@ namespace jwtgate::proxy {
 struct ExtractedToken {
   std::string token;    // empty when none was presented
   bool present = false;
+  config::TokenSource source;  // where it was found (the first place, when it was in several)
 };
 
 // `sources` is the union of the token sources of the providers a route accepts.

@@ -1,0 +1,181 @@
+#include "proxy/authenticator.h"
+
+#include <algorithm>
+
+#include "core/base64url.h"
+#include "core/claims.h"
+#include "core/json_object.h"
+#include "proxy/token_extractor.h"
+
+namespace jwtgate::proxy {
+namespace {
+
+bool route_accepts(const config::Route& route, const std::string& provider) {
+  return route.providers.empty() ||
+         std::find(route.providers.begin(), route.providers.end(), provider) != route.providers.end();
+}
+
+std::optional<double> numeric(simdjson::dom::object payload, std::string_view name) {
+  simdjson::dom::element e;
+  if (payload.at_key(name).get(e)) return std::nullopt;
+  double v = 0;
+  if (!e.get_double().get(v)) return v;
+  std::int64_t i = 0;
+  if (!e.get_int64().get(i)) return static_cast<double>(i);
+  std::uint64_t u = 0;
+  if (!e.get_uint64().get(u)) return static_cast<double>(u);
+  return std::nullopt;
+}
+
+void flatten(simdjson::dom::element e, std::vector<std::string>& out) {
+  if (e.is_array()) {
+    for (simdjson::dom::element item : core::as_array(e)) flatten(item, out);
+  } else if (e.is_string()) {
+    out.emplace_back(e.get_string().value_unsafe());
+  } else if (!e.is_null() && !e.is_object()) {
+    out.push_back(simdjson::minify(e));
+  }
+}
+
+}  // namespace
+
+Authenticator::Authenticator(std::shared_ptr<const RuntimeConfig> config, std::size_t cache_capacity)
+    : config_(std::move(config)), keys_(config_->providers.size()), cache_(cache_capacity) {}
+
+void Authenticator::set_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys) {
+  if (provider >= keys_.size()) return;
+  keys_[provider] = std::move(keys);
+  cache_.drop_provider(provider);
+}
+
+int Authenticator::select_provider(const config::Route& route, const core::Token& token, core::Status& error) const {
+  const auto& providers = config_->providers;
+  std::string_view iss;
+  simdjson::dom::element e;
+  const bool has_iss = !token.payload().at_key("iss").get(e) && !e.get_string().get(iss);
+  int only = -1, candidates = 0;
+  for (std::size_t i = 0; i < providers.size(); ++i) {
+    if (!route_accepts(route, providers[i].config.name)) continue;
+    ++candidates;
+    only = static_cast<int>(i);
+    if (has_iss && providers[i].config.issuer == iss) return static_cast<int>(i);
+  }
+  // One provider without a configured issuer takes any token; its claims check says the rest.
+  if (candidates == 1 && providers[static_cast<std::size_t>(only)].config.issuer.empty()) return only;
+  if (candidates == 1) return only;  // check_claims reports the issuer mismatch precisely
+  error = core::Status(core::Reason::bad_issuer, has_iss ? "the token's issuer is not accepted on this route"
+                                                         : "the token has no iss to select a provider");
+  return -1;
+}
+
+core::Status Authenticator::verify_fresh(const config::Route& route, std::string_view token, std::int64_t now,
+                                         VerifiedToken& out) {
+  if (core::Status s = scratch_.decode(token, config_->config.limits.max_token_bytes); !s) return s;
+  core::Status error;
+  const int index = select_provider(route, scratch_, error);
+  if (index < 0) return error;
+  const ProviderRuntime& provider = config_->providers[static_cast<std::size_t>(index)];
+  const auto& keys = keys_[static_cast<std::size_t>(index)];
+  if (!keys) return {core::Reason::keys_unavailable, "the provider's keys are not loaded yet"};
+  if (core::Status s = core::verify_token_signature(scratch_, *keys, provider.policy.algorithms); !s) return s;
+  const core::Claims claims(scratch_.payload());
+  if (core::Status s = core::check_claims(claims, provider.policy.claims, now); !s) return s;
+
+  out.provider = static_cast<std::size_t>(index);
+  out.exp = numeric(scratch_.payload(), "exp");
+  out.nbf = numeric(scratch_.payload(), "nbf");
+  std::vector<std::string_view> scopes;
+  if (core::Status s = claims.scopes(scopes); !s) return s;
+  out.scopes.assign(scopes.begin(), scopes.end());
+  out.requirement_values.resize(config_->requirement_paths.size());
+  for (std::size_t i = 0; i < config_->requirement_paths.size(); ++i) {
+    if (auto v = claims.find(config_->requirement_paths[i])) flatten(*v, out.requirement_values[i]);
+  }
+  for (const auto& ch : provider.config.claims_to_headers) {
+    auto v = claims.find(ch.claim);
+    out.claim_headers.push_back(v ? core::claim_header_value(*v) : std::nullopt);
+  }
+  if (!provider.config.forward_payload_header.empty()) {
+    const std::string_view segment = token.substr(token.find('.') + 1);
+    out.payload_header = std::string(segment.substr(0, segment.find('.')));
+  }
+  return core::Status::Ok();
+}
+
+core::Status Authenticator::check_route(const config::Route& route, const VerifiedToken& v, std::int64_t now) const {
+  const ProviderRuntime& provider = config_->providers[v.provider];
+  if (!route_accepts(route, provider.config.name)) {
+    return {core::Reason::bad_issuer, "the token's issuer is not accepted on this route"};
+  }
+  const double skew = static_cast<double>(provider.policy.claims.clock_skew_seconds);
+  if (v.exp && !(static_cast<double>(now) < *v.exp + skew)) return {core::Reason::expired, "the token has expired"};
+  if (v.nbf && static_cast<double>(now) + skew < *v.nbf) return {core::Reason::not_yet_valid, "the token is not valid yet (nbf)"};
+  for (const auto& want : route.require_scopes) {
+    if (std::find(v.scopes.begin(), v.scopes.end(), want) == v.scopes.end()) {
+      return {core::Reason::insufficient_scope, "the token lacks the \"" + want + "\" scope"};
+    }
+  }
+  for (const auto& req : route.require_claims) {
+    const auto& have = v.requirement_values[config_->requirement_index(req.claim)];
+    const bool ok = std::any_of(req.values.begin(), req.values.end(), [&](const std::string& want) {
+      return std::find(have.begin(), have.end(), want) != have.end();
+    });
+    if (!ok) return {core::Reason::claim_mismatch, "the token's \"" + req.claim + "\" claim does not hold a required value"};
+  }
+  return core::Status::Ok();
+}
+
+AuthResult Authenticator::authenticate(const config::Route& route, const HeaderList& headers, std::string_view query,
+                                       std::int64_t now) {
+  AuthResult result;
+  if (route.auth == config::AuthMode::none) return result;
+
+  // The token sources of every provider this route accepts.
+  std::vector<config::TokenSource> sources;
+  for (const auto& p : config_->providers) {
+    if (!route_accepts(route, p.config.name)) continue;
+    for (const auto& s : p.config.token_sources) {
+      const bool dup = std::any_of(sources.begin(), sources.end(), [&](const config::TokenSource& x) {
+        return x.kind == s.kind && iequals(x.name, s.name) && x.prefix == s.prefix;
+      });
+      if (!dup) sources.push_back(s);
+    }
+  }
+  ExtractedToken token;
+  if (core::Status s = extract_token(headers, query, sources, token); !s) {
+    result.status = std::move(s);
+    return result;
+  }
+  if (!token.present) {
+    if (route.auth == config::AuthMode::required) result.status = core::Status(core::Reason::missing_token, "");
+    return result;
+  }
+
+  const VerifiedToken* verified = cache_.find(token.token);
+  VerifiedToken fresh;
+  if (verified) {
+    result.cache_hit = true;
+  } else {
+    if (core::Status s = verify_fresh(route, token.token, now, fresh); !s) {
+      result.status = std::move(s);
+      return result;
+    }
+    cache_.insert(token.token, fresh);
+    verified = &fresh;
+  }
+  if (core::Status s = check_route(route, *verified, now); !s) {
+    result.status = std::move(s);
+    return result;
+  }
+  result.authenticated = true;
+  result.provider = static_cast<int>(verified->provider);
+  const config::Provider& p = config_->providers[verified->provider].config;
+  for (std::size_t i = 0; i < p.claims_to_headers.size(); ++i) {
+    if (verified->claim_headers[i]) result.add_headers.push_back({p.claims_to_headers[i].header, *verified->claim_headers[i]});
+  }
+  if (!p.forward_payload_header.empty()) result.add_headers.push_back({p.forward_payload_header, verified->payload_header});
+  if (!p.forward_token) result.strip_source = token.source;
+  return result;
+}
+
+}  // namespace jwtgate::proxy

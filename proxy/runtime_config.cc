@@ -1,0 +1,48 @@
+#include "proxy/runtime_config.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "proxy/http_head.h"
+
+namespace jwtgate::proxy {
+
+RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(config.routes) {
+  for (const auto& p : config.providers) {
+    ProviderRuntime rt{p, {}};
+    rt.policy.algorithms = p.algorithm_set;
+    rt.policy.max_token_bytes = config.limits.max_token_bytes;
+    rt.policy.claims.issuer = p.issuer;
+    rt.policy.claims.audiences = p.audiences;
+    rt.policy.claims.clock_skew_seconds = std::chrono::duration_cast<std::chrono::seconds>(p.clock_skew).count();
+    rt.policy.claims.require_exp = p.requires_exp();
+    if (p.max_token_lifetime) {
+      rt.policy.claims.max_lifetime_seconds = std::chrono::duration_cast<std::chrono::seconds>(*p.max_token_lifetime).count();
+    }
+    for (const auto& claim : p.require_claims) {
+      if (claim != "exp") rt.policy.claims.required_claims.push_back(claim);
+    }
+    providers.push_back(std::move(rt));
+    auto add_header = [this](const std::string& h) {
+      if (std::none_of(injected_headers.begin(), injected_headers.end(), [&](const std::string& x) { return iequals(x, h); })) {
+        injected_headers.push_back(h);
+      }
+    };
+    for (const auto& ch : p.claims_to_headers) add_header(ch.header);
+    if (!p.forward_payload_header.empty()) add_header(p.forward_payload_header);
+  }
+  for (const auto& r : config.routes) {
+    for (const auto& req : r.require_claims) {
+      if (std::find(requirement_paths.begin(), requirement_paths.end(), req.claim) == requirement_paths.end()) {
+        requirement_paths.push_back(req.claim);
+      }
+    }
+  }
+}
+
+std::size_t RuntimeConfig::requirement_index(const std::string& path) const {
+  return static_cast<std::size_t>(std::find(requirement_paths.begin(), requirement_paths.end(), path) -
+                                  requirement_paths.begin());
+}
+
+}  // namespace jwtgate::proxy

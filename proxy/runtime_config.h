@@ -1,0 +1,35 @@
+// The validated config compiled for the request path: route table, per-provider verification
+// policies, and the lists the authenticator needs precomputed. Immutable once built; a reload
+// builds a new one.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/verifier.h"
+#include "proxy/route_table.h"
+
+namespace jwtgate::proxy {
+
+struct ProviderRuntime {
+  config::Provider config;
+  core::VerifyPolicy policy;
+};
+
+struct RuntimeConfig {
+  config::Config config;
+  std::vector<ProviderRuntime> providers;
+  RouteTable routes;
+  // Every claim path some route's require_claims names, deduplicated.
+  std::vector<std::string> requirement_paths;
+  // Every header jwtgate may set from a token (claim and payload headers of all providers):
+  // removed from every incoming request, on every route, before anything is added.
+  std::vector<std::string> injected_headers;
+
+  explicit RuntimeConfig(config::Config c);
+  std::size_t requirement_index(const std::string& path) const;
+};
+
+}  // namespace jwtgate::proxy

@@ -1,0 +1,158 @@
+#include <doctest/doctest.h>
+
+#include "config/loader.h"
+#include "proxy/authenticator.h"
+#include "tests/support/tokens.h"
+
+using namespace jwtgate;
+using namespace jwtgate::testing;
+using proxy::Authenticator;
+using proxy::HeaderList;
+
+namespace {
+
+std::shared_ptr<const proxy::RuntimeConfig> runtime(const std::string& yaml) {
+  config::LoadOptions o;
+  o.check_secrets = false;
+  auto r = config::load_config(yaml, "test.yaml", o);
+  REQUIRE_MESSAGE(r.config, r.diagnostics.format());
+  return std::make_shared<const proxy::RuntimeConfig>(std::move(*r.config));
+}
+
+const std::string kYaml = R"(upstream: http://127.0.0.1:3000
+providers:
+  - name: main
+    issuer: https://idp.test/
+    audiences: [api]
+    algorithms: [ES256]
+    jwks: {file: /nonexistent}
+    claims_to_headers: {sub: X-Sub, realm_access.roles: X-Roles}
+    forward_payload_header: X-Payload
+  - name: partner
+    issuer: https://partner.test/
+    audiences: [api]
+    algorithms: [EdDSA]
+    jwks: {file: /nonexistent}
+    forward_token: false
+routes:
+  - prefix: /public
+    auth: none
+  - prefix: /maybe
+    auth: optional
+  - prefix: /admin
+    require_scopes: [admin]
+    require_claims: {realm_access.roles: [boss]}
+  - prefix: /main-only
+    providers: [main]
+  - prefix: /
+)";
+
+HeaderList bearer(const std::string& token) {
+  HeaderList h;
+  h.add("Authorization", "Bearer " + token);
+  return h;
+}
+
+struct Fixture {
+  std::shared_ptr<const proxy::RuntimeConfig> rc = runtime(kYaml);
+  TestKey main = make_key(core::Alg::ES256, "m1");
+  TestKey partner = make_key(core::Alg::EdDSA, "p1");
+  Authenticator auth{rc, 64};
+  Fixture() {
+    auth.set_keys(0, std::make_shared<core::KeySet>(std::move(main.keys)));
+    auth.set_keys(1, std::make_shared<core::KeySet>(std::move(partner.keys)));
+  }
+  const config::Route& route(std::string_view path) { return *rc->routes.match(path, "GET"); }
+  std::string main_token(const std::string& extra = "") { return signed_token(header_for(main), payload(extra), main); }
+  std::string partner_token() {
+    return signed_token(header_for(partner),
+                        R"({"iss":"https://partner.test/","aud":"api","sub":"p","exp":)" + std::to_string(kNow + 60) + "}",
+                        partner);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a valid token passes with its claims as headers; a second use hits the cache") {
+  Fixture f;
+  const std::string token = f.main_token(R"("realm_access":{"roles":["a","b"]})");
+  auto r = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow);
+  REQUIRE_MESSAGE(r.status.ok(), r.status.detail());
+  CHECK(r.authenticated);
+  CHECK_FALSE(r.cache_hit);
+  REQUIRE(r.add_headers.size() == 3);
+  CHECK(r.add_headers[0].name == "X-Sub");
+  CHECK(r.add_headers[0].value == "alice");
+  CHECK(r.add_headers[1].value == "a,b");
+  CHECK(r.add_headers[2].name == "X-Payload");
+  auto again = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow + 10);
+  CHECK(again.status.ok());
+  CHECK(again.cache_hit);
+  CHECK(again.add_headers.size() == 3);
+}
+
+TEST_CASE("a cache hit still checks exp, and key changes empty the cache") {
+  Fixture f;
+  const std::string token = f.main_token();
+  REQUIRE(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow).status.ok());
+  CHECK(f.auth.cache_size() == 1);
+  auto late = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow + 300 + 30);
+  CHECK(late.cache_hit);
+  CHECK(late.status.reason() == core::Reason::expired);
+  TestKey rotated = make_key(core::Alg::ES256, "m2");
+  f.auth.set_keys(0, std::make_shared<core::KeySet>(std::move(rotated.keys)));
+  CHECK(f.auth.cache_size() == 0);
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow).status.reason() == core::Reason::unknown_kid);
+}
+
+TEST_CASE("auth modes: none ignores tokens, optional passes without one but not with a bad one") {
+  Fixture f;
+  CHECK(f.auth.authenticate(f.route("/public"), bearer("garbage"), "", kNow).status.ok());
+  CHECK_FALSE(f.auth.authenticate(f.route("/public"), bearer(f.main_token()), "", kNow).authenticated);
+  auto anon = f.auth.authenticate(f.route("/maybe"), HeaderList(), "", kNow);
+  CHECK(anon.status.ok());
+  CHECK_FALSE(anon.authenticated);
+  CHECK(f.auth.authenticate(f.route("/maybe"), bearer("a.b.c"), "", kNow).status.reason() == core::Reason::malformed);
+  CHECK(f.auth.authenticate(f.route("/x"), HeaderList(), "", kNow).status.reason() == core::Reason::missing_token);
+}
+
+TEST_CASE("route scopes and claims are enforced, from the cache too") {
+  Fixture f;
+  const std::string weak = f.main_token(R"("scope":"read","realm_access":{"roles":["boss"]})");
+  const std::string strong = f.main_token(R"("scope":"read admin","realm_access":{"roles":["boss"]})");
+  const std::string wrong_role = f.main_token(R"("scope":"admin","realm_access":{"roles":["user"]})");
+  CHECK(f.auth.authenticate(f.route("/admin"), bearer(weak), "", kNow).status.reason() == core::Reason::insufficient_scope);
+  CHECK(f.auth.authenticate(f.route("/admin"), bearer(strong), "", kNow).status.ok());
+  CHECK(f.auth.authenticate(f.route("/admin"), bearer(wrong_role), "", kNow).status.reason() == core::Reason::claim_mismatch);
+  // weak is now cached from /admin; it still passes the catch-all and still fails /admin.
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(weak), "", kNow).status.ok());
+  CHECK(f.auth.authenticate(f.route("/admin"), bearer(weak), "", kNow).status.reason() == core::Reason::insufficient_scope);
+}
+
+TEST_CASE("the token's iss selects the provider, and only that provider's keys verify it") {
+  Fixture f;
+  auto p = f.auth.authenticate(f.route("/x"), bearer(f.partner_token()), "", kNow);
+  REQUIRE_MESSAGE(p.status.ok(), p.status.detail());
+  CHECK(p.provider == 1);
+  REQUIRE(p.strip_source);  // partner has forward_token: false
+  CHECK(p.strip_source->name == "Authorization");
+  CHECK(f.auth.authenticate(f.route("/main-only"), bearer(f.partner_token()), "", kNow).status.reason() ==
+        core::Reason::bad_issuer);
+  // A token claiming the partner's issuer but signed by main's key.
+  const std::string forged = signed_token(header_for(f.main),
+                                          R"({"iss":"https://partner.test/","aud":"api","exp":)" + std::to_string(kNow + 60) + "}",
+                                          f.main);
+  CHECK_FALSE(f.auth.authenticate(f.route("/x"), bearer(forged), "", kNow).status.ok());
+  // An unknown issuer.
+  const std::string stranger = signed_token(header_for(f.main),
+                                            R"({"iss":"https://evil.test/","aud":"api","exp":)" + std::to_string(kNow + 60) + "}",
+                                            f.main);
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(stranger), "", kNow).status.reason() == core::Reason::bad_issuer);
+}
+
+TEST_CASE("a provider without keys answers keys_unavailable") {
+  Fixture f;
+  f.auth.set_keys(0, nullptr);
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(f.main_token()), "", kNow).status.reason() ==
+        core::Reason::keys_unavailable);
+}
