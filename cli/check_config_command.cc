@@ -3,6 +3,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "config/loader.h"
+#include "proxy/run.h"
 
 namespace jwtgate::cli {
 
@@ -42,9 +43,7 @@ int serve_command(int argc, char** argv) {
     std::cerr << "jwtgate: refusing to start: " << path << " is invalid\n";
     return kExitUsage;
   }
-  // The proxy that would run this configuration is not part of this build yet.
-  std::cerr << "jwtgate: " << path << " is valid, but this build has no proxy to run it yet\n";
-  return kExitInvalid;
+  return proxy::run_proxy(std::move(*result.config), proxy::RunOptions{});
 }
 
 }  // namespace jwtgate::cli

@@ -147,7 +147,9 @@ AuthResult Authenticator::authenticate(const config::Route& route, const HeaderL
     return result;
   }
   if (!token.present) {
-    if (route.auth == config::AuthMode::required) result.status = core::Status(core::Reason::missing_token, "");
+    if (route.auth == config::AuthMode::required) {
+      result.status = core::Status(core::Reason::missing_token, "this route requires a bearer token");
+    }
     return result;
   }
 

@@ -1,0 +1,703 @@
+#include "proxy/client_connection.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "proxy/authenticator.h"
+#include "proxy/error_response.h"
+#include "proxy/request_target.h"
+#include "proxy/token_extractor.h"
+#include "proxy/uv_util.h"
+
+namespace jwtgate::proxy {
+namespace {
+
+constexpr std::size_t kReadBuffer = 64 * 1024;
+constexpr std::size_t kHighWater = 1024 * 1024;  // stop reading the other side above this queue
+constexpr std::size_t kLowWater = 256 * 1024;
+constexpr std::size_t kMaxPending = 256 * 1024;  // pipelined bytes held while an exchange runs
+
+ClientConnection* self(llhttp_t* p) { return static_cast<ClientConnection*>(p->data); }
+
+// RFC 9110 §7.6.1: connection-specific fields a proxy must not forward.
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::string_view hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
+                                             "transfer-encoding", "upgrade", "proxy-authorization",
+                                             "proxy-authenticate"};
+  for (auto h : hop) {
+    if (iequals(name, h)) return true;
+  }
+  return false;
+}
+
+// Header names the Connection header lists, which are hop-by-hop for this message.
+std::vector<std::string> connection_options(const HeaderList& headers) {
+  std::vector<std::string> out;
+  for (std::string_view v : headers.all("connection")) {
+    while (!v.empty()) {
+      const std::size_t comma = v.find(',');
+      std::string_view item = v.substr(0, comma);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (!item.empty()) out.emplace_back(item);
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+
+bool listed(const std::vector<std::string>& names, std::string_view name) {
+  return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return iequals(n, name); });
+}
+
+std::string chunk(std::string_view data) {
+  char size[20];
+  const int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  std::string out;
+  out.reserve(static_cast<std::size_t>(n) + data.size() + 2);
+  out.append(size, static_cast<std::size_t>(n));
+  out.append(data);
+  out += "\r\n";
+  return out;
+}
+
+// Removes cookie `name` from a Cookie header value; returns the rest.
+std::string without_cookie(std::string_view header, std::string_view name) {
+  std::string out;
+  while (!header.empty()) {
+    const std::size_t semi = header.find(';');
+    std::string_view pair = header.substr(0, semi);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    const std::size_t eq = pair.find('=');
+    if (!(eq != std::string_view::npos && pair.substr(0, eq) == name) && !pair.empty()) {
+      if (!out.empty()) out += "; ";
+      out += pair;
+    }
+    if (semi == std::string_view::npos) break;
+    header.remove_prefix(semi + 1);
+  }
+  return out;
+}
+
+std::string without_query_param(std::string_view query, std::string_view name) {
+  std::string out;
+  while (true) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    if (pair.substr(0, pair.find('=')) != name && !pair.empty()) {
+      if (!out.empty()) out += '&';
+      out += pair;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(WorkerContext& worker) : worker_(worker) {
+  uv_tcp_init(worker_.loop(), &tcp_);
+  uv_timer_init(worker_.loop(), &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  open_handles_ = 2;
+  llhttp_init(&parser_, HTTP_REQUEST, &request_settings());
+  parser_.data = this;
+}
+
+const llhttp_settings_t& ClientConnection::request_settings() {
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = cb_message_begin;
+    s.on_url = cb_url;
+    s.on_header_field = cb_header_field;
+    s.on_header_value = cb_header_value;
+    s.on_headers_complete = cb_headers_complete;
+    s.on_body = cb_body;
+    s.on_message_complete = cb_message_complete;
+    return s;
+  }();
+  return settings;
+}
+
+bool ClientConnection::accept(uv_stream_t* server) {
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+    close();
+    return false;
+  }
+  uv_tcp_nodelay(&tcp_, 1);
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    char ip[64] = {};
+    if (addr.ss_family == AF_INET6) uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&addr), ip, sizeof ip);
+    else uv_ip4_name(reinterpret_cast<sockaddr_in*>(&addr), ip, sizeof ip);
+    peer_ip_ = ip;
+  }
+  // A connection that sends nothing is held no longer than a slow request head would be.
+  arm(Timer::head, static_cast<std::uint64_t>(worker_.runtime().config.limits.header_timeout.count()));
+  start_reading();
+  return true;
+}
+
+void ClientConnection::refuse(std::string response) {
+  write_client(std::move(response));
+  close_after_writes();
+}
+
+void ClientConnection::start_reading() {
+  if (reading_ || closed_) return;
+  reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read) == 0;
+}
+
+void ClientConnection::stop_reading() {
+  if (!reading_) return;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  reading_ = false;
+}
+
+void ClientConnection::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
+  auto* c = static_cast<ClientConnection*>(handle->data);
+  if (c->read_buffer_.empty()) c->read_buffer_.resize(kReadBuffer);
+  *buf = uv_buf_init(c->read_buffer_.data(), static_cast<unsigned>(c->read_buffer_.size()));
+}
+
+void ClientConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<ClientConnection*>(stream->data);
+  if (nread == 0) return;
+  if (nread < 0) {
+    // The client went away (or half-closed). In-flight work for it is pointless.
+    c->close();
+    return;
+  }
+  c->feed(buf->base, static_cast<std::size_t>(nread));
+}
+
+void ClientConnection::feed(const char* data, std::size_t len) {
+  if (closed_ || phase_ == Phase::closing) return;
+  if (phase_ == Phase::tunnel) {
+    if (upstream_) upstream_->write(std::string(data, len));
+    if (upstream_ && upstream_->write_queue_size() > kHighWater) {
+      stop_reading();
+      read_paused_for_backpressure_ = true;
+    }
+    return;
+  }
+  if (llhttp_get_errno(&parser_) == HPE_PAUSED || llhttp_get_errno(&parser_) == HPE_PAUSED_UPGRADE) {
+    // An exchange is in flight: hold pipelined bytes, bounded.
+    pending_.append(data, len);
+    if (pending_.size() > kMaxPending) stop_reading();
+    return;
+  }
+  handle_parse_result(llhttp_execute(&parser_, data, len), data, len);
+}
+
+void ClientConnection::handle_parse_result(llhttp_errno_t err, const char* data, std::size_t len) {
+  if (closed_) return;
+  if (err == HPE_OK) return;
+  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+    const char* pos = llhttp_get_error_pos(&parser_);
+    const std::size_t used = pos ? static_cast<std::size_t>(pos - data) : len;
+    pending_.insert(0, data + used, len - used);
+    if (phase_ == Phase::head) process_head();
+    return;
+  }
+  // Malformed or hostile framing (smuggling attempts, bad header names, bare LF, obs-fold...):
+  // answer once and close, so nothing after it is interpreted.
+  if (head_too_large_) {
+    reject(plain_error_response(431, "invalid_request", "the request head is larger than allowed", false), false);
+  } else if (phase_ == Phase::forwarding && response_head_sent_) {
+    close();
+  } else if (phase_ == Phase::forwarding) {
+    if (upstream_) {
+      upstream_->close();
+      upstream_ = nullptr;
+    }
+    reject(plain_error_response(400, "invalid_request", "the request body is malformed", false), false);
+  } else {
+    reject(plain_error_response(400, "invalid_request", "the request is not valid HTTP/1.1", false), false);
+  }
+}
+
+int ClientConnection::cb_message_begin(llhttp_t* p) {
+  auto* c = self(p);
+  c->reset_request();
+  c->phase_ = Phase::head;
+  if (c->timer_kind_ != Timer::head) {
+    c->arm(Timer::head, static_cast<std::uint64_t>(c->worker_.runtime().config.limits.header_timeout.count()));
+  }
+  return 0;
+}
+
+int ClientConnection::cb_url(llhttp_t* p, const char* at, std::size_t len) {
+  auto* c = self(p);
+  c->head_bytes_ += len;
+  if (c->head_bytes_ > c->worker_.runtime().config.limits.max_header_bytes) {
+    c->head_too_large_ = true;
+    return -1;
+  }
+  c->url_.append(at, len);
+  return 0;
+}
+
+int ClientConnection::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
+  auto* c = self(p);
+  c->head_bytes_ += len + 4;
+  if (c->head_bytes_ > c->worker_.runtime().config.limits.max_header_bytes || c->headers_.fields().size() > 200) {
+    c->head_too_large_ = true;
+    return -1;
+  }
+  if (c->in_header_value_ || c->headers_.fields().empty()) {
+    c->headers_.add(std::string(at, len), std::string());
+    c->in_header_value_ = false;
+  } else {
+    c->headers_.fields().back().name.append(at, len);
+  }
+  return 0;
+}
+
+int ClientConnection::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
+  auto* c = self(p);
+  c->head_bytes_ += len;
+  if (c->head_bytes_ > c->worker_.runtime().config.limits.max_header_bytes) {
+    c->head_too_large_ = true;
+    return -1;
+  }
+  c->in_header_value_ = true;
+  if (!c->headers_.fields().empty()) c->headers_.fields().back().value.append(at, len);
+  return 0;
+}
+
+int ClientConnection::cb_headers_complete(llhttp_t* p) {
+  auto* c = self(p);
+  c->keep_alive_ = llhttp_should_keep_alive(p) != 0;
+  c->chunked_request_ = (p->flags & F_CHUNKED) != 0;
+  c->upgrade_request_ = p->upgrade != 0;
+  c->head_request_ = p->method == HTTP_HEAD;
+  // Handle the head outside llhttp (process_head may write, close, or wait for the upstream).
+  return HPE_PAUSED;
+}
+
+int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
+  auto* c = self(p);
+  if (!c->upstream_) return 0;
+  const std::string_view data(at, len);
+  c->upstream_->write(c->chunked_request_ ? chunk(data) : std::string(data));
+  if (c->upstream_ && c->upstream_->write_queue_size() > kHighWater) {
+    c->stop_reading();
+    c->read_paused_for_backpressure_ = true;
+  }
+  return 0;
+}
+
+int ClientConnection::cb_message_complete(llhttp_t* p) {
+  auto* c = self(p);
+  if (c->phase_ != Phase::forwarding) return 0;  // the end of a request already answered
+  if (c->upgrade_request_) return 0;              // llhttp stops with HPE_PAUSED_UPGRADE by itself
+  if (!c->request_done_) {
+    c->request_done_ = true;
+    if (c->upstream_ && c->chunked_request_) c->upstream_->write("0\r\n\r\n");
+    if (!c->response_head_sent_ && c->upstream_) {
+      c->arm(Timer::upstream, static_cast<std::uint64_t>(c->worker_.runtime().config.limits.upstream_timeout.count()));
+    }
+  }
+  return HPE_PAUSED;  // the next pipelined request waits for this response
+}
+
+bool ClientConnection::expects_body() const {
+  return chunked_request_ || (parser_.flags & F_CONTENT_LENGTH && parser_.content_length > 0);
+}
+
+void ClientConnection::reset_request() {
+  url_.clear();
+  headers_.clear();
+  in_header_value_ = false;
+  head_bytes_ = 0;
+  head_too_large_ = false;
+  chunked_request_ = false;
+  upgrade_request_ = false;
+  head_request_ = false;
+  request_done_ = false;
+  retryable_ = false;
+  retried_ = false;
+  upstream_head_.clear();
+  response_head_sent_ = false;
+  rechunk_response_ = false;
+  close_delimited_response_ = false;
+}
+
+void ClientConnection::reject(std::string response, bool keep_alive) {
+  stop_reading();
+  arm(Timer::none, 0);
+  write_client(std::move(response));
+  if (!keep_alive) {
+    close_after_writes();
+    return;
+  }
+  finish_exchange();
+}
+
+void ClientConnection::process_head() {
+  arm(Timer::none, 0);
+  const RuntimeConfig& rc = worker_.runtime();
+  const bool body = expects_body();
+  const bool can_keep_alive = keep_alive_ && !body && !worker_.draining();
+
+  RequestTarget target;
+  std::string why;
+  if (!normalize_request_target(url_, target, why)) {
+    reject(plain_error_response(400, "invalid_request", why, false), false);
+    return;
+  }
+  const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  const config::Route* route = rc.routes.match(target.match_path, method);
+  if (!route) {
+    reject(plain_error_response(404, "not_found", "no route covers this path", can_keep_alive), can_keep_alive);
+    return;
+  }
+  // Claim headers a client sends are never passed on, on any route.
+  for (const auto& h : rc.injected_headers) headers_.remove(h);
+
+  AuthResult auth = worker_.authenticator().authenticate(*route, headers_, target.query, worker_.now_seconds());
+  if (!auth.status.ok()) {
+    reject(error_response(auth.status, can_keep_alive), can_keep_alive);
+    return;
+  }
+  request_done_ = !body;  // llhttp reports the end of a body-less request only with the next bytes
+  retryable_ = !body && !upgrade_request_ &&
+               (parser_.method == HTTP_GET || parser_.method == HTTP_HEAD || parser_.method == HTTP_OPTIONS);
+  upstream_head_ = build_upstream_head(auth, target);
+  if (body && header_lists_token(headers_.get("expect"), "100-continue")) {
+    // Authorized: now the client may send the body.
+    write_client("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  phase_ = Phase::forwarding;
+  stop_reading();
+  connect_upstream(!upgrade_request_);
+}
+
+void ClientConnection::connect_upstream(bool allow_reuse) {
+  upstream_ = worker_.upstream_pool().acquire(this, allow_reuse);
+  if (upstream_->state() == UpstreamConnection::State::ready) {
+    send_upstream_head();
+  } else if (upstream_->state() == UpstreamConnection::State::closed) {
+    // Failed before acquire returned (its report could not reach us yet).
+    upstream_ = nullptr;
+    reject(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
+  }
+}
+
+std::string ClientConnection::build_upstream_head(const AuthResult& auth, const RequestTarget& target) {
+  const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  std::string query = target.query;
+  if (auth.strip_source && auth.strip_source->kind == config::TokenSource::Kind::query) {
+    query = without_query_param(query, auth.strip_source->name);
+  }
+  std::string head;
+  head.reserve(512 + head_bytes_);
+  head += method;
+  head += ' ';
+  head += target.path;
+  if (target.has_query && !(auth.strip_source && query.empty() && auth.strip_source->kind == config::TokenSource::Kind::query)) {
+    head += '?';
+    head += query;
+  }
+  head += " HTTP/1.1\r\n";
+
+  const std::vector<std::string> options = connection_options(headers_);
+  std::string forwarded_for, host;
+  for (const auto& f : headers_.fields()) {
+    if (is_hop_by_hop(f.name) || listed(options, f.name)) continue;
+    if (iequals(f.name, "expect") || iequals(f.name, "x-forwarded-proto") || iequals(f.name, "x-forwarded-host")) continue;
+    if (iequals(f.name, "x-forwarded-for")) {
+      forwarded_for += (forwarded_for.empty() ? "" : ", ") + f.value;
+      continue;
+    }
+    if (iequals(f.name, "host")) host = f.value;
+    if (auth.strip_source) {
+      const auto& s = *auth.strip_source;
+      if (s.kind == config::TokenSource::Kind::header && iequals(f.name, s.name)) continue;
+      if (s.kind == config::TokenSource::Kind::cookie && iequals(f.name, "cookie")) {
+        const std::string rest = without_cookie(f.value, s.name);
+        if (!rest.empty()) head += "Cookie: " + rest + "\r\n";
+        continue;
+      }
+    }
+    head += f.name;
+    head += ": ";
+    head += f.value;
+    head += "\r\n";
+  }
+  for (const auto& h : auth.add_headers) {
+    head += h.name;
+    head += ": ";
+    head += h.value;
+    head += "\r\n";
+  }
+  forwarded_for += (forwarded_for.empty() ? "" : ", ") + peer_ip_;
+  head += "X-Forwarded-For: " + forwarded_for + "\r\n";
+  head += "X-Forwarded-Proto: http\r\n";
+  if (!host.empty()) head += "X-Forwarded-Host: " + host + "\r\n";
+  if (chunked_request_) head += "Transfer-Encoding: chunked\r\n";
+  if (upgrade_request_) {
+    head += "Connection: Upgrade\r\nUpgrade: " + std::string(headers_.get("upgrade")) + "\r\n";
+  } else {
+    head += "Connection: keep-alive\r\n";
+  }
+  head += "\r\n";
+  return head;
+}
+
+void ClientConnection::upstream_connected(UpstreamConnection* up) {
+  if (up != upstream_ || closed_) return;
+  send_upstream_head();
+}
+
+void ClientConnection::send_upstream_head() {
+  upstream_->begin_exchange(head_request_);
+  upstream_->write(upstream_head_);
+  if (!upstream_) return;
+  // Continue parsing the body (if any) and whatever else arrived.
+  llhttp_resume(&parser_);
+  std::string rest = std::move(pending_);
+  pending_.clear();
+  if (upgrade_request_) {
+    // Bytes after an Upgrade request belong to the tunnel; hold them until the upstream agrees.
+    pending_ = std::move(rest);
+    return;
+  }
+  if (!rest.empty()) {
+    handle_parse_result(llhttp_execute(&parser_, rest.data(), rest.size()), rest.data(), rest.size());
+    if (closed_) return;
+  }
+  if (!request_done_) {
+    start_reading();
+  } else if (!response_head_sent_) {
+    arm(Timer::upstream, static_cast<std::uint64_t>(worker_.runtime().config.limits.upstream_timeout.count()));
+  }
+}
+
+void ClientConnection::upstream_failed(UpstreamConnection* up, int status, bool response_started) {
+  if (up != upstream_ || closed_) return;
+  upstream_ = nullptr;
+  if (!response_started && up->reused() && retryable_ && !retried_) {
+    // A pooled connection the upstream had closed: safe to try once more on a fresh one.
+    retried_ = true;
+    connect_upstream(false);
+    return;
+  }
+  if (response_head_sent_) {
+    close();  // the response cannot be completed; closing tells the client it is truncated
+    return;
+  }
+  (void)status;
+  reject(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
+}
+
+int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, std::string_view reason,
+                                             const HeaderList& headers) {
+  if (up != upstream_ || closed_) return -1;
+  arm(Timer::none, 0);
+  const bool switching = code == 101 && upgrade_request_;
+  const bool no_body = head_request_ || code == 204 || code == 304 || (code >= 100 && code < 200);
+  const bool has_length = headers.has("content-length");
+  const bool upstream_chunked = header_lists_token(headers.get("transfer-encoding"), "chunked");
+  const bool http11 = parser_.http_major == 1 && parser_.http_minor == 1;
+  if (!request_done_) keep_alive_ = false;  // an early response: the rest of the request cannot be skipped safely
+  if (upgrade_request_ && !switching) keep_alive_ = false;  // a refused upgrade: the parser state is spent
+  if (worker_.draining()) keep_alive_ = false;
+
+  std::string head = "HTTP/1.1 " + std::to_string(code) + " ";
+  head += reason.empty() ? status_text(code) : std::string(reason);
+  head += "\r\n";
+  const std::vector<std::string> options = connection_options(headers);
+  for (const auto& f : headers.fields()) {
+    if (is_hop_by_hop(f.name) || listed(options, f.name)) continue;
+    if (!no_body && !switching && upstream_chunked && iequals(f.name, "content-length")) continue;
+    head += f.name;
+    head += ": ";
+    head += f.value;
+    head += "\r\n";
+  }
+  if (switching) {
+    head += "Connection: Upgrade\r\nUpgrade: " + std::string(headers.get("upgrade")) + "\r\n\r\n";
+    write_client(std::move(head));
+    response_head_sent_ = true;
+    return 2;
+  }
+  if (!no_body && (upstream_chunked || !has_length)) {
+    if (http11) {
+      rechunk_response_ = true;
+      head += "Transfer-Encoding: chunked\r\n";
+    } else {
+      close_delimited_response_ = true;
+      keep_alive_ = false;
+    }
+  }
+  head += keep_alive_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  write_client(std::move(head));
+  response_head_sent_ = true;
+  return no_body ? 1 : 0;
+}
+
+void ClientConnection::upstream_body(UpstreamConnection* up, std::string_view data) {
+  if (up != upstream_ || closed_ || data.empty()) return;
+  write_client(rechunk_response_ ? chunk(data) : std::string(data));
+  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_)) > kHighWater) up->pause_reading();
+}
+
+void ClientConnection::upstream_complete(UpstreamConnection* up) {
+  if (up != upstream_ || closed_) return;
+  if (rechunk_response_) write_client("0\r\n\r\n");
+  upstream_ = nullptr;
+  if (request_done_) {
+    worker_.upstream_pool().release(up);
+  } else {
+    up->close();
+  }
+  if (!keep_alive_ || !request_done_) {
+    close_after_writes();
+    return;
+  }
+  finish_exchange();
+}
+
+void ClientConnection::upstream_tunnel_data(UpstreamConnection* up, std::string_view data) {
+  if (up != upstream_ || closed_) return;
+  if (phase_ != Phase::tunnel) {
+    phase_ = Phase::tunnel;
+    up->start_tunnel();
+    std::string early = std::move(pending_);
+    pending_.clear();
+    if (!early.empty()) up->write(std::move(early));
+    start_reading();
+  }
+  if (!data.empty()) write_client(std::string(data));
+  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_)) > kHighWater) up->pause_reading();
+}
+
+void ClientConnection::upstream_writable(UpstreamConnection* up) {
+  if (up != upstream_ || closed_) return;
+  if (read_paused_for_backpressure_) {
+    read_paused_for_backpressure_ = false;
+    start_reading();
+  }
+}
+
+void ClientConnection::finish_exchange() {
+  reset_request();
+  phase_ = Phase::idle;
+  if (worker_.draining()) {
+    close_after_writes();
+    return;
+  }
+  arm(Timer::idle, static_cast<std::uint64_t>(worker_.runtime().config.limits.idle_timeout.count()));
+  llhttp_resume(&parser_);
+  if (!pending_.empty()) {
+    std::string rest = std::move(pending_);
+    pending_.clear();
+    handle_parse_result(llhttp_execute(&parser_, rest.data(), rest.size()), rest.data(), rest.size());
+    if (closed_ || phase_ != Phase::idle) return;
+  }
+  start_reading();
+}
+
+void ClientConnection::write_client(std::string data) {
+  if (closed_) return;
+  const int rc = write_owned(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(data), this, on_written);
+  if (rc != 0) close();
+  else ++writes_in_flight_;
+}
+
+void ClientConnection::on_written(void* owner, int status) {
+  auto* c = static_cast<ClientConnection*>(owner);
+  --c->writes_in_flight_;
+  if (c->closed_) return;
+  if (status != 0) {
+    c->close();
+    return;
+  }
+  const std::size_t queued = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c->tcp_));
+  if (c->close_after_writes_ && c->writes_in_flight_ == 0) {
+    c->close();
+    return;
+  }
+  if (c->upstream_ && queued < kLowWater) c->upstream_->resume_reading();
+}
+
+void ClientConnection::close_after_writes() {
+  phase_ = Phase::closing;
+  stop_reading();
+  close_after_writes_ = true;
+  if (writes_in_flight_ == 0) {
+    close();
+    return;
+  }
+  // on_written closes once the queue is empty; a client that never reads its response is not
+  // waited for longer than this.
+  timer_kind_ = Timer::none;
+  uv_timer_start(&timer_, on_timer, 5000, 0);
+}
+
+void ClientConnection::begin_drain() {
+  if (phase_ == Phase::idle && !closed_) close();
+}
+
+void ClientConnection::arm(Timer kind, std::uint64_t ms) {
+  timer_kind_ = kind;
+  if (kind == Timer::none) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  uv_timer_start(&timer_, on_timer, ms, 0);
+}
+
+void ClientConnection::on_timer(uv_timer_t* timer) {
+  auto* c = static_cast<ClientConnection*>(timer->data);
+  switch (c->timer_kind_) {
+    case Timer::head:
+      if (c->phase_ == Phase::head) {
+        c->reject(plain_error_response(408, "request_timeout", "the request head was not received in time", false), false);
+      } else {
+        c->close();
+      }
+      return;
+    case Timer::upstream:
+      if (c->upstream_) {
+        c->upstream_->close();
+        c->upstream_ = nullptr;
+      }
+      if (c->response_head_sent_) c->close();
+      else c->reject(plain_error_response(504, "gateway_timeout", "the upstream service did not answer in time", false), false);
+      return;
+    case Timer::idle:
+    case Timer::none:
+      c->close();
+      return;
+  }
+}
+
+void ClientConnection::close() {
+  if (closed_) return;
+  closed_ = true;
+  phase_ = Phase::closing;
+  if (upstream_) {
+    UpstreamConnection* up = upstream_;
+    upstream_ = nullptr;
+    up->close();
+  }
+  uv_timer_stop(&timer_);
+  close_handle(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+  close_handle(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
+}
+
+void ClientConnection::on_closed(uv_handle_t* handle) {
+  auto* c = static_cast<ClientConnection*>(handle->data);
+  if (--c->open_handles_ > 0) return;
+  c->worker_.connection_closed(c);  // frees it
+}
+
+}  // namespace jwtgate::proxy

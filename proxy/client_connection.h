@@ -1,0 +1,119 @@
+// One client connection: llhttp parses its requests (strictly); each request is routed,
+// authorized and, when allowed, forwarded to the upstream with its body streamed both ways
+// under backpressure. Keep-alive, pipelining (one exchange at a time), Expect: 100-continue
+// and Upgrade tunnels are handled here.
+#pragma once
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/http_head.h"
+#include "proxy/upstream_pool.h"
+#include "proxy/worker_context.h"
+
+namespace jwtgate::proxy {
+
+class ClientConnection final : public UpstreamClient {
+ public:
+  explicit ClientConnection(WorkerContext& worker);
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  // Accepts from `server` and starts reading. False when accept failed (the object then closes
+  // itself).
+  bool accept(uv_stream_t* server);
+  // Sends `response` (a complete HTTP response) and closes: for connections over the limit.
+  void refuse(std::string response);
+  // Stop keeping the connection alive; close it now if it is between requests.
+  void begin_drain();
+  // Close now, whatever is in flight.
+  void close();
+
+  // UpstreamClient
+  void upstream_connected(UpstreamConnection* up) override;
+  void upstream_failed(UpstreamConnection* up, int status, bool response_started) override;
+  int upstream_response_head(UpstreamConnection* up, int status_code, std::string_view reason,
+                             const HeaderList& headers) override;
+  void upstream_body(UpstreamConnection* up, std::string_view data) override;
+  void upstream_complete(UpstreamConnection* up) override;
+  void upstream_tunnel_data(UpstreamConnection* up, std::string_view data) override;
+  void upstream_writable(UpstreamConnection* up) override;
+
+ private:
+  enum class Phase { idle, head, forwarding, tunnel, closing };
+  enum class Timer { none, idle, head, upstream };
+
+  static const llhttp_settings_t& request_settings();
+  static int cb_message_begin(llhttp_t* p);
+  static int cb_url(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_header_field(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_header_value(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_headers_complete(llhttp_t* p);
+  static int cb_body(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_message_complete(llhttp_t* p);
+
+  static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_written(void* owner, int status);
+  static void on_timer(uv_timer_t* timer);
+  static void on_closed(uv_handle_t* handle);
+
+  void feed(const char* data, std::size_t len);
+  void handle_parse_result(llhttp_errno_t err, const char* data, std::size_t len);
+  void process_head();
+  void reject(std::string response, bool keep_alive);
+  std::string build_upstream_head(const struct AuthResult& auth, const struct RequestTarget& target);
+  void connect_upstream(bool allow_reuse);
+  void send_upstream_head();
+  void finish_exchange();
+  void reset_request();
+  void write_client(std::string data);
+  void close_after_writes();
+  void arm(Timer kind, std::uint64_t ms);
+  void start_reading();
+  void stop_reading();
+  bool expects_body() const;
+
+  WorkerContext& worker_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  int open_handles_ = 0;
+  llhttp_t parser_{};
+  Phase phase_ = Phase::idle;
+  Timer timer_kind_ = Timer::none;
+  bool reading_ = false;
+  bool read_paused_for_backpressure_ = false;
+  bool close_after_writes_ = false;
+  int writes_in_flight_ = 0;
+  bool closed_ = false;
+  std::string peer_ip_;
+  std::vector<char> read_buffer_;
+  std::string pending_;  // received but not yet parsed (while an exchange is in flight)
+
+  // The request being parsed or forwarded.
+  std::string url_;
+  HeaderList headers_;
+  bool in_header_value_ = false;
+  std::size_t head_bytes_ = 0;
+  bool head_too_large_ = false;
+  bool keep_alive_ = true;
+  bool chunked_request_ = false;
+  bool upgrade_request_ = false;
+  bool head_request_ = false;
+  bool request_done_ = false;
+  bool retryable_ = false;
+  bool retried_ = false;
+  std::string upstream_head_;
+
+  // The upstream side of the exchange.
+  UpstreamConnection* upstream_ = nullptr;
+  bool response_head_sent_ = false;
+  bool rechunk_response_ = false;
+  bool close_delimited_response_ = false;
+};
+
+}  // namespace jwtgate::proxy

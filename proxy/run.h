@@ -1,0 +1,25 @@
+// Running the proxy in this process until SIGTERM/SIGINT: keys loaded, workers started, a
+// graceful drain on the way out.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "config/config.h"
+#include "core/jwk.h"
+
+namespace jwtgate::proxy {
+
+struct RunOptions {
+  std::chrono::milliseconds drain_deadline{std::chrono::seconds(30)};
+  // Keys to use instead of the providers' static sources (the embedded development default).
+  std::function<std::shared_ptr<const core::KeySet>(std::size_t provider)> key_override;
+  // Called once the proxy listens, with the actual port.
+  std::function<void(std::uint16_t port)> on_listening;
+};
+
+// Returns the process exit code: 0 after a clean drain, 1 when it could not start.
+int run_proxy(config::Config config, const RunOptions& options);
+
+}  // namespace jwtgate::proxy

@@ -1,0 +1,44 @@
+// The proxy process: N workers sharing one listening port, keys published to all of them, and
+// a graceful drain.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/runtime_config.h"
+#include "proxy/worker.h"
+
+namespace jwtgate::proxy {
+
+class Server {
+ public:
+  explicit Server(std::shared_ptr<const RuntimeConfig> runtime);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the listening sockets (one per worker, same port) and starts the workers. On failure
+  // returns false with `error` set and starts nothing.
+  bool start(std::string& error);
+  std::uint16_t port() const { return port_; }
+  std::size_t worker_count() const { return workers_.size(); }
+
+  void publish_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys);
+  // Stop accepting, finish in-flight requests, force-close what remains after `deadline`.
+  void drain(std::chrono::milliseconds deadline);
+  // Blocks until every worker has stopped.
+  void wait();
+
+ private:
+  std::shared_ptr<const RuntimeConfig> runtime_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::uint16_t port_ = 0;
+};
+
+// Binds a TCP listening socket with SO_REUSEADDR and SO_REUSEPORT. Returns the fd or -1.
+int bind_listener(const std::string& host, std::uint16_t port, std::uint16_t* bound_port, std::string& error);
+
+}  // namespace jwtgate::proxy

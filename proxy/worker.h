@@ -1,0 +1,79 @@
+// One worker thread: its own libuv loop, its own listening socket on the shared port
+// (SO_REUSEPORT lets the kernel spread connections), its own authenticator, verified-token
+// cache and upstream pool. Other threads talk to it only through uv_async.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "proxy/authenticator.h"
+#include "proxy/upstream_pool.h"
+#include "proxy/worker_context.h"
+
+namespace jwtgate::proxy {
+
+class Worker final : public WorkerContext {
+ public:
+  Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, std::size_t max_connections);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();  // runs the loop on a new thread
+  void join();
+
+  // Thread-safe. Keys take effect for the next request this worker handles.
+  void publish_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys);
+  // Thread-safe. Stop accepting, let in-flight exchanges finish, close idle connections; after
+  // `deadline` whatever remains is closed.
+  void drain(std::chrono::milliseconds deadline);
+
+  std::size_t connection_count() const { return connection_count_.load(); }
+
+  // WorkerContext
+  uv_loop_t* loop() override { return &loop_; }
+  Authenticator& authenticator() override { return *authenticator_; }
+  UpstreamPool& upstream_pool() override { return *pool_; }
+  const RuntimeConfig& runtime() override { return *runtime_; }
+  bool draining() const override { return draining_; }
+  std::int64_t now_seconds() const override;
+  void connection_closed(ClientConnection* c) override;
+
+ private:
+  void run();
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_async(uv_async_t* async);
+  static void on_deadline(uv_timer_t* timer);
+  void begin_drain();
+  void maybe_finish();
+
+  std::shared_ptr<const RuntimeConfig> runtime_;
+  int listen_fd_;
+  std::size_t max_connections_;
+  uv_loop_t loop_{};
+  uv_tcp_t listener_{};
+  uv_async_t async_{};
+  uv_timer_t deadline_timer_{};
+  std::unique_ptr<Authenticator> authenticator_;
+  std::unique_ptr<UpstreamPool> pool_;
+  std::unordered_set<ClientConnection*> connections_;  // each owned by itself until connection_closed
+  std::atomic<std::size_t> connection_count_{0};
+  bool draining_ = false;
+  bool finished_ = false;
+  std::thread thread_;
+
+  std::mutex inbox_mutex_;  // guards the inbox below; taken only by publishers and on_async
+  std::vector<std::pair<std::size_t, std::shared_ptr<const core::KeySet>>> key_inbox_;
+  bool drain_requested_ = false;
+  std::chrono::milliseconds drain_deadline_{0};
+};
+
+}  // namespace jwtgate::proxy
