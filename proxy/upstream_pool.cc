@@ -80,8 +80,12 @@ void UpstreamConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_bu
     if (nread == UV_EOF && !up->tunnel_ && up->response_started_ && llhttp_message_needs_eof(&up->parser_)) {
       // The response was delimited by the connection closing.
       up->keep_alive_ = false;
-      if (llhttp_finish(&up->parser_) == HPE_OK) {
-        up->close();  // cb_message_complete already told the client; the connection is spent
+      const llhttp_errno_t finished = llhttp_finish(&up->parser_);
+      if ((finished == HPE_OK || finished == HPE_PAUSED) && up->message_done_) {
+        up->message_done_ = false;
+        UpstreamClient* client = up->client_;
+        if (client) client->upstream_complete(up);  // releases (and so closes) the spent connection
+        else up->close();
         return;
       }
     }
@@ -107,10 +111,16 @@ void UpstreamConnection::parse(const char* data, std::size_t len) {
     const char* pos = llhttp_get_error_pos(&parser_);
     const std::size_t used = pos ? static_cast<std::size_t>(pos - data) : len;
     tunnel_ = true;
-    if (used < len && client_) client_->upstream_tunnel_data(this, std::string_view(data + used, len - used));
+    if (client_) client_->upstream_tunnel_data(this, std::string_view(data + used, len - used));
     return;
   }
-  if (err == HPE_PAUSED) return;  // the client stopped us; it will close or resume
+  if (err == HPE_PAUSED && message_done_) {
+    // Reported only now, outside llhttp: the client may reuse this connection (and re-initialise
+    // the parser) at once.
+    message_done_ = false;
+    if (client_) client_->upstream_complete(this);
+    return;
+  }
   fail(UV_EPROTO);
 }
 
@@ -228,8 +238,9 @@ int UpstreamConnection::cb_message_complete(llhttp_t* p) {
     up->response_started_ = false;
     return 0;
   }
+  if (code == 101) return 0;  // llhttp now stops with HPE_PAUSED_UPGRADE: the tunnel begins
   up->keep_alive_ = up->keep_alive_ && llhttp_should_keep_alive(p) != 0;
-  if (up->client_) up->client_->upstream_complete(up);
+  up->message_done_ = true;
   return HPE_PAUSED;  // nothing may follow a response until the next request is sent
 }
 

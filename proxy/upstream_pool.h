@@ -101,6 +101,7 @@ class UpstreamConnection {
   bool reading_ = false;
   bool reused_ = false;
   bool in_header_value_ = false;
+  bool message_done_ = false;
   HeaderList headers_;
   std::string reason_;
   std::vector<char> read_buffer_;

@@ -4,7 +4,7 @@ implementation). Binds 127.0.0.1 on a free port, prints the port on stdout, serv
 
   GET  /anything            -> 200 JSON {"method","path","headers":[[name,value]...]}
   POST /upload              -> 200 JSON {"length", "sha256"} of the body (Content-Length or chunked)
-  GET  /download?size=N[&chunked=1] -> N bytes of a repeating pattern, streamed
+  GET  .../download?size=N[&chunked=1] -> N bytes of a repeating pattern, streamed
   GET  /slow?ms=N           -> waits N ms, then answers like /anything
   GET  /close-mid           -> promises 100000 bytes, sends 10, closes
   GET  /status?code=N       -> empty response with that status
@@ -72,7 +72,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        if url.path == "/download":
+        if url.path.endswith("/download"):
             size = int(query.get("size", ["0"])[0])
             chunked = query.get("chunked", ["0"])[0] == "1"
             self.send_response(200)
@@ -93,10 +93,10 @@ class Handler(BaseHTTPRequestHandler):
             if chunked:
                 self.wfile.write(b"0\r\n\r\n")
             return
-        if url.path == "/slow":
+        if url.path.endswith("/slow"):
             time.sleep(int(query.get("ms", ["1000"])[0]) / 1000)
             return self._echo()
-        if url.path == "/close-mid":
+        if url.path.endswith("/close-mid"):
             self.send_response(200)
             self.send_header("Content-Length", "100000")
             self.end_headers()
@@ -105,12 +105,12 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
-        if url.path == "/status":
+        if url.path.endswith("/status"):
             self.send_response(int(query.get("code", ["200"])[0]))
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        if url.path == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
+        if url.path.endswith("/ws") and self.headers.get("Upgrade", "").lower() == "websocket":
             return self._websocket()
         return self._echo()
 
