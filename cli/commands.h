@@ -7,7 +7,7 @@ int decode_command(int argc, char** argv);   // jwtgate decode TOKEN
 int verify_command(int argc, char** argv);   // jwtgate verify --jwks FILE ... TOKEN
 int keygen_command(int argc, char** argv);   // jwtgate keygen --alg ALG [--kid K] [--out PREFIX]
 int mint_command(int argc, char** argv);     // jwtgate mint --key FILE --alg ALG --claims JSON --ttl 15m
-int demo_command(int argc, char** argv);     // jwtgate (no arguments, for now)
+int dev_command(int argc, char** argv);      // jwtgate (no config): the development default
 int check_config_command(int argc, char** argv);  // jwtgate check-config --config FILE
 int serve_command(int argc, char** argv);    // jwtgate --config FILE
 

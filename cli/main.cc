@@ -9,7 +9,8 @@ constexpr const char* kHelp =
     "jwtgate: a JWT-validating reverse proxy\n"
     "\n"
     "usage:\n"
-    "  jwtgate                      run the built-in demo (the proxy arrives in a later release)\n"
+    "  jwtgate [--listen A] [--upstream URL]   development default: ephemeral key, printed token,\n"
+    "                               proxy on 127.0.0.1:8080 in front of a built-in echo upstream\n"
     "  jwtgate --config FILE        validate FILE and run the proxy with it\n"
     "  jwtgate check-config --config FILE   validate FILE; exit 0 valid, 2 invalid\n"
     "  jwtgate decode TOKEN         print header and payload, UNVERIFIED\n"
@@ -24,13 +25,14 @@ constexpr const char* kHelp =
 
 int main(int argc, char** argv) {
   using namespace jwtgate::cli;
-  if (argc < 2) return demo_command(argc, argv);
+  if (argc < 2 || std::string_view(argv[1]).rfind("--listen", 0) == 0 || std::string_view(argv[1]).rfind("--upstream", 0) == 0) {
+    return dev_command(argc, argv);
+  }
   const std::string_view cmd = argv[1];
   if (cmd == "decode") return decode_command(argc, argv);
   if (cmd == "verify") return verify_command(argc, argv);
   if (cmd == "keygen") return keygen_command(argc, argv);
   if (cmd == "mint") return mint_command(argc, argv);
-  if (cmd == "demo") return demo_command(argc, argv);
   if (cmd == "check-config") return check_config_command(argc, argv);
   if (cmd == "--config" || cmd.rfind("--config=", 0) == 0) return serve_command(argc, argv);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
