@@ -387,6 +387,9 @@ void ClientConnection::connect_upstream(bool allow_reuse) {
     // Failed before acquire returned (its report could not reach us yet).
     upstream_ = nullptr;
     reject(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
+  } else {
+    // Connecting: an upstream that never answers the handshake is bounded like a slow one.
+    arm(Timer::upstream, static_cast<std::uint64_t>(worker_.runtime().config.limits.upstream_timeout.count()));
   }
 }
 

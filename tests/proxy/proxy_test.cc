@@ -276,6 +276,24 @@ TEST_CASE("100 MiB upload and download stream through with bounded proxy memory"
 #endif
 }
 
+TEST_CASE("a client that does not read does not grow the proxy's memory") {
+  Env env;
+  RawConnection c(env.port, 60);
+  constexpr std::size_t kSize = 64u * 1024 * 1024;
+  REQUIRE(c.send("GET /public/download?size=" + std::to_string(kSize) + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the upstream could send it all by now
+  const long peak = env.proxy->peak_rss_kib();
+  MESSAGE("proxy peak RSS with a stalled 64 MiB download: " << peak << " KiB");
+#ifdef JWTGATE_SANITIZED
+  CHECK(peak < 160 * 1024);
+#else
+  CHECK(peak < 32 * 1024);
+#endif
+  HttpResponse r = c.read_response();
+  CHECK(r.status == 200);
+  CHECK(r.body.size() == kSize);
+}
+
 TEST_CASE("WebSocket upgrade is tunnelled after authorization") {
   Env env;
   const std::string upgrade = "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
