@@ -250,12 +250,7 @@ int ClientConnection::cb_header_field(llhttp_t* p, const char* at, std::size_t l
     c->head_too_large_ = true;
     return -1;
   }
-  if (c->in_header_value_ || c->headers_.fields().empty()) {
-    c->headers_.add(std::string(at, len), std::string());
-    c->in_header_value_ = false;
-  } else {
-    c->headers_.fields().back().name.append(at, len);
-  }
+  c->headers_.append_name_piece(std::string_view(at, len));
   return 0;
 }
 
@@ -266,8 +261,7 @@ int ClientConnection::cb_header_value(llhttp_t* p, const char* at, std::size_t l
     c->head_too_large_ = true;
     return -1;
   }
-  c->in_header_value_ = true;
-  if (!c->headers_.fields().empty()) c->headers_.fields().back().value.append(at, len);
+  c->headers_.append_value_piece(std::string_view(at, len));
   return 0;
 }
 
@@ -314,7 +308,6 @@ bool ClientConnection::expects_body() const {
 void ClientConnection::reset_request() {
   url_.clear();
   headers_.clear();
-  in_header_value_ = false;
   head_bytes_ = 0;
   head_too_large_ = false;
   chunked_request_ = false;

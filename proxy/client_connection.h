@@ -97,7 +97,6 @@ class ClientConnection final : public UpstreamClient {
   // The request being parsed or forwarded.
   std::string url_;
   HeaderList headers_;
-  bool in_header_value_ = false;
   std::size_t head_bytes_ = 0;
   bool head_too_large_ = false;
   bool keep_alive_ = true;

@@ -21,7 +21,6 @@ struct EchoConnection {
   llhttp_t parser{};
   std::string url;
   HeaderList headers;
-  bool in_value = false;
   bool answered = false;
   const std::string* document_path = nullptr;
   const std::string* document = nullptr;
@@ -33,16 +32,11 @@ int on_url(llhttp_t* p, const char* at, std::size_t len) {
   return 0;
 }
 int on_field(llhttp_t* p, const char* at, std::size_t len) {
-  auto* c = static_cast<EchoConnection*>(p->data);
-  if (c->in_value || c->headers.fields().empty()) c->headers.add(std::string(at, len), "");
-  else c->headers.fields().back().name.append(at, len);
-  c->in_value = false;
+  static_cast<EchoConnection*>(p->data)->headers.append_name_piece(std::string_view(at, len));
   return 0;
 }
 int on_value(llhttp_t* p, const char* at, std::size_t len) {
-  auto* c = static_cast<EchoConnection*>(p->data);
-  c->in_value = true;
-  if (!c->headers.fields().empty()) c->headers.fields().back().value.append(at, len);
+  static_cast<EchoConnection*>(p->data)->headers.append_value_piece(std::string_view(at, len));
   return 0;
 }
 

@@ -28,10 +28,26 @@ class HeaderList {
   bool has(std::string_view name) const;
   const std::vector<HeaderField>& fields() const { return fields_; }
   std::vector<HeaderField>& fields() { return fields_; }
-  void clear() { fields_.clear(); }
+  void clear() {
+    fields_.clear();
+    in_value_ = false;
+  }
+
+  // llhttp hands names and values over in pieces (a field may span two reads); these put them
+  // back together.
+  void append_name_piece(std::string_view piece) {
+    if (in_value_ || fields_.empty()) fields_.push_back({std::string(piece), std::string()});
+    else fields_.back().name.append(piece);
+    in_value_ = false;
+  }
+  void append_value_piece(std::string_view piece) {
+    in_value_ = true;
+    if (!fields_.empty()) fields_.back().value.append(piece);
+  }
 
  private:
   std::vector<HeaderField> fields_;
+  bool in_value_ = false;
 };
 
 // True when the comma-separated header value lists `token` (case-insensitive), as in

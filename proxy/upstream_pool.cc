@@ -183,7 +183,6 @@ int UpstreamConnection::cb_message_begin(llhttp_t* p) {
   up->response_started_ = true;
   up->headers_.clear();
   up->reason_.clear();
-  up->in_header_value_ = false;
   return 0;
 }
 
@@ -193,20 +192,12 @@ int UpstreamConnection::cb_status(llhttp_t* p, const char* at, std::size_t len) 
 }
 
 int UpstreamConnection::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
-  auto* up = self(p);
-  if (up->in_header_value_ || up->headers_.fields().empty()) {
-    up->headers_.add(std::string(at, len), std::string());
-    up->in_header_value_ = false;
-  } else {
-    up->headers_.fields().back().name.append(at, len);
-  }
+  self(p)->headers_.append_name_piece(std::string_view(at, len));
   return 0;
 }
 
 int UpstreamConnection::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
-  auto* up = self(p);
-  up->in_header_value_ = true;
-  if (!up->headers_.fields().empty()) up->headers_.fields().back().value.append(at, len);
+  self(p)->headers_.append_value_piece(std::string_view(at, len));
   return 0;
 }
 

@@ -100,7 +100,6 @@ class UpstreamConnection {
   bool tunnel_ = false;
   bool reading_ = false;
   bool reused_ = false;
-  bool in_header_value_ = false;
   bool message_done_ = false;
   HeaderList headers_;
   std::string reason_;

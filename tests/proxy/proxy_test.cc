@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "core/base64url.h"
@@ -55,7 +56,9 @@ struct Env {
                        (routes.empty() ? "routes:\n  - prefix: /public\n    auth: none\n  - prefix: /maybe\n    auth: optional\n"
                                          "  - prefix: /admin\n    require_scopes: [admin]\n  - prefix: /\n"
                                        : routes) +
-                       "limits: {header_timeout: 1s, upstream_timeout: 1s, idle_timeout: 5s" + limits + "}\n" + tail;
+                       "limits: {header_timeout: 1s, idle_timeout: 5s" +
+                       (limits.find("upstream_timeout") == std::string::npos ? ", upstream_timeout: 5s" : "") + limits +
+                       "}\n" + tail;
     dir.write("jwtgate.yaml", yaml);
     // A small ASan quarantine keeps sanitizer builds' memory figures meaningful.
     proxy = std::make_unique<Child>(std::vector<std::string>{JWTGATE_BINARY, "--config", dir.file("jwtgate.yaml")}, dir.path(),
@@ -369,7 +372,7 @@ TEST_CASE("upstream down, slow, and closing mid-response") {
     CHECK(r.status == 502);
     CHECK(r.body.find("bad_gateway") != std::string::npos);
   }
-  Env env;
+  Env env("", "", "", true, ", upstream_timeout: 1s");
   HttpResponse slow = env.get("/public/slow?ms=3000");
   CHECK(slow.status == 504);
   RawConnection c(env.port);
@@ -411,6 +414,8 @@ TEST_CASE("concurrent clients across workers all get through") {
   Env env;
   const std::string token = env.token();
   std::atomic<int> ok{0};
+  std::mutex failures_mutex;
+  std::vector<std::string> failures;
   std::vector<std::thread> clients;
   for (int t = 0; t < 8; ++t) {
     clients.emplace_back([&, t] {
@@ -419,11 +424,17 @@ TEST_CASE("concurrent clients across workers all get through") {
         const std::string path = "/c" + std::to_string(t) + "-" + std::to_string(i);
         if (!c.send("GET " + path + " HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + token + "\r\n\r\n")) return;
         HttpResponse r = c.read_response();
-        if (r.status == 200 && echoed_path(r) == path) ++ok;
+        if (r.status == 200 && echoed_path(r) == path) {
+          ++ok;
+        } else {
+          std::lock_guard<std::mutex> lock(failures_mutex);
+          failures.push_back(path + ": status " + std::to_string(r.status));
+        }
       }
     });
   }
   for (auto& c : clients) c.join();
+  for (const auto& f : failures) MESSAGE(f);
   CHECK(ok == 8 * 40);
 }
 
@@ -446,7 +457,6 @@ TEST_CASE("max_connections: connections beyond the limit are refused, existing o
 TEST_CASE("SIGTERM drains: in-flight requests finish, then the process exits 0") {
   Env env("", "", "", true, "");
   RawConnection busy(env.port, 10);
-  // upstream_timeout is 1s in these tests, so ask for a response within it.
   REQUIRE(busy.send("GET /public/slow?ms=700 HTTP/1.1\r\nHost: t\r\n\r\n"));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   RawConnection idle(env.port);
