@@ -130,17 +130,7 @@ AuthResult Authenticator::authenticate(const config::Route& route, const HeaderL
   AuthResult result;
   if (route.auth == config::AuthMode::none) return result;
 
-  // The token sources of every provider this route accepts.
-  std::vector<config::TokenSource> sources;
-  for (const auto& p : config_->providers) {
-    if (!route_accepts(route, p.config.name)) continue;
-    for (const auto& s : p.config.token_sources) {
-      const bool dup = std::any_of(sources.begin(), sources.end(), [&](const config::TokenSource& x) {
-        return x.kind == s.kind && iequals(x.name, s.name) && x.prefix == s.prefix;
-      });
-      if (!dup) sources.push_back(s);
-    }
-  }
+  const auto& sources = config_->route_token_sources[config_->routes.index_of(&route)];
   ExtractedToken token;
   if (core::Status s = extract_token(headers, query, sources, token); !s) {
     result.status = std::move(s);

@@ -32,6 +32,17 @@ RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(co
     if (!p.forward_payload_header.empty()) add_header(p.forward_payload_header);
   }
   for (const auto& r : config.routes) {
+    std::vector<config::TokenSource> sources;
+    for (const auto& p : config.providers) {
+      if (!r.providers.empty() && std::find(r.providers.begin(), r.providers.end(), p.name) == r.providers.end()) continue;
+      for (const auto& src : p.token_sources) {
+        const bool dup = std::any_of(sources.begin(), sources.end(), [&](const config::TokenSource& x) {
+          return x.kind == src.kind && iequals(x.name, src.name) && x.prefix == src.prefix;
+        });
+        if (!dup) sources.push_back(src);
+      }
+    }
+    route_token_sources.push_back(std::move(sources));
     for (const auto& req : r.require_claims) {
       if (std::find(requirement_paths.begin(), requirement_paths.end(), req.claim) == requirement_paths.end()) {
         requirement_paths.push_back(req.claim);

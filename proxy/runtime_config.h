@@ -27,6 +27,9 @@ struct RuntimeConfig {
   // Every header jwtgate may set from a token (claim and payload headers of all providers):
   // removed from every incoming request, on every route, before anything is added.
   std::vector<std::string> injected_headers;
+  // Per route (configured order): the token sources of every provider it accepts, deduplicated,
+  // so the request path does not assemble them per request.
+  std::vector<std::vector<config::TokenSource>> route_token_sources;
 
   explicit RuntimeConfig(config::Config c);
   std::size_t requirement_index(const std::string& path) const;

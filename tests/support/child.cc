@@ -1,4 +1,5 @@
 #include "tests/support/child.h"
+#include "tests/support/process.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -29,12 +30,7 @@ Child::Child(const std::vector<std::string>& argv, const std::string& output_dir
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
-    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
+    exec_or_exit(argv, env);
   }
 }
 

@@ -26,12 +26,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
     dup2(out[1], 1);
     dup2(err[1], 2);
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
-    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
+    exec_or_exit(argv, env);
   }
   close(in[0]);
   close(out[1]);
@@ -64,6 +59,15 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
   waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+void exec_or_exit(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execv(args[0], args.data());
+  _exit(127);
 }
 
 TempDir::TempDir() {

@@ -17,6 +17,10 @@ struct ProcessResult {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "",
                           const std::string& cwd = "", const std::vector<std::string>& env = {});
 
+// In a forked child: adds `env` to the environment and executes `argv` (argv[0] a path); exits
+// 127 when that fails.
+[[noreturn]] void exec_or_exit(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+
 // A fresh directory under the system temp dir, removed with its contents on destruction.
 class TempDir {
  public:
