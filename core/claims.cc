@@ -22,8 +22,9 @@ std::optional<element> find_in(simdjson::dom::object obj, std::string_view path)
   return std::nullopt;
 }
 
-// RFC 7519 §2 NumericDate: a JSON number, integer or not. Strings, booleans and null are refused.
-Status numeric_date(const Claims& claims, std::string_view name, std::optional<double>& out) {
+}  // namespace
+
+Status read_numeric_date(const Claims& claims, std::string_view name, std::optional<double>& out) {
   out.reset();
   element e;
   if (claims.payload().at_key(name).get(e)) return Status::Ok();
@@ -38,6 +39,8 @@ Status numeric_date(const Claims& claims, std::string_view name, std::optional<d
   out = v;
   return Status::Ok();
 }
+
+namespace {
 
 bool equals_text(element e, std::string_view want) {
   switch (e.type()) {
@@ -97,18 +100,26 @@ Status Claims::scopes(std::vector<std::string_view>& out) const {
   return Status::Ok();
 }
 
+Status check_validity_window(std::optional<double> exp, std::optional<double> nbf, std::int64_t now_seconds,
+                             std::int64_t skew_seconds) {
+  const double now = static_cast<double>(now_seconds);
+  const double skew = static_cast<double>(skew_seconds);
+  // RFC 7519 §4.1.4: the current time must be before exp (plus the allowed skew).
+  if (exp && !(now < *exp + skew)) return {Reason::expired, "the token has expired"};
+  if (nbf && now + skew < *nbf) return {Reason::not_yet_valid, "the token is not valid yet (nbf)"};
+  return Status::Ok();
+}
+
 Status check_claims(const Claims& claims, const ClaimPolicy& policy, std::int64_t now_seconds) {
   const double now = static_cast<double>(now_seconds);
   const double skew = static_cast<double>(policy.clock_skew_seconds);
   std::optional<double> exp, nbf, iat;
-  if (Status s = numeric_date(claims, "exp", exp); !s) return s;
-  if (Status s = numeric_date(claims, "nbf", nbf); !s) return s;
-  if (Status s = numeric_date(claims, "iat", iat); !s) return s;
+  if (Status s = read_numeric_date(claims, "exp", exp); !s) return s;
+  if (Status s = read_numeric_date(claims, "nbf", nbf); !s) return s;
+  if (Status s = read_numeric_date(claims, "iat", iat); !s) return s;
 
-  // RFC 7519 §4.1.4: the current time must be before exp (plus the allowed skew).
   if (!exp && policy.require_exp) return {Reason::missing_claim, "token has no \"exp\" claim"};
-  if (exp && !(now < *exp + skew)) return {Reason::expired, "the token has expired"};
-  if (nbf && now + skew < *nbf) return {Reason::not_yet_valid, "the token is not valid yet (nbf)"};
+  if (Status s = check_validity_window(exp, nbf, now_seconds, policy.clock_skew_seconds); !s) return s;
   if (iat && now + skew < *iat) return {Reason::issued_in_future, "the token was issued in the future (iat)"};
   if (policy.max_lifetime_seconds) {
     if (!exp) return {Reason::missing_claim, "a maximum lifetime is set and the token has no \"exp\""};

@@ -42,6 +42,15 @@ class Claims {
   simdjson::dom::object payload_;
 };
 
+// A NumericDate claim (RFC 7519 §2): a JSON number, integer or decimal. nullopt when absent;
+// invalid_claim for any other JSON type.
+Status read_numeric_date(const Claims& claims, std::string_view name, std::optional<double>& out);
+
+// The validity window alone: now before exp + skew, and not before nbf - skew. Shared by the
+// full check and by callers that re-check a cached verdict.
+Status check_validity_window(std::optional<double> exp, std::optional<double> nbf, std::int64_t now,
+                             std::int64_t skew_seconds);
+
 // exp, nbf, iat, lifetime, iss, aud and required claims, against `now` (seconds since epoch).
 Status check_claims(const Claims& claims, const ClaimPolicy& policy, std::int64_t now);
 

@@ -15,18 +15,6 @@ bool route_accepts(const config::Route& route, const std::string& provider) {
          std::find(route.providers.begin(), route.providers.end(), provider) != route.providers.end();
 }
 
-std::optional<double> numeric(simdjson::dom::object payload, std::string_view name) {
-  simdjson::dom::element e;
-  if (payload.at_key(name).get(e)) return std::nullopt;
-  double v = 0;
-  if (!e.get_double().get(v)) return v;
-  std::int64_t i = 0;
-  if (!e.get_int64().get(i)) return static_cast<double>(i);
-  std::uint64_t u = 0;
-  if (!e.get_uint64().get(u)) return static_cast<double>(u);
-  return std::nullopt;
-}
-
 void flatten(simdjson::dom::element e, std::vector<std::string>& out) {
   if (e.is_array()) {
     for (simdjson::dom::element item : core::as_array(e)) flatten(item, out);
@@ -82,8 +70,9 @@ core::Status Authenticator::verify_fresh(const config::Route& route, std::string
   if (core::Status s = core::check_claims(claims, provider.policy.claims, now); !s) return s;
 
   out.provider = static_cast<std::size_t>(index);
-  out.exp = numeric(scratch_.payload(), "exp");
-  out.nbf = numeric(scratch_.payload(), "nbf");
+  // Types were checked by check_claims, so these only read.
+  core::read_numeric_date(claims, "exp", out.exp);
+  core::read_numeric_date(claims, "nbf", out.nbf);
   std::vector<std::string_view> scopes;
   if (core::Status s = claims.scopes(scopes); !s) return s;
   out.scopes.assign(scopes.begin(), scopes.end());
@@ -107,9 +96,9 @@ core::Status Authenticator::check_route(const config::Route& route, const Verifi
   if (!route_accepts(route, provider.config.name)) {
     return {core::Reason::bad_issuer, "the token's issuer is not accepted on this route"};
   }
-  const double skew = static_cast<double>(provider.policy.claims.clock_skew_seconds);
-  if (v.exp && !(static_cast<double>(now) < *v.exp + skew)) return {core::Reason::expired, "the token has expired"};
-  if (v.nbf && static_cast<double>(now) + skew < *v.nbf) return {core::Reason::not_yet_valid, "the token is not valid yet (nbf)"};
+  if (core::Status s = core::check_validity_window(v.exp, v.nbf, now, provider.policy.claims.clock_skew_seconds); !s) {
+    return s;
+  }
   for (const auto& want : route.require_scopes) {
     if (std::find(v.scopes.begin(), v.scopes.end(), want) == v.scopes.end()) {
       return {core::Reason::insufficient_scope, "the token lacks the \"" + want + "\" scope"};
