@@ -138,7 +138,7 @@ bool ClientConnection::accept(uv_stream_t* server) {
     peer_ip_ = ip;
   }
   // A connection that sends nothing is held no longer than a slow request head would be.
-  arm(Timer::head, static_cast<std::uint64_t>(worker_.runtime().config.limits.header_timeout.count()));
+  arm(Timer::head);
   start_reading();
   return true;
 }
@@ -227,40 +227,36 @@ int ClientConnection::cb_message_begin(llhttp_t* p) {
   c->reset_request();
   c->phase_ = Phase::head;
   if (c->timer_kind_ != Timer::head) {
-    c->arm(Timer::head, static_cast<std::uint64_t>(c->worker_.runtime().config.limits.header_timeout.count()));
+    c->arm(Timer::head);
   }
   return 0;
 }
 
+bool ClientConnection::count_head_bytes(std::size_t n) {
+  head_bytes_ += n;
+  if (head_bytes_ > worker_.runtime().config.limits.max_header_bytes || headers_.fields().size() > 200) {
+    head_too_large_ = true;
+  }
+  return !head_too_large_;
+}
+
 int ClientConnection::cb_url(llhttp_t* p, const char* at, std::size_t len) {
   auto* c = self(p);
-  c->head_bytes_ += len;
-  if (c->head_bytes_ > c->worker_.runtime().config.limits.max_header_bytes) {
-    c->head_too_large_ = true;
-    return -1;
-  }
+  if (!c->count_head_bytes(len)) return -1;
   c->url_.append(at, len);
   return 0;
 }
 
 int ClientConnection::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
   auto* c = self(p);
-  c->head_bytes_ += len + 4;
-  if (c->head_bytes_ > c->worker_.runtime().config.limits.max_header_bytes || c->headers_.fields().size() > 200) {
-    c->head_too_large_ = true;
-    return -1;
-  }
+  if (!c->count_head_bytes(len + 4)) return -1;  // ": " and CRLF
   c->headers_.append_name_piece(std::string_view(at, len));
   return 0;
 }
 
 int ClientConnection::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
   auto* c = self(p);
-  c->head_bytes_ += len;
-  if (c->head_bytes_ > c->worker_.runtime().config.limits.max_header_bytes) {
-    c->head_too_large_ = true;
-    return -1;
-  }
+  if (!c->count_head_bytes(len)) return -1;
   c->headers_.append_value_piece(std::string_view(at, len));
   return 0;
 }
@@ -295,7 +291,7 @@ int ClientConnection::cb_message_complete(llhttp_t* p) {
     c->request_done_ = true;
     if (c->upstream_ && c->chunked_request_) c->upstream_->write("0\r\n\r\n");
     if (!c->response_head_sent_ && c->upstream_) {
-      c->arm(Timer::upstream, static_cast<std::uint64_t>(c->worker_.runtime().config.limits.upstream_timeout.count()));
+      c->arm(Timer::upstream);
     }
   }
   return HPE_PAUSED;  // the next pipelined request waits for this response
@@ -324,7 +320,7 @@ void ClientConnection::reset_request() {
 
 void ClientConnection::reject(std::string response, bool keep_alive) {
   stop_reading();
-  arm(Timer::none, 0);
+  arm(Timer::none);
   write_client(std::move(response));
   if (!keep_alive) {
     close_after_writes();
@@ -334,7 +330,7 @@ void ClientConnection::reject(std::string response, bool keep_alive) {
 }
 
 void ClientConnection::process_head() {
-  arm(Timer::none, 0);
+  arm(Timer::none);
   const RuntimeConfig& rc = worker_.runtime();
   const bool body = expects_body();
   const bool can_keep_alive = keep_alive_ && !body && !worker_.draining();
@@ -382,7 +378,7 @@ void ClientConnection::connect_upstream(bool allow_reuse) {
     reject(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
   } else {
     // Connecting: an upstream that never answers the handshake is bounded like a slow one.
-    arm(Timer::upstream, static_cast<std::uint64_t>(worker_.runtime().config.limits.upstream_timeout.count()));
+    arm(Timer::upstream);
   }
 }
 
@@ -472,7 +468,7 @@ void ClientConnection::send_upstream_head() {
   if (!request_done_) {
     start_reading();
   } else if (!response_head_sent_) {
-    arm(Timer::upstream, static_cast<std::uint64_t>(worker_.runtime().config.limits.upstream_timeout.count()));
+    arm(Timer::upstream);
   }
 }
 
@@ -496,7 +492,7 @@ void ClientConnection::upstream_failed(UpstreamConnection* up, int status, bool 
 int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, std::string_view reason,
                                              const HeaderList& headers) {
   if (up != upstream_ || closed_) return -1;
-  arm(Timer::none, 0);
+  arm(Timer::none);
   const bool switching = code == 101 && upgrade_request_;
   const bool no_body = head_request_ || code == 204 || code == 304 || (code >= 100 && code < 200);
   const bool has_length = headers.has("content-length");
@@ -590,7 +586,7 @@ void ClientConnection::finish_exchange() {
     close_after_writes();
     return;
   }
-  arm(Timer::idle, static_cast<std::uint64_t>(worker_.runtime().config.limits.idle_timeout.count()));
+  arm(Timer::idle);
   llhttp_resume(&parser_);
   if (!pending_.empty()) {
     std::string rest = std::move(pending_);
@@ -642,13 +638,19 @@ void ClientConnection::begin_drain() {
   if (phase_ == Phase::idle && !closed_) close();
 }
 
-void ClientConnection::arm(Timer kind, std::uint64_t ms) {
+void ClientConnection::arm(Timer kind) {
   timer_kind_ = kind;
-  if (kind == Timer::none) {
-    uv_timer_stop(&timer_);
-    return;
+  const config::Limits& limits = worker_.runtime().config.limits;
+  config::Duration d{0};
+  switch (kind) {
+    case Timer::none:
+      uv_timer_stop(&timer_);
+      return;
+    case Timer::idle: d = limits.idle_timeout; break;
+    case Timer::head: d = limits.header_timeout; break;
+    case Timer::upstream: d = limits.upstream_timeout; break;
   }
-  uv_timer_start(&timer_, on_timer, ms, 0);
+  uv_timer_start(&timer_, on_timer, static_cast<std::uint64_t>(d.count()), 0);
 }
 
 void ClientConnection::on_timer(uv_timer_t* timer) {

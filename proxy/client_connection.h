@@ -73,7 +73,10 @@ class ClientConnection final : public UpstreamClient {
   void reset_request();
   void write_client(std::string data);
   void close_after_writes();
-  void arm(Timer kind, std::uint64_t ms);
+  // Starts the timer for `kind` with its configured limit (none: stops it).
+  void arm(Timer kind);
+  // Adds to the request-head size; false (and head_too_large_) once over the limits.
+  bool count_head_bytes(std::size_t n);
   void start_reading();
   void stop_reading();
   bool expects_body() const;
