@@ -42,9 +42,11 @@ struct JwksConfig {
   Duration min_refresh_interval = std::chrono::seconds(30);
   Duration stale_max = std::chrono::hours(24);
   Duration timeout = std::chrono::seconds(5);
+  std::optional<Duration> connect_timeout;  // default: min(timeout, 2s)
   std::uint64_t max_bytes = 1024 * 1024;
   std::string cache_file;
   std::string ca_file;
+  std::string ca_dir;
   bool configured() const { return !uri.empty() || !file.empty() || discovery; }
 };
 

@@ -71,7 +71,7 @@ void read_algorithms(YamlReader& r, const YAML::Node& node, const Path& path, Pr
 
 void read_jwks(YamlReader& r, const YAML::Node& node, const Path& path, Provider& p) {
   if (!r.mapping(node, path, {"uri", "file", "discovery", "refresh_interval", "min_refresh_interval", "stale_max",
-                              "timeout", "max_bytes", "cache_file", "ca_file"})) {
+                              "timeout", "connect_timeout", "max_bytes", "cache_file", "ca_file", "ca_dir"})) {
     return;
   }
   JwksConfig& j = p.jwks;
@@ -127,6 +127,12 @@ void read_jwks(YamlReader& r, const YAML::Node& node, const Path& path, Provider
   positive("min_refresh_interval", j.min_refresh_interval);
   positive("stale_max", j.stale_max);
   positive("timeout", j.timeout);
+  if (node["connect_timeout"]) {
+    Duration d{0};
+    positive("connect_timeout", d);
+    if (d.count() > 0) j.connect_timeout = d;
+    if (d > j.timeout) r.warning(node["connect_timeout"], path + ".connect_timeout", "longer than timeout, which bounds the whole fetch");
+  }
   if (j.min_refresh_interval > j.refresh_interval) {
     r.error(node["min_refresh_interval"] ? node["min_refresh_interval"] : node, path + ".min_refresh_interval",
             "cannot be longer than refresh_interval");
@@ -139,6 +145,15 @@ void read_jwks(YamlReader& r, const YAML::Node& node, const Path& path, Provider
   }
   if (auto n = node["cache_file"]) {
     if (auto v = r.string(n, path + ".cache_file")) j.cache_file = *v;
+    if (j.uri.empty() && !j.discovery) r.warning(n, path + ".cache_file", "only used for uri or discovery fetches");
+  }
+  if (auto n = node["ca_dir"]) {
+    if (auto v = r.string(n, path + ".ca_dir")) {
+      j.ca_dir = *v;
+      struct stat st{};
+      if (::stat(v->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) r.error(n, path + ".ca_dir", "\"" + *v + "\" is not a directory");
+    }
+    if (j.uri.empty() && !j.discovery) r.warning(n, path + ".ca_dir", "only used for uri or discovery fetches");
   }
   if (auto n = node["ca_file"]) {
     if (auto v = r.string(n, path + ".ca_file")) {
