@@ -62,6 +62,7 @@ core::Status Authenticator::verify_fresh(const config::Route& route, std::string
   core::Status error;
   const int index = select_provider(route, scratch_, error);
   if (index < 0) return error;
+  out.provider = static_cast<std::size_t>(index);  // also names the provider when verification fails
   const ProviderRuntime& provider = config_->providers[static_cast<std::size_t>(index)];
   const auto& keys = keys_[static_cast<std::size_t>(index)];
   if (!keys) return {core::Reason::keys_unavailable, "the provider's keys are not loaded yet"};
@@ -69,7 +70,6 @@ core::Status Authenticator::verify_fresh(const config::Route& route, std::string
   const core::Claims claims(scratch_.payload());
   if (core::Status s = core::check_claims(claims, provider.policy.claims, now); !s) return s;
 
-  out.provider = static_cast<std::size_t>(index);
   // Types were checked by check_claims, so these only read.
   core::read_numeric_date(claims, "exp", out.exp);
   core::read_numeric_date(claims, "nbf", out.nbf);
@@ -138,6 +138,8 @@ AuthResult Authenticator::authenticate(const config::Route& route, const HeaderL
     result.cache_hit = true;
   } else {
     if (core::Status s = verify_fresh(route, token.token, now, fresh); !s) {
+      // The caller may wait for a key refresh of this provider.
+      if (s.reason() == core::Reason::unknown_kid) result.provider = static_cast<int>(fresh.provider);
       result.status = std::move(s);
       return result;
     }

@@ -22,7 +22,7 @@ namespace jwtgate::proxy {
 struct AuthResult {
   core::Status status;                  // ok, or why the request is refused
   bool authenticated = false;           // a token was verified (false for auth none / optional without token)
-  int provider = -1;
+  int provider = -1;                    // also set when the token's kid is unknown to its provider
   std::vector<HeaderField> add_headers;  // claim and payload headers to add
   // When the provider does not forward the token: where it was, to remove it from the request.
   std::optional<config::TokenSource> strip_source;

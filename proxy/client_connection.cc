@@ -313,6 +313,9 @@ void ClientConnection::reset_request() {
   retryable_ = false;
   retried_ = false;
   upstream_head_.clear();
+  route_ = nullptr;
+  waited_for_keys_ = false;
+  awaited_provider_ = -1;
   response_head_sent_ = false;
   rechunk_response_ = false;
   close_delimited_response_ = false;
@@ -332,33 +335,53 @@ void ClientConnection::reject(std::string response, bool keep_alive) {
 void ClientConnection::process_head() {
   arm(Timer::none);
   const RuntimeConfig& rc = worker_.runtime();
-  const bool body = expects_body();
-  const bool can_keep_alive = keep_alive_ && !body && !worker_.draining();
+  const bool can_keep_alive = keep_alive_ && !expects_body() && !worker_.draining();
 
-  RequestTarget target;
   std::string why;
-  if (!normalize_request_target(url_, target, why)) {
+  if (!normalize_request_target(url_, target_, why)) {
     reject(plain_error_response(400, "invalid_request", why, false), false);
     return;
   }
   const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-  const config::Route* route = rc.routes.match(target.match_path, method);
-  if (!route) {
+  route_ = rc.routes.match(target_.match_path, method);
+  if (!route_) {
     reject(plain_error_response(404, "not_found", "no route covers this path", can_keep_alive), can_keep_alive);
     return;
   }
   // Claim headers a client sends are never passed on, on any route.
   for (const auto& h : rc.injected_headers) headers_.remove(h);
+  authorize();
+}
 
-  AuthResult auth = worker_.authenticator().authenticate(*route, headers_, target.query, worker_.now_seconds());
+void ClientConnection::keys_refreshed() {
+  if (closed_ || phase_ != Phase::awaiting_keys) return;
+  arm(Timer::none);
+  phase_ = Phase::head;
+  authorize();
+}
+
+void ClientConnection::authorize() {
+  const bool body = expects_body();
+  const bool can_keep_alive = keep_alive_ && !body && !worker_.draining();
+  AuthResult auth = worker_.authenticator().authenticate(*route_, headers_, target_.query, worker_.now_seconds());
   if (!auth.status.ok()) {
+    // An unknown kid may be a key the IdP has just added: wait (bounded) for one refresh.
+    if (auth.status.reason() == core::Reason::unknown_kid && !waited_for_keys_ && auth.provider >= 0 &&
+        worker_.await_keys(static_cast<std::size_t>(auth.provider), this)) {
+      waited_for_keys_ = true;
+      awaited_provider_ = auth.provider;
+      phase_ = Phase::awaiting_keys;
+      stop_reading();
+      arm(Timer::keys);
+      return;
+    }
     reject(error_response(auth.status, can_keep_alive), can_keep_alive);
     return;
   }
   request_done_ = !body;  // llhttp reports the end of a body-less request only with the next bytes
   retryable_ = !body && !upgrade_request_ &&
                (parser_.method == HTTP_GET || parser_.method == HTTP_HEAD || parser_.method == HTTP_OPTIONS);
-  upstream_head_ = build_upstream_head(auth, target);
+  upstream_head_ = build_upstream_head(auth, target_);
   if (body && header_lists_token(headers_.get("expect"), "100-continue")) {
     // Authorized: now the client may send the body.
     write_client("HTTP/1.1 100 Continue\r\n\r\n");
@@ -649,6 +672,12 @@ void ClientConnection::arm(Timer kind) {
     case Timer::idle: d = limits.idle_timeout; break;
     case Timer::head: d = limits.header_timeout; break;
     case Timer::upstream: d = limits.upstream_timeout; break;
+    case Timer::keys: {
+      // Bounded by the fetch's own timeout (twice for discovery, which may fetch two documents).
+      const config::JwksConfig& jwks = worker_.runtime().providers[static_cast<std::size_t>(awaited_provider_)].config.jwks;
+      d = jwks.timeout * (jwks.discovery ? 2 : 1) + std::chrono::milliseconds(500);
+      break;
+    }
   }
   uv_timer_start(&timer_, on_timer, static_cast<std::uint64_t>(d.count()), 0);
 }
@@ -671,6 +700,11 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
       if (c->response_head_sent_) c->close();
       else c->reject(plain_error_response(504, "gateway_timeout", "the upstream service did not answer in time", false), false);
       return;
+    case Timer::keys:
+      // The refresh did not end in time: decide with the keys there are (a 401 for the kid).
+      c->worker_.cancel_key_wait(c);
+      c->keys_refreshed();
+      return;
     case Timer::idle:
     case Timer::none:
       c->close();
@@ -681,6 +715,7 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
 void ClientConnection::close() {
   if (closed_) return;
   closed_ = true;
+  if (phase_ == Phase::awaiting_keys) worker_.cancel_key_wait(this);
   phase_ = Phase::closing;
   if (upstream_) {
     UpstreamConnection* up = upstream_;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "proxy/http_head.h"
+#include "proxy/request_target.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/worker_context.h"
 
@@ -32,6 +33,8 @@ class ClientConnection final : public UpstreamClient {
   void begin_drain();
   // Close now, whatever is in flight.
   void close();
+  // The refresh this connection's request waited for has ended: decide the request now.
+  void keys_refreshed();
 
   // UpstreamClient
   void upstream_connected(UpstreamConnection* up) override;
@@ -44,8 +47,8 @@ class ClientConnection final : public UpstreamClient {
   void upstream_writable(UpstreamConnection* up) override;
 
  private:
-  enum class Phase { idle, head, forwarding, tunnel, closing };
-  enum class Timer { none, idle, head, upstream };
+  enum class Phase { idle, head, awaiting_keys, forwarding, tunnel, closing };
+  enum class Timer { none, idle, head, upstream, keys };
 
   static const llhttp_settings_t& request_settings();
   static int cb_message_begin(llhttp_t* p);
@@ -65,6 +68,9 @@ class ClientConnection final : public UpstreamClient {
   void feed(const char* data, std::size_t len);
   void handle_parse_result(llhttp_errno_t err, const char* data, std::size_t len);
   void process_head();
+  // Authenticates the parsed request on route_ and forwards or refuses it; may instead park the
+  // connection until its provider's keys are refreshed (once per request).
+  void authorize();
   void reject(std::string response, bool keep_alive);
   std::string build_upstream_head(const struct AuthResult& auth, const struct RequestTarget& target);
   void connect_upstream(bool allow_reuse);
@@ -110,6 +116,10 @@ class ClientConnection final : public UpstreamClient {
   bool retryable_ = false;
   bool retried_ = false;
   std::string upstream_head_;
+  const config::Route* route_ = nullptr;
+  RequestTarget target_;
+  bool waited_for_keys_ = false;
+  int awaited_provider_ = -1;
 
   // The upstream side of the exchange.
   UpstreamConnection* upstream_ = nullptr;

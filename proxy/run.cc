@@ -2,47 +2,69 @@
 
 #include <uv.h>
 
-#include <iostream>
-
-#include "core/json_writer.h"
+#include "proxy/admin_server.h"
+#include "proxy/key_manager.h"
+#include "proxy/log.h"
 #include "proxy/server.h"
-#include "proxy/static_keys.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
 namespace {
 
-struct SignalState {
-  Server* server;
-  std::chrono::milliseconds deadline;
+// The control loop: signals, the admin listener and key management. Requests never run here.
+struct Control {
+  Server* server = nullptr;
+  KeyManager* keys = nullptr;
+  AdminServer* admin = nullptr;
+  std::chrono::milliseconds deadline{0};
   uv_signal_t term{};
   uv_signal_t intr{};
   bool stopping = false;
+
+  void close_signals() {
+    close_handle(reinterpret_cast<uv_handle_t*>(&term), nullptr);
+    close_handle(reinterpret_cast<uv_handle_t*>(&intr), nullptr);
+  }
 };
 
-void log_line(std::string_view level, std::string_view message, std::initializer_list<std::pair<std::string_view, std::string>> fields = {}) {
-  core::JsonWriter w;
-  w.begin_object();
-  w.key("level");
-  w.string(level);
-  w.key("msg");
-  w.string(message);
-  for (const auto& [k, v] : fields) {
-    w.key(k);
-    w.string(v);
-  }
-  w.end_object();
-  std::cerr << w.take() << std::endl;
+void on_signal(uv_signal_t* handle, int signum) {
+  auto* c = static_cast<Control*>(handle->data);
+  if (c->stopping) return;
+  c->stopping = true;
+  log_event("info", "draining", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  c->server->drain(c->deadline);
+  // Once these close, the control loop ends; the workers finish their drain on their own.
+  c->close_signals();
+  if (c->admin) c->admin->close();
+  if (c->keys) c->keys->close();
 }
 
-void on_signal(uv_signal_t* handle, int signum) {
-  auto* s = static_cast<SignalState*>(handle->data);
-  if (s->stopping) return;
-  s->stopping = true;
-  log_line("info", "draining", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  s->server->drain(s->deadline);
-  close_handle(reinterpret_cast<uv_handle_t*>(&s->term), nullptr);
-  close_handle(reinterpret_cast<uv_handle_t*>(&s->intr), nullptr);
+AdminResponse admin_route(const std::function<bool(std::string*)>& ready, std::string_view method, std::string_view path) {
+  AdminResponse r;
+  if (method != "GET" && method != "HEAD") {
+    r.status = 405;
+    r.headers.push_back({"Allow", "GET, HEAD"});
+    r.body = "method not allowed\n";
+    return r;
+  }
+  if (path == "/healthz") {
+    r.body = "ok\n";
+    return r;
+  }
+  if (path == "/readyz") {
+    std::string why;
+    if (ready(&why)) {
+      r.body = "ready\n";
+    } else {
+      r.status = 503;
+      r.headers.push_back({"Retry-After", "5"});
+      r.body = "not ready\n" + why;
+    }
+    return r;
+  }
+  r.status = 404;
+  r.body = "not found; try /healthz or /readyz\n";
+  return r;
 }
 
 }  // namespace
@@ -53,48 +75,66 @@ int run_proxy(config::Config config, const RunOptions& options) {
 
   uv_loop_t loop;
   uv_loop_init(&loop);
-  SignalState signals{&server, options.drain_deadline};
-  uv_signal_init(&loop, &signals.term);
-  uv_signal_init(&loop, &signals.intr);
-  signals.term.data = &signals;
-  signals.intr.data = &signals;
-  uv_signal_start(&signals.term, on_signal, SIGTERM);
-  uv_signal_start(&signals.intr, on_signal, SIGINT);
+  Control control;
+  control.server = &server;
+  control.deadline = options.drain_deadline;
+  uv_signal_init(&loop, &control.term);
+  uv_signal_init(&loop, &control.intr);
+  control.term.data = &control;
+  control.intr.data = &control;
+  uv_signal_start(&control.term, on_signal, SIGTERM);
+  uv_signal_start(&control.intr, on_signal, SIGINT);
+
+  KeyManagerHooks hooks;
+  hooks.publish = [&server](std::size_t provider, std::shared_ptr<const core::KeySet> keys) {
+    server.publish_keys(provider, std::move(keys));
+  };
+  hooks.refreshed = [&server](std::size_t provider) { server.notify_refreshed(provider); };
+  KeyManager keys(&loop, runtime, config::process_environment(), hooks);
+  control.keys = &keys;
+  server.set_key_refresh([&keys](std::size_t provider) { keys.request_refresh(provider); });
+
+  // Keys given by the caller (the development default) are there from the start.
+  std::function<bool(std::string*)> ready = [&keys](std::string* why) { return keys.ready_for_routes(why); };
+  if (options.key_override) ready = [](std::string*) { return true; };
+  AdminServer admin(&loop, [&ready](std::string_view method, std::string_view path, std::string_view) {
+    return admin_route(ready, method, path);
+  });
+  control.admin = &admin;
+
+  auto finish = [&](int code) {
+    keys.close_inbox();
+    uv_run(&loop, UV_RUN_DEFAULT);  // lets the closed handles go
+    uv_loop_close(&loop);
+    return code;
+  };
 
   std::string error;
-  if (!server.start(error)) {
-    log_line("error", "cannot start", {{"error", error}});
-    close_handle(reinterpret_cast<uv_handle_t*>(&signals.term), nullptr);
-    close_handle(reinterpret_cast<uv_handle_t*>(&signals.intr), nullptr);
+  if (!admin.start(runtime->config.admin_listen, error) || !server.start(error)) {
+    log_event("error", "cannot start", {{"error", error}});
+    control.close_signals();
+    admin.close();
+    keys.close();
     uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    return 1;
+    return finish(1);
   }
-  for (std::size_t i = 0; i < runtime->providers.size(); ++i) {
-    std::shared_ptr<const core::KeySet> keys;
-    std::string key_error;
-    if (options.key_override) keys = options.key_override(i);
-    else keys = load_static_keys(runtime->providers[i].config, config::process_environment(), key_error);
-    const std::string& name = runtime->providers[i].config.name;
-    if (keys) {
-      server.publish_keys(i, keys);
-      log_line("info", "provider keys loaded", {{"provider", name}, {"keys", std::to_string(keys->keys.size())}});
-    } else {
-      log_line("warn", "provider has no keys yet; its routes answer 503", {{"provider", name}, {"error", key_error}});
+  if (options.key_override) {
+    for (std::size_t i = 0; i < runtime->providers.size(); ++i) {
+      if (auto set = options.key_override(i)) server.publish_keys(i, std::move(set));
     }
+  } else {
+    keys.start();
   }
-  log_line("info", "listening", {{"address", runtime->config.listen.host + ":" + std::to_string(server.port())},
-                                 {"workers", std::to_string(server.worker_count())},
-                                 {"upstream", runtime->config.upstream.text}});
+  log_event("info", "listening", {{"address", runtime->config.listen.host + ":" + std::to_string(server.port())},
+                                  {"admin", runtime->config.admin_listen.host + ":" + std::to_string(admin.port())},
+                                  {"workers", std::to_string(server.worker_count())},
+                                  {"upstream", runtime->config.upstream.text}});
   if (options.on_listening) options.on_listening(server.port());
 
-  // The main loop only waits for signals; the workers run their own loops. It ends once the
-  // signal handles are closed, after which the workers are joined.
   uv_run(&loop, UV_RUN_DEFAULT);
   server.wait();
-  uv_loop_close(&loop);
-  log_line("info", "stopped");
-  return 0;
+  log_event("info", "stopped");
+  return finish(0);
 }
 
 }  // namespace jwtgate::proxy

@@ -78,13 +78,24 @@ bool Server::start(std::string& error) {
   }
   port_ = port;
   const std::size_t per_worker = (cfg.limits.max_connections + n - 1) / n;
-  for (int fd : fds) workers_.push_back(std::make_unique<Worker>(runtime_, fd, per_worker));
-  for (auto& w : workers_) w->start();
+  for (int fd : fds) workers_.push_back(std::make_unique<Worker>(runtime_, fd, per_worker, key_refresh_));
+  for (auto& w : workers_) {
+    for (std::size_t i = 0; i < latest_keys_.size(); ++i) {
+      if (latest_keys_[i]) w->publish_keys(i, latest_keys_[i]);
+    }
+    w->start();
+  }
   return true;
 }
 
 void Server::publish_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys) {
+  if (latest_keys_.size() <= provider) latest_keys_.resize(provider + 1);
+  latest_keys_[provider] = keys;
   for (auto& w : workers_) w->publish_keys(provider, keys);
+}
+
+void Server::notify_refreshed(std::size_t provider) {
+  for (auto& w : workers_) w->notify_refreshed(provider);
 }
 
 void Server::drain(std::chrono::milliseconds deadline) {

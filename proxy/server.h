@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,7 +27,13 @@ class Server {
   std::uint16_t port() const { return port_; }
   std::size_t worker_count() const { return workers_.size(); }
 
+  // Called by workers (any thread) when a token names a kid its provider's set lacks. Set
+  // before start().
+  void set_key_refresh(std::function<void(std::size_t provider)> request) { key_refresh_ = std::move(request); }
+  // Control thread only. Keys published before start() reach the workers when they start.
   void publish_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys);
+  // Control thread only: a key refresh of `provider` ended; requests waiting on it are decided.
+  void notify_refreshed(std::size_t provider);
   // Stop accepting, finish in-flight requests, force-close what remains after `deadline`.
   void drain(std::chrono::milliseconds deadline);
   // Blocks until every worker has stopped.
@@ -35,6 +42,8 @@ class Server {
  private:
   std::shared_ptr<const RuntimeConfig> runtime_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::shared_ptr<const core::KeySet>> latest_keys_;
+  std::function<void(std::size_t)> key_refresh_;
   std::uint16_t port_ = 0;
 };
 

@@ -27,4 +27,12 @@ inline void close_handle(uv_handle_t* handle, uv_close_cb on_closed) {
   if (!uv_is_closing(handle)) uv_close(handle, on_closed);
 }
 
+// Closes a handle embedded in a heap object and frees the object once libuv has released the
+// handle, so the owner of `owner` may go away before the loop runs again.
+template <class T>
+void close_and_free(std::unique_ptr<T> owner, uv_handle_t* handle) {
+  handle->data = owner.release();
+  uv_close(handle, [](uv_handle_t* h) { std::unique_ptr<T> freed(static_cast<T*>(h->data)); });
+}
+
 }  // namespace jwtgate::proxy

@@ -13,8 +13,10 @@ constexpr std::size_t kVerifiedCacheEntries = 16384;
 constexpr std::size_t kMaxIdleUpstream = 256;
 }  // namespace
 
-Worker::Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, std::size_t max_connections)
-    : runtime_(std::move(runtime)), listen_fd_(listen_fd), max_connections_(max_connections) {
+Worker::Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, std::size_t max_connections,
+               std::function<void(std::size_t)> key_refresh)
+    : runtime_(std::move(runtime)), key_refresh_(std::move(key_refresh)), key_waits_(runtime_->providers.size()),
+      listen_fd_(listen_fd), max_connections_(max_connections) {
   uv_loop_init(&loop_);
   uv_tcp_init(&loop_, &listener_);
   uv_async_init(&loop_, &async_, on_async);
@@ -78,6 +80,35 @@ void Worker::publish_keys(std::size_t provider, std::shared_ptr<const core::KeyS
   uv_async_send(&async_);
 }
 
+void Worker::notify_refreshed(std::size_t provider) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    refreshed_inbox_.push_back(provider);
+  }
+  uv_async_send(&async_);
+}
+
+bool Worker::await_keys(std::size_t provider, ClientConnection* c) {
+  if (!key_refresh_ || provider >= key_waits_.size() || draining_) return false;
+  const config::JwksConfig& jwks = runtime_->providers[provider].config.jwks;
+  if (!jwks.configured()) return false;
+  KeyWait& w = key_waits_[provider];
+  if (!w.pending) {
+    // The key manager enforces the cooldown too; knowing it here spares it the message.
+    const auto cooldown = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(jwks.min_refresh_interval).count());
+    if (w.finished_once && uv_now(&loop_) - w.finished_ms < cooldown) return false;
+    w.pending = true;
+    key_refresh_(provider);
+  }
+  w.parked.push_back(c);
+  return true;
+}
+
+void Worker::cancel_key_wait(ClientConnection* c) {
+  for (KeyWait& w : key_waits_) std::erase(w.parked, c);
+}
+
 void Worker::drain(std::chrono::milliseconds deadline) {
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
@@ -90,16 +121,29 @@ void Worker::drain(std::chrono::milliseconds deadline) {
 void Worker::on_async(uv_async_t* async) {
   auto* w = static_cast<Worker*>(async->data);
   std::vector<std::pair<std::size_t, std::shared_ptr<const core::KeySet>>> keys;
+  std::vector<std::size_t> refreshed;
   bool drain = false;
   std::chrono::milliseconds deadline{0};
   {
     std::lock_guard<std::mutex> lock(w->inbox_mutex_);
     keys.swap(w->key_inbox_);
+    refreshed.swap(w->refreshed_inbox_);
     drain = w->drain_requested_;
     deadline = w->drain_deadline_;
     w->drain_requested_ = false;
   }
   for (auto& [provider, set] : keys) w->authenticator_->set_keys(provider, std::move(set));
+  // After the keys: a resumed request sees the set the refresh produced.
+  for (std::size_t provider : refreshed) {
+    if (provider >= w->key_waits_.size()) continue;
+    KeyWait& kw = w->key_waits_[provider];
+    kw.pending = false;
+    kw.finished_once = true;
+    kw.finished_ms = uv_now(&w->loop_);
+    std::vector<ClientConnection*> parked;
+    parked.swap(kw.parked);
+    for (ClientConnection* c : parked) c->keys_refreshed();
+  }
   if (drain && !w->draining_) {
     uv_timer_start(&w->deadline_timer_, on_deadline, static_cast<std::uint64_t>(deadline.count()), 0);
     w->begin_drain();

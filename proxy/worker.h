@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -22,7 +23,8 @@ namespace jwtgate::proxy {
 
 class Worker final : public WorkerContext {
  public:
-  Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, std::size_t max_connections);
+  Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, std::size_t max_connections,
+         std::function<void(std::size_t provider)> key_refresh);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -32,6 +34,9 @@ class Worker final : public WorkerContext {
 
   // Thread-safe. Keys take effect for the next request this worker handles.
   void publish_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys);
+  // Thread-safe. A refresh of `provider`'s keys ended; connections waiting on it go on (after
+  // any keys published before this call).
+  void notify_refreshed(std::size_t provider);
   // Thread-safe. Stop accepting, let in-flight exchanges finish, close idle connections; after
   // `deadline` whatever remains is closed.
   void drain(std::chrono::milliseconds deadline);
@@ -46,6 +51,8 @@ class Worker final : public WorkerContext {
   bool draining() const override { return draining_; }
   std::int64_t now_seconds() const override;
   void connection_closed(ClientConnection* c) override;
+  bool await_keys(std::size_t provider, ClientConnection* c) override;
+  void cancel_key_wait(ClientConnection* c) override;
 
  private:
   void run();
@@ -55,7 +62,18 @@ class Worker final : public WorkerContext {
   void begin_drain();
   void maybe_finish();
 
+  // Connections waiting for a refresh of one provider's keys. One request per provider is
+  // outstanding at a time, so a flood of unknown kids costs the key manager one message.
+  struct KeyWait {
+    bool pending = false;
+    bool finished_once = false;
+    std::uint64_t finished_ms = 0;  // uv_now when the last refresh ended
+    std::vector<ClientConnection*> parked;
+  };
+
   std::shared_ptr<const RuntimeConfig> runtime_;
+  std::function<void(std::size_t)> key_refresh_;
+  std::vector<KeyWait> key_waits_;
   int listen_fd_;
   std::size_t max_connections_;
   uv_loop_t loop_{};
@@ -72,6 +90,7 @@ class Worker final : public WorkerContext {
 
   std::mutex inbox_mutex_;  // guards the inbox below; taken only by publishers and on_async
   std::vector<std::pair<std::size_t, std::shared_ptr<const core::KeySet>>> key_inbox_;
+  std::vector<std::size_t> refreshed_inbox_;
   bool drain_requested_ = false;
   std::chrono::milliseconds drain_deadline_{0};
 };

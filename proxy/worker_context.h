@@ -25,6 +25,12 @@ class WorkerContext {
   virtual std::int64_t now_seconds() const = 0;
   // Called once a connection has fully closed, just before it is freed.
   virtual void connection_closed(ClientConnection* c) = 0;
+  // The token on `c`'s request names a kid `provider`'s set lacks. True when `c` should wait:
+  // a refresh was requested (or one is running) and keys_refreshed() will be called on `c`.
+  // False when none may run now (cooldown, no remote source): decide at once.
+  virtual bool await_keys(std::size_t provider, ClientConnection* c) = 0;
+  // `c` no longer waits (closed, or its bound ran out).
+  virtual void cancel_key_wait(ClientConnection* c) = 0;
 
  protected:
   ~WorkerContext() = default;

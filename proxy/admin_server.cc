@@ -1,0 +1,533 @@
+#include "proxy/admin_server.h"
+
+#include <llhttp.h>
+#include <netinet/in.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "proxy/uv_util.h"
+
+namespace jwtgate::proxy {
+namespace {
+
+constexpr std::size_t kMaxConnections = 64;
+constexpr std::size_t kMaxHeadBytes = 16 * 1024;
+constexpr std::size_t kMaxRequestBytes = 64 * 1024;  // head and body together
+constexpr std::size_t kReadBuffer = 16 * 1024;
+constexpr std::size_t kHighWater = 1024 * 1024;  // stop reading requests while this much is unsent
+constexpr std::size_t kLowWater = 256 * 1024;
+constexpr std::uint64_t kIdleTimeoutMs = 30'000;
+constexpr std::uint64_t kLingerMs = 5'000;  // how long a closing connection waits for the client's FIN
+constexpr int kBacklog = 128;
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "";  // RFC 9112 §4: the reason phrase may be empty
+  }
+}
+
+bool is_token_char(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  for (char t : std::string_view("!#$%&'*+-.^_`|~")) {
+    if (c == t) return true;
+  }
+  return false;
+}
+
+bool iequals_ascii(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// A handler's extra header is sent only if it cannot split the response or contradict the framing
+// this server owns.
+bool acceptable_extra_header(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!is_token_char(c)) return false;
+  }
+  for (char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return !iequals_ascii(name, "content-length") && !iequals_ascii(name, "transfer-encoding") &&
+         !iequals_ascii(name, "connection");
+}
+
+std::string serialize(const AdminResponse& r, bool head_request, bool keep_alive) {
+  // RFC 9110 §8.6 and §15.3.5: no content, and so no Content-Length, on these.
+  const bool bodiless_status = r.status == 204 || r.status == 304;
+  std::string out;
+  out.reserve(160 + r.body.size());
+  out += "HTTP/1.1 ";
+  out += std::to_string(r.status);
+  out += ' ';
+  out += reason_phrase(r.status);
+  out += "\r\n";
+  if (!bodiless_status) {
+    if (!r.content_type.empty() && acceptable_extra_header("Content-Type", r.content_type)) {
+      out += "Content-Type: ";
+      out += r.content_type;
+      out += "\r\n";
+    }
+    out += "Content-Length: ";
+    out += std::to_string(r.body.size());
+    out += "\r\n";
+  }
+  // Health and readiness answers go stale at once; no cache in between may replay them.
+  out += "Cache-Control: no-store\r\n";
+  for (const auto& [name, value] : r.headers) {
+    if (!acceptable_extra_header(name, value)) continue;
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  if (!head_request && !bodiless_status) out += r.body;
+  return out;
+}
+
+AdminResponse plain(int status, std::string body) {
+  AdminResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+// Origin-form ("/p?q"), absolute-form ("http://h/p?q"), or anything else passed on as the path
+// (authority-form, "*") for the handler to refuse.
+void split_target(std::string_view target, std::string_view& path, std::string_view& query) {
+  if (!target.empty() && target.front() != '/') {
+    const std::size_t scheme_end = target.find("://");
+    if (scheme_end != std::string_view::npos) {
+      target.remove_prefix(scheme_end + 3);
+      const std::size_t path_start = target.find_first_of("/?#");
+      target = path_start == std::string_view::npos ? std::string_view() : target.substr(path_start);
+    }
+  }
+  target = target.substr(0, target.find('#'));
+  const std::size_t q = target.find('?');
+  path = target.substr(0, q);
+  query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  if (path.empty()) path = "/";
+}
+
+}  // namespace
+
+struct AdminServer::Listener {
+  uv_tcp_t tcp{};
+  AdminServer* server = nullptr;
+};
+
+// One admin client: parses its requests in order and answers each synchronously.
+class AdminServer::Connection {
+ public:
+  explicit Connection(AdminServer& server) : server_(server) {}
+
+  // A connection registered with `server` and owned by its libuv handles; nullptr if libuv refuses.
+  static Connection* open(AdminServer& server);
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  void start();
+  void close();
+
+ private:
+  enum class State { serving, finishing, closed };
+  enum class Event { none, headers_complete, message_complete };
+
+  static const llhttp_settings_t& settings();
+  static int cb_message_begin(llhttp_t* p);
+  static int cb_url(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_headers_complete(llhttp_t* p);
+  static int cb_message_complete(llhttp_t* p);
+  static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_written(void* owner, int status);
+  static void on_shutdown(uv_shutdown_t* req, int status);
+  static void on_timer(uv_timer_t* timer);
+  static void on_closed(uv_handle_t* handle);
+
+  void feed(const char* data, std::size_t len);
+  void headers_complete();
+  void message_complete();
+  void answer();
+  void reject(int status, std::string body);
+  void send(std::string bytes);
+  void finish();
+  void start_reading();
+  void stop_reading();
+  void arm(std::uint64_t ms) { uv_timer_start(&timer_, on_timer, ms, 0); }
+
+  AdminServer& server_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_shutdown_t shutdown_{};
+  int open_handles_ = 0;
+  llhttp_t parser_{};
+  State state_ = State::serving;
+  Event event_ = Event::none;
+  std::string url_;
+  std::size_t head_bytes_ = 0;  // raw bytes since the previous request ended, up to its head's end
+  std::size_t body_bytes_ = 0;
+  bool in_body_ = false;  // the current request's head is complete
+  bool answered_ = false;
+  bool keep_alive_ = false;
+  bool reading_ = false;
+  bool paused_for_backpressure_ = false;
+  bool read_eof_ = false;
+  bool shutdown_done_ = false;
+};
+
+AdminServer::Connection* AdminServer::Connection::open(AdminServer& server) {
+  auto c = std::make_unique<Connection>(server);
+  if (uv_tcp_init(server.loop_, &c->tcp_) != 0) return nullptr;  // nothing registered with libuv yet
+  uv_timer_init(server.loop_, &c->timer_);
+  llhttp_init(&c->parser_, HTTP_REQUEST, &settings());
+  // From here the handles own the connection; on_closed frees it once both have closed.
+  Connection* raw = c.release();
+  raw->parser_.data = raw;
+  raw->tcp_.data = raw;
+  raw->timer_.data = raw;
+  raw->open_handles_ = 2;
+  server.connections_.insert(raw);
+  return raw;
+}
+
+const llhttp_settings_t& AdminServer::Connection::settings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t out;
+    llhttp_settings_init(&out);
+    out.on_message_begin = cb_message_begin;
+    out.on_url = cb_url;
+    out.on_headers_complete = cb_headers_complete;
+    out.on_message_complete = cb_message_complete;
+    return out;
+  }();
+  return s;
+}
+
+void AdminServer::Connection::start() {
+  uv_tcp_nodelay(&tcp_, 1);
+  // Not re-armed by reads: a client trickling a request byte by byte is bounded as an idle one.
+  arm(kIdleTimeoutMs);
+  start_reading();
+  if (!reading_) close();
+}
+
+void AdminServer::Connection::start_reading() {
+  if (reading_ || read_eof_ || state_ == State::closed) return;
+  reading_ = uv_read_start(stream(), on_alloc, on_read) == 0;
+}
+
+void AdminServer::Connection::stop_reading() {
+  if (!reading_) return;
+  uv_read_stop(stream());
+  reading_ = false;
+}
+
+void AdminServer::Connection::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
+  auto* c = static_cast<Connection*>(handle->data);
+  std::vector<char>& b = c->server_.read_buffer_;
+  *buf = uv_buf_init(b.data(), static_cast<unsigned>(b.size()));
+}
+
+void AdminServer::Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<Connection*>(stream->data);
+  if (nread == 0 || c->state_ == State::closed) return;
+  if (nread < 0) {
+    c->reading_ = false;
+    if (nread != UV_EOF) {
+      c->close();
+      return;
+    }
+    c->read_eof_ = true;
+    // The client has sent everything: the answers already queued still go out before closing.
+    if (c->state_ == State::serving) c->finish();
+    else if (c->shutdown_done_) c->close();
+    return;
+  }
+  if (c->state_ != State::serving) return;  // lingering: input after the last answer is discarded
+  c->feed(buf->base, static_cast<std::size_t>(nread));
+  if (c->state_ == State::serving && uv_stream_get_write_queue_size(stream) > kHighWater) {
+    // A client pipelining requests without reading the answers is not buffered for without bound.
+    c->stop_reading();
+    c->paused_for_backpressure_ = true;
+  }
+}
+
+void AdminServer::Connection::feed(const char* data, std::size_t len) {
+  // The parser pauses at the end of every head and every request, so each slice of bytes is
+  // known to belong to a head or a body and the limits count raw bytes, whitespace included.
+  while (len > 0 && state_ == State::serving) {
+    event_ = Event::none;
+    const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+    std::size_t used = len;
+    if (err == HPE_PAUSED) used = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data);
+    (in_body_ ? body_bytes_ : head_bytes_) += used;
+    data += used;
+    len -= used;
+    if (err == HPE_PAUSED_UPGRADE) {
+      finish();  // only after an upgrade request, which was answered with Connection: close
+      return;
+    }
+    if (err != HPE_OK && err != HPE_PAUSED) {
+      // Malformed framing: answer once and close, so nothing after it is interpreted.
+      reject(400, "the request is not valid HTTP/1.1\n");
+      return;
+    }
+    if (!in_body_ && head_bytes_ > kMaxHeadBytes) {
+      reject(431, "the request head is larger than allowed\n");
+      return;
+    }
+    if (head_bytes_ + body_bytes_ > kMaxRequestBytes) {
+      reject(413, "the request is larger than allowed\n");
+      return;
+    }
+    if (err == HPE_OK) return;
+    llhttp_resume(&parser_);
+    if (event_ == Event::headers_complete) headers_complete();
+    else if (event_ == Event::message_complete) message_complete();
+  }
+}
+
+int AdminServer::Connection::cb_message_begin(llhttp_t* p) {
+  static_cast<Connection*>(p->data)->url_.clear();
+  return 0;
+}
+
+int AdminServer::Connection::cb_url(llhttp_t* p, const char* at, std::size_t len) {
+  // No bound needed here: feed() rejects a head over the limit after at most one read's worth.
+  static_cast<Connection*>(p->data)->url_.append(at, len);
+  return 0;
+}
+
+int AdminServer::Connection::cb_headers_complete(llhttp_t* p) {
+  static_cast<Connection*>(p->data)->event_ = Event::headers_complete;
+  return HPE_PAUSED;
+}
+
+int AdminServer::Connection::cb_message_complete(llhttp_t* p) {
+  static_cast<Connection*>(p->data)->event_ = Event::message_complete;
+  return HPE_PAUSED;
+}
+
+void AdminServer::Connection::headers_complete() {
+  in_body_ = true;
+  // A refused upgrade (or CONNECT) leaves the parser expecting another protocol: close after it.
+  keep_alive_ = llhttp_should_keep_alive(&parser_) != 0 && parser_.upgrade == 0;
+  const bool chunked = (parser_.flags & F_CHUNKED) != 0;
+  const bool has_length = (parser_.flags & F_CONTENT_LENGTH) != 0;
+  if (has_length && parser_.content_length > kMaxRequestBytes - head_bytes_) {
+    reject(413, "the request is larger than allowed\n");  // refused before the body is sent
+    return;
+  }
+  // After a pause at the end of the head, llhttp reports the end of a body-less request only with
+  // the next bytes, which a client waiting for its answer will not send: answer it now.
+  if (!chunked && !(has_length && parser_.content_length > 0)) answer();
+}
+
+void AdminServer::Connection::message_complete() {
+  if (!answered_) answer();  // a request with a body is answered once the body has been read
+  url_.clear();
+  head_bytes_ = 0;
+  body_bytes_ = 0;
+  in_body_ = false;
+  answered_ = false;
+}
+
+void AdminServer::Connection::answer() {
+  answered_ = true;
+  const auto method = static_cast<llhttp_method_t>(parser_.method);
+  std::string_view path, query;
+  split_target(url_, path, query);
+  AdminResponse r;
+  try {
+    r = server_.handler_(llhttp_method_name(method), path, query);
+  } catch (...) {
+    // Unwinding must not reach libuv's C frames; the client gets a plain failure instead.
+    r = plain(500, "internal error\n");
+  }
+  if (r.status < 200 || r.status > 599) r = plain(500, "internal error\n");  // 1xx would break framing
+  send(serialize(r, method == HTTP_HEAD, keep_alive_));
+  if (state_ != State::serving) return;
+  if (keep_alive_) arm(kIdleTimeoutMs);
+  else finish();
+}
+
+void AdminServer::Connection::reject(int status, std::string body) {
+  keep_alive_ = false;
+  send(serialize(plain(status, std::move(body)), false, false));
+  finish();
+}
+
+void AdminServer::Connection::send(std::string bytes) {
+  if (state_ == State::closed) return;
+  if (write_owned(stream(), std::move(bytes), this, on_written) != 0) close();
+}
+
+void AdminServer::Connection::on_written(void* owner, int status) {
+  auto* c = static_cast<Connection*>(owner);
+  if (c->state_ == State::closed) return;
+  if (status != 0) {
+    c->close();
+    return;
+  }
+  if (c->paused_for_backpressure_ && uv_stream_get_write_queue_size(c->stream()) < kLowWater) {
+    c->paused_for_backpressure_ = false;
+    c->start_reading();
+  }
+}
+
+void AdminServer::Connection::finish() {
+  if (state_ != State::serving) return;
+  state_ = State::finishing;
+  arm(kLingerMs);
+  // Half-close once the answers are out (uv_shutdown waits for queued writes), then drain what the
+  // client still sends: closing with unread input makes the kernel reset the connection, which can
+  // destroy the answer before the client reads it.
+  if (uv_shutdown(&shutdown_, stream(), on_shutdown) != 0) {
+    close();
+    return;
+  }
+  start_reading();
+}
+
+void AdminServer::Connection::on_shutdown(uv_shutdown_t* req, int status) {
+  auto* c = static_cast<Connection*>(req->handle->data);
+  if (c->state_ == State::closed) return;
+  c->shutdown_done_ = true;
+  if (status != 0 || c->read_eof_) c->close();
+}
+
+void AdminServer::Connection::on_timer(uv_timer_t* timer) { static_cast<Connection*>(timer->data)->close(); }
+
+void AdminServer::Connection::close() {
+  if (state_ == State::closed) return;
+  state_ = State::closed;
+  reading_ = false;
+  uv_timer_stop(&timer_);
+  close_handle(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+  close_handle(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
+}
+
+void AdminServer::Connection::on_closed(uv_handle_t* handle) {
+  auto* c = static_cast<Connection*>(handle->data);
+  if (--c->open_handles_ > 0) return;
+  std::unique_ptr<Connection> owned(c);
+  c->server_.forget(c);
+}
+
+AdminServer::AdminServer(uv_loop_t* loop, AdminHandler handler)
+    : loop_(loop), handler_(std::move(handler)), read_buffer_(kReadBuffer) {}
+
+AdminServer::~AdminServer() {
+  if (listener_ != nullptr || !connections_.empty()) {
+    // Their callbacks would later run on freed memory; stop at the misuse instead.
+    std::fprintf(stderr, "jwtgate: AdminServer destroyed before close() and the loop closing its handles\n");
+    std::abort();
+  }
+}
+
+bool AdminServer::start(const config::ListenAddress& address, std::string& error) {
+  const std::string where =
+      address.text.empty() ? address.host + ":" + std::to_string(address.port) : address.text;
+  if (listener_ != nullptr || closed_) {
+    error = "the admin server on " + where + " was already started";
+    return false;
+  }
+  const std::string host = address.host == "localhost" ? "127.0.0.1" : address.host;
+  sockaddr_storage addr{};
+  if (uv_ip4_addr(host.c_str(), address.port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
+      uv_ip6_addr(host.c_str(), address.port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
+    error = "cannot listen on " + where + ": not an IP address";
+    return false;
+  }
+  auto listener = std::make_unique<Listener>();
+  listener->server = this;
+  if (const int rc = uv_tcp_init(loop_, &listener->tcp); rc != 0) {
+    error = "cannot listen on " + where + ": " + uv_strerror(rc);
+    return false;
+  }
+  Listener* raw = listener.release();  // freed by on_listener_closed
+  raw->tcp.data = raw;
+  // uv_tcp_bind sets SO_REUSEADDR but not SO_REUSEPORT: a second process cannot silently share the
+  // admin port. libuv may report a bind failure only from uv_listen.
+  int rc = uv_tcp_bind(&raw->tcp, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&raw->tcp), kBacklog, on_connection);
+  if (rc != 0) {
+    error = "cannot listen on " + where + ": " + uv_strerror(rc);
+    close_handle(reinterpret_cast<uv_handle_t*>(&raw->tcp), on_listener_closed);
+    return false;
+  }
+  sockaddr_storage actual{};
+  int len = sizeof actual;
+  if (uv_tcp_getsockname(&raw->tcp, reinterpret_cast<sockaddr*>(&actual), &len) == 0) {
+    port_ = ntohs(actual.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&actual)->sin6_port
+                                               : reinterpret_cast<sockaddr_in*>(&actual)->sin_port);
+  }
+  listener_ = raw;
+  return true;
+}
+
+std::uint16_t AdminServer::port() const { return port_; }
+
+void AdminServer::close() {
+  closed_ = true;
+  if (listener_ != nullptr) {
+    close_handle(reinterpret_cast<uv_handle_t*>(&listener_->tcp), on_listener_closed);
+    listener_ = nullptr;
+  }
+  // Connections leave the set only from their close callbacks, so iterating here is safe.
+  for (Connection* c : connections_) c->close();
+}
+
+void AdminServer::on_connection(uv_stream_t* stream, int status) {
+  AdminServer* server = static_cast<Listener*>(stream->data)->server;
+  if (status < 0 || server->closed_) return;
+  Connection* c = Connection::open(*server);
+  if (c == nullptr) return;
+  if (uv_accept(stream, c->stream()) != 0) {
+    c->close();
+    return;
+  }
+  // Accepted and closed at once rather than left in the backlog, where it would wait unanswered.
+  if (server->connections_.size() > kMaxConnections) {
+    c->close();
+    return;
+  }
+  c->start();
+}
+
+void AdminServer::on_listener_closed(uv_handle_t* handle) {
+  std::unique_ptr<Listener> owned(static_cast<Listener*>(handle->data));
+}
+
+void AdminServer::forget(Connection* connection) { connections_.erase(connection); }
+
+}  // namespace jwtgate::proxy

@@ -1,0 +1,65 @@
+// All providers' key sets, kept on the process's control loop (never on a worker): starts each
+// provider's source, publishes every new set to the workers, answers workers' unknown-kid
+// refresh requests, and says whether the proxy is ready (every provider a route needs has keys).
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/env_expand.h"
+#include "proxy/http_fetcher.h"
+#include "proxy/provider_keys.h"
+#include "proxy/runtime_config.h"
+
+namespace jwtgate::proxy {
+
+struct KeyManagerHooks {
+  std::function<void(std::size_t provider, std::shared_ptr<const core::KeySet> keys)> publish;
+  std::function<void(std::size_t provider)> refreshed;
+};
+
+class KeyManager {
+ public:
+  KeyManager(uv_loop_t* loop, std::shared_ptr<const RuntimeConfig> runtime, const config::EnvLookup& env,
+             KeyManagerHooks hooks);
+  ~KeyManager();
+  KeyManager(const KeyManager&) = delete;
+  KeyManager& operator=(const KeyManager&) = delete;
+
+  void start();
+  // Stops fetching and watching; waiting requests are released at once. The request inbox stays
+  // open (it does not keep the loop alive) until close_inbox(), after the workers have stopped.
+  void close();
+  void close_inbox();
+
+  // Thread-safe and lock-free: a worker saw a token whose kid is not in `provider`'s set.
+  void request_refresh(std::size_t provider);
+
+  bool ready(std::size_t provider) const { return providers_[provider]->ready(); }
+  // True when every provider some protected route accepts has usable keys; otherwise `why`
+  // names them.
+  bool ready_for_routes(std::string* why = nullptr) const;
+  const ProviderKeys& provider(std::size_t i) const { return *providers_[i]; }
+  std::size_t size() const { return providers_.size(); }
+
+ private:
+  struct Inbox;
+  static void on_inbox(uv_async_t* async);
+
+  uv_loop_t* loop_;
+  std::shared_ptr<const RuntimeConfig> runtime_;
+  KeyManagerHooks hooks_;
+  HttpFetcher fetcher_;
+  std::vector<std::unique_ptr<ProviderKeys>> providers_;
+  std::vector<bool> needed_;  // some route with auth may use this provider
+  std::unique_ptr<Inbox> inbox_;
+  std::unique_ptr<std::atomic<bool>[]> wanted_;
+  bool closed_ = false;
+};
+
+}  // namespace jwtgate::proxy

@@ -1,0 +1,366 @@
+#include "proxy/provider_keys.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <fstream>
+#include <iterator>
+
+#include "core/oidc_discovery.h"
+#include "proxy/log.h"
+#include "proxy/refresh_policy.h"
+#include "proxy/uv_util.h"
+
+namespace jwtgate::proxy {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A file source is re-read on directory events; this periodic stat only catches filesystems
+// that send none.
+constexpr milliseconds kFilePollInterval{2000};
+constexpr milliseconds kDefaultConnectTimeout{2000};
+
+std::int64_t wall_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::string seconds_text(std::int64_t s) { return std::to_string(s) + "s"; }
+
+bool read_file(const std::string& path, std::uint64_t max_bytes, std::string& out, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read " + path;
+    return false;
+  }
+  out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (out.size() > max_bytes) {
+    error = path + " is larger than max_bytes (" + std::to_string(max_bytes) + " bytes)";
+    return false;
+  }
+  return true;
+}
+
+std::string kid_list(const core::KeySet& set) {
+  std::string out;
+  for (const auto& k : set.keys) {
+    if (!out.empty()) out += ",";
+    out += k.has_kid ? k.kid : "(no kid)";
+  }
+  return out;
+}
+
+}  // namespace
+
+struct ProviderKeys::Timer {
+  uv_timer_t handle{};
+};
+
+ProviderKeys::ProviderKeys(uv_loop_t* loop, HttpFetcher& fetcher, config::Provider provider,
+                           std::optional<core::SecretBytes> secret, ProviderKeysHooks hooks)
+    : loop_(loop), fetcher_(fetcher), provider_(std::move(provider)), secret_(std::move(secret)),
+      hooks_(std::move(hooks)), self_(std::make_shared<ProviderKeys*>(this)), rng_(std::random_device{}()) {
+  const config::JwksConfig& j = provider_.jwks;
+  source_ = !j.file.empty() ? Source::file : !j.uri.empty() ? Source::uri : j.discovery ? Source::discovery
+                                                                                          : Source::secret_only;
+  refresh_timer_ = std::make_unique<Timer>();
+  stale_timer_ = std::make_unique<Timer>();
+  uv_timer_init(loop_, &refresh_timer_->handle);
+  uv_timer_init(loop_, &stale_timer_->handle);
+  refresh_timer_->handle.data = this;
+  stale_timer_->handle.data = this;
+}
+
+ProviderKeys::~ProviderKeys() { close(); }
+
+void ProviderKeys::close() {
+  if (!refresh_timer_) return;
+  self_.reset();
+  if (watch_) watch_->close();
+  auto* refresh = reinterpret_cast<uv_handle_t*>(&refresh_timer_->handle);
+  auto* stale = reinterpret_cast<uv_handle_t*>(&stale_timer_->handle);
+  close_and_free(std::move(refresh_timer_), refresh);
+  close_and_free(std::move(stale_timer_), stale);
+}
+
+void ProviderKeys::start() {
+  if (source_ == Source::secret_only) {
+    publish(core::KeySet{}, "hmac secret");
+    return;
+  }
+  if (source_ == Source::file) {
+    watch_ = std::make_unique<FileWatch>(loop_, provider_.jwks.file, kFilePollInterval, [this] { refresh(); });
+    std::string error;
+    if (!watch_->start(error)) {
+      log_event("warn", "jwks.file changes are noticed only by polling", {{"provider", provider_.name}, {"error", error}});
+    }
+  }
+  refresh();
+}
+
+FetchOptions ProviderKeys::fetch_options() const {
+  const config::JwksConfig& j = provider_.jwks;
+  FetchOptions o;
+  o.timeout = std::chrono::duration_cast<milliseconds>(j.timeout);
+  o.connect_timeout = j.connect_timeout ? std::chrono::duration_cast<milliseconds>(*j.connect_timeout)
+                                        : std::min(o.timeout, kDefaultConnectTimeout);
+  o.max_bytes = j.max_bytes;
+  o.ca_file = j.ca_file;
+  o.ca_dir = j.ca_dir;
+  return o;
+}
+
+double ProviderKeys::jitter() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+
+void ProviderKeys::refresh_for_unknown_kid() {
+  if (source_ == Source::secret_only) {
+    if (hooks_.refreshed) hooks_.refreshed();
+    return;
+  }
+  if (in_flight_) return;  // the running attempt's end answers the waiting requests
+  const std::uint64_t cooldown = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<milliseconds>(provider_.jwks.min_refresh_interval).count());
+  if (attempted_ && uv_now(loop_) - last_attempt_ms_ < cooldown) {
+    ++stats_.unknown_kid_throttled;
+    if (hooks_.refreshed) hooks_.refreshed();
+    return;
+  }
+  ++stats_.unknown_kid_refreshes;
+  log_event("info", "token with an unknown kid: refreshing keys", {{"provider", provider_.name}});
+  refresh();
+}
+
+void ProviderKeys::refresh() {
+  if (in_flight_ || !refresh_timer_) return;
+  in_flight_ = true;
+  attempted_ = true;
+  last_attempt_ms_ = uv_now(loop_);
+  ++stats_.fetches;
+  uv_timer_stop(&refresh_timer_->handle);
+  switch (source_) {
+    case Source::secret_only:
+      in_flight_ = false;
+      return;
+    case Source::file: {
+      std::string text, error;
+      if (read_file(provider_.jwks.file, provider_.jwks.max_bytes, text, error)) {
+        on_document(text, std::nullopt, provider_.jwks.file);
+      } else {
+        fail(error);
+      }
+      return;
+    }
+    case Source::uri:
+      fetch_jwks(provider_.jwks.uri);
+      return;
+    case Source::discovery:
+      if (!jwks_uri_.empty()) {
+        fetch_jwks(jwks_uri_);
+        return;
+      }
+      {
+        const std::string url = core::discovery_url(provider_.issuer);
+        std::weak_ptr<ProviderKeys*> weak = self_;
+        fetcher_.get(url, fetch_options(), [weak, url](FetchResult r) {
+          auto self = weak.lock();
+          if (!self) return;
+          ProviderKeys& p = **self;
+          if (!r.ok) {
+            p.fail("OIDC discovery from " + url + ": " + r.error);
+            return;
+          }
+          const bool allow_http = p.provider_.issuer.rfind("http://", 0) == 0;
+          auto uri = core::jwks_uri_from_discovery(r.body, p.provider_.issuer, allow_http);
+          if (!uri) {
+            p.fail("OIDC discovery from " + url + ": " + uri.status().detail());
+            return;
+          }
+          p.jwks_uri_ = std::move(uri.value());
+          p.fetch_jwks(p.jwks_uri_);
+        });
+      }
+      return;
+  }
+}
+
+void ProviderKeys::fetch_jwks(const std::string& url) {
+  std::weak_ptr<ProviderKeys*> weak = self_;
+  fetcher_.get(url, fetch_options(), [weak, url](FetchResult r) {
+    auto self = weak.lock();
+    if (!self) return;
+    ProviderKeys& p = **self;
+    if (!r.ok) {
+      // A moved jwks_uri is found again by the next discovery.
+      if (p.source_ == Source::discovery) p.jwks_uri_.clear();
+      p.fail("JWKS fetch from " + url + ": " + r.error);
+      return;
+    }
+    p.on_document(r.body, cache_control_max_age(r.cache_control), url);
+  });
+}
+
+void ProviderKeys::on_document(const std::string& text, std::optional<std::chrono::seconds> max_age,
+                               const std::string& origin) {
+  auto parsed = core::parse_jwks(text);
+  if (!parsed) {
+    fail(origin + ": " + parsed.status().detail());
+    return;
+  }
+  failures_ = 0;
+  last_error_.clear();
+  if (source_ != Source::file) {
+    last_good_wall_ = wall_now();
+    arm_stale_timer();
+  }
+  if (!ready_ || text != current_text_) {
+    current_text_ = text;
+    publish(std::move(parsed.value()), origin);
+    if (source_ != Source::file && !provider_.jwks.cache_file.empty() && text != cache_written_text_) {
+      write_cache_file(text);
+    }
+  }
+  finish_attempt(source_ == Source::file ? milliseconds(0) : refresh_delay(max_age, provider_.jwks, jitter()));
+}
+
+void ProviderKeys::fail(const std::string& why) {
+  ++stats_.fetch_failures;
+  ++failures_;
+  last_error_ = why;
+  log_event(ready_ ? "warn" : "error", ready_ ? "key refresh failed; keeping the last good keys" : "key fetch failed; provider not ready",
+            {{"provider", provider_.name}, {"error", why}, {"consecutive_failures", std::to_string(failures_)}});
+  if (!ready_ && !cache_tried_ && !provider_.jwks.cache_file.empty() && source_ != Source::file) {
+    cache_tried_ = true;
+    use_cache_file();
+  }
+  finish_attempt(source_ == Source::file ? milliseconds(0) : next_retry());
+}
+
+std::chrono::milliseconds ProviderKeys::next_retry() { return retry_delay(failures_, provider_.jwks, jitter()); }
+
+void ProviderKeys::finish_attempt(std::chrono::milliseconds next) {
+  in_flight_ = false;
+  // File sources are re-read when they change; remote ones on a timer.
+  if (next.count() > 0 && refresh_timer_) {
+    uv_timer_start(
+        &refresh_timer_->handle, [](uv_timer_t* t) { static_cast<ProviderKeys*>(t->data)->refresh(); },
+        static_cast<std::uint64_t>(next.count()), 0);
+  }
+  if (hooks_.refreshed) hooks_.refreshed();
+}
+
+void ProviderKeys::publish(core::KeySet set, const std::string& origin) {
+  const std::string kids = kid_list(set);
+  for (const auto& skipped : set.skipped) {
+    log_event("warn", "key skipped", {{"provider", provider_.name}, {"index", std::to_string(skipped.index)},
+                                      {"kid", skipped.kid}, {"reason", skipped.reason}});
+  }
+  if (secret_) {
+    auto key = core::jwk_from_hmac_secret(secret_->view(), provider_.hmac_secret_kid);
+    if (key) set.keys.push_back(std::move(key.value()));
+    else log_event("error", "HMAC secret refused", {{"provider", provider_.name}, {"error", key.status().detail()}});
+  }
+  if (set.keys.empty()) {
+    fail("no usable key");
+    return;
+  }
+  ready_ = true;
+  ++stats_.key_sets_published;
+  log_event("info", "provider keys loaded",
+            {{"provider", provider_.name}, {"source", origin}, {"keys", std::to_string(set.keys.size())}, {"kids", kids}});
+  if (hooks_.publish) hooks_.publish(std::make_shared<const core::KeySet>(std::move(set)));
+}
+
+bool ProviderKeys::use_cache_file() {
+  const std::string& path = provider_.jwks.cache_file;
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  const std::int64_t age = wall_now() - static_cast<std::int64_t>(st.st_mtime);
+  const std::int64_t stale_max = std::chrono::duration_cast<std::chrono::seconds>(provider_.jwks.stale_max).count();
+  if (age > stale_max) {
+    log_event("warn", "cache_file is older than stale_max; not used",
+              {{"provider", provider_.name}, {"cache_file", path}, {"age", seconds_text(age)}});
+    return false;
+  }
+  std::string text, error;
+  if (!read_file(path, provider_.jwks.max_bytes, text, error)) {
+    log_event("warn", "cache_file unreadable", {{"provider", provider_.name}, {"error", error}});
+    return false;
+  }
+  auto parsed = core::parse_jwks(text);
+  if (!parsed) {
+    log_event("warn", "cache_file holds no usable key set",
+              {{"provider", provider_.name}, {"cache_file", path}, {"error", parsed.status().detail()}});
+    return false;
+  }
+  log_event("warn", "identity provider unreachable: serving keys from cache_file",
+            {{"provider", provider_.name}, {"cache_file", path}, {"age", seconds_text(age)}});
+  last_good_wall_ = static_cast<std::int64_t>(st.st_mtime);
+  current_text_ = text;
+  cache_written_text_ = text;
+  publish(std::move(parsed.value()), path);
+  arm_stale_timer();
+  return ready_;
+}
+
+void ProviderKeys::write_cache_file(const std::string& text) {
+  const std::string& path = provider_.jwks.cache_file;
+  // Written beside the target and renamed over it, so a crash never leaves half a key set.
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = fd >= 0;
+  std::size_t done = 0;
+  while (ok && done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) ok = false;
+    else done += static_cast<std::size_t>(n);
+  }
+  if (fd >= 0) {
+    if (::fsync(fd) != 0) ok = false;
+    if (::close(fd) != 0) ok = false;
+  }
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) ok = false;
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    log_event("warn", "cannot write cache_file", {{"provider", provider_.name}, {"cache_file", path}});
+    return;
+  }
+  cache_written_text_ = text;
+}
+
+void ProviderKeys::arm_stale_timer() {
+  if (!stale_timer_) return;
+  const std::int64_t stale_max = std::chrono::duration_cast<std::chrono::seconds>(provider_.jwks.stale_max).count();
+  const std::int64_t left = std::max<std::int64_t>(0, last_good_wall_ + stale_max - wall_now());
+  uv_timer_start(
+      &stale_timer_->handle, [](uv_timer_t* t) { static_cast<ProviderKeys*>(t->data)->expire_if_stale(); },
+      static_cast<std::uint64_t>(left) * 1000 + 1, 0);
+}
+
+void ProviderKeys::expire_if_stale() {
+  if (!ready_) return;
+  const std::int64_t stale_max = std::chrono::duration_cast<std::chrono::seconds>(provider_.jwks.stale_max).count();
+  if (wall_now() - last_good_wall_ < stale_max) {
+    arm_stale_timer();
+    return;
+  }
+  ready_ = false;
+  current_text_.clear();
+  log_event("error", "keys are older than stale_max and could not be refreshed: provider not ready",
+            {{"provider", provider_.name}, {"stale_max", seconds_text(stale_max)}, {"last_error", last_error_}});
+  if (hooks_.publish) hooks_.publish(nullptr);
+}
+
+std::string ProviderKeys::status() const {
+  if (ready_) {
+    if (!last_error_.empty()) {
+      return "ready (serving the last good keys, " + seconds_text(wall_now() - last_good_wall_) +
+             " old; last refresh failed: " + last_error_ + ")";
+    }
+    return "ready";
+  }
+  if (!attempted_) return "not ready: starting";
+  if (last_error_.empty()) return "not ready: fetching keys";
+  return "not ready: " + last_error_;
+}
+
+}  // namespace jwtgate::proxy

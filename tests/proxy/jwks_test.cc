@@ -1,0 +1,524 @@
+// The JWKS lifecycle end to end: the jwtgate binary, a real identity provider (tests/support/
+// idp.py: JWKS, OIDC discovery, controllable failures, fetch counters), a real upstream, real
+// keys, real sockets on 127.0.0.1.
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <thread>
+
+#include "tests/support/child.h"
+#include "tests/support/http_client.h"
+#include "tests/support/process.h"
+#include "tests/support/tokens.h"
+
+using namespace jwtgate;
+using namespace jwtgate::testing;
+
+namespace {
+
+const char* const kIssuer = "https://idp.test/";
+
+std::string claims_for(const std::string& issuer) {
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  return R"({"iss":")" + issuer + R"(","aud":"api","sub":"alice","iat":)" + std::to_string(now) +
+         ",\"exp\":" + std::to_string(now + 300) + "}";
+}
+
+std::string token_for(const TestKey& key, const std::string& issuer = kIssuer) {
+  return signed_token(header_for(key), claims_for(issuer), key);
+}
+
+// One JWKS document holding every key given.
+std::string jwks_of(std::initializer_list<const TestKey*> keys) {
+  std::string members;
+  for (const TestKey* k : keys) {
+    const std::string& doc = k->jwks_json;  // {"keys":[<jwk>]}
+    if (!members.empty()) members += ",";
+    members += doc.substr(9, doc.size() - 11);
+  }
+  return "{\"keys\":[" + members + "]}";
+}
+
+// A JSON string literal for `s` (the control endpoint takes the JWKS as a string).
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+bool eventually(const std::function<bool()>& condition, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+struct Counts {
+  int jwks = -1;
+  int discovery = -1;
+};
+
+class Idp {
+ public:
+  // port 0: any free port. `tls`: {cert, key}.
+  explicit Idp(const TempDir& dir, int port = 0, const std::vector<std::string>& tls = {}) {
+    std::vector<std::string> argv{"/usr/bin/python3", JWTGATE_IDP_SCRIPT, "--port", std::to_string(port)};
+    if (!tls.empty()) argv.insert(argv.end(), {"--tls", tls[0], tls[1]});
+    child_ = std::make_unique<Child>(argv, dir.path(), "idp" + std::to_string(++instances_));
+    port_ = std::atoi(child_->first_stdout_line().c_str());
+    REQUIRE_MESSAGE(port_ > 0, child_->stderr_text());
+    tls_ = !tls.empty();
+  }
+  int port() const { return port_; }
+  std::string url(const std::string& path = "") const {
+    return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  // Requests to the control endpoints go over plain HTTP; a TLS IdP is only configured at start.
+  void control(const std::string& json) const {
+    REQUIRE_FALSE(tls_);
+    const HttpResponse r = http_request(port_, "POST /_control HTTP/1.1\r\nHost: idp\r\nContent-Type: application/json\r\n"
+                                               "Content-Length: " + std::to_string(json.size()) + "\r\n\r\n" + json);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+  }
+  void serve(const std::string& jwks) const { control("{\"jwks\":" + json_string(jwks) + ",\"mode\":\"ok\"}"); }
+  Counts counts() const {
+    const HttpResponse r = http_request(port_, "GET /_counts HTTP/1.1\r\nHost: idp\r\n\r\n");
+    Counts c;
+    std::sscanf(r.body.c_str(), "{\"jwks\": %d, \"discovery\": %d}", &c.jwks, &c.discovery);
+    if (c.jwks < 0) std::sscanf(r.body.c_str(), "{\"jwks\":%d,\"discovery\":%d}", &c.jwks, &c.discovery);
+    return c;
+  }
+  void stop() { child_.reset(); }
+
+ private:
+  static inline int instances_ = 0;
+  std::unique_ptr<Child> child_;
+  int port_ = 0;
+  bool tls_ = false;
+};
+
+// The proxy with a real upstream, configured with `providers` (YAML list items) and `routes`.
+class Gate {
+ public:
+  Gate(const TempDir& dir, const std::string& providers, const std::string& routes = "  - prefix: /public\n    auth: none\n  - prefix: /\n",
+       const std::string& name = "gate") {
+    if (!upstream_) {
+      upstream_ = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/python3", JWTGATE_UPSTREAM_SCRIPT}, dir.path(), name + "-upstream");
+      upstream_port_ = std::atoi(upstream_->first_stdout_line().c_str());
+      REQUIRE(upstream_port_ > 0);
+    }
+    port_ = free_port();
+    admin_port_ = free_port();
+    const std::string yaml = "listen: 127.0.0.1:" + std::to_string(port_) + "\nadmin_listen: 127.0.0.1:" +
+                             std::to_string(admin_port_) + "\nupstream: http://127.0.0.1:" + std::to_string(upstream_port_) +
+                             "\nworkers: 2\nproviders:\n" + providers + "routes:\n" + routes;
+    dir.write(name + ".yaml", yaml);
+    proxy_ = std::make_unique<Child>(std::vector<std::string>{JWTGATE_BINARY, "--config", dir.file(name + ".yaml")}, dir.path(), name);
+    REQUIRE_MESSAGE(wait_for_port(port_), proxy_->stderr_text());
+    REQUIRE(wait_for_port(admin_port_));
+  }
+  ~Gate() {
+    proxy_.reset();
+    upstream_.reset();
+  }
+
+  int get(const std::string& path, const std::string& token = "", HttpResponse* out = nullptr) const {
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: test\r\n";
+    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+    HttpResponse r = http_request(port_, req + "\r\n");
+    if (out) *out = r;
+    return r.status;
+  }
+  HttpResponse admin(const std::string& path) const {
+    return http_request(admin_port_, "GET " + path + " HTTP/1.1\r\nHost: admin\r\n\r\n");
+  }
+  bool ready() const { return admin("/readyz").status == 200; }
+  std::string log() const { return proxy_->stderr_text(); }
+  Child& process() { return *proxy_; }
+  void stop() { proxy_.reset(); }
+
+ private:
+  std::unique_ptr<Child> upstream_;
+  std::unique_ptr<Child> proxy_;
+  int upstream_port_ = 0;
+  int port_ = 0;
+  int admin_port_ = 0;
+};
+
+std::string uri_provider(const std::string& uri, const std::string& jwks_extra = "", const std::string& name = "main",
+                         const std::string& issuer = kIssuer) {
+  return "  - name: " + name + "\n    issuer: " + issuer + "\n    audiences: [api]\n    algorithms: [ES256]\n"
+         "    jwks:\n      uri: " + uri + "\n" + jwks_extra;
+}
+
+}  // namespace
+
+TEST_CASE("an IdP that is down at start: not ready and 503 until it comes up, then ready") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  const int idp_port = free_port();
+  Gate gate(dir, uri_provider("http://127.0.0.1:" + std::to_string(idp_port) + "/jwks.json"));
+
+  CHECK(gate.admin("/healthz").status == 200);
+  HttpResponse readyz = gate.admin("/readyz");
+  CHECK(readyz.status == 503);
+  CHECK(readyz.body.find("main: not ready") != std::string::npos);
+  HttpResponse r;
+  CHECK(gate.get("/x", token_for(k1), &r) == 503);
+  CHECK(r.header("Retry-After") != "");
+  CHECK(gate.get("/public/x") == 200);  // routes without auth do not depend on keys
+
+  Idp idp(dir, idp_port);
+  idp.serve(k1.jwks_json);
+  // Retries back off from 1s: the IdP is noticed within a few seconds.
+  REQUIRE_MESSAGE(eventually([&] { return gate.ready(); }, 10), gate.log());
+  CHECK(gate.get("/x", token_for(k1)) == 200);
+  CHECK(gate.log().find("key fetch failed; provider not ready") != std::string::npos);
+}
+
+TEST_CASE("an IdP that goes down later: the last good keys serve until stale_max, then 503") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  Idp idp(dir);
+  idp.serve(k1.jwks_json);
+  Gate gate(dir, uri_provider(idp.url("/jwks.json"),
+                              "      refresh_interval: 1s\n      min_refresh_interval: 1s\n      stale_max: 4s\n"));
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  const std::string token = token_for(k1);
+  CHECK(gate.get("/x", token) == 200);
+
+  idp.control(R"({"mode":"error"})");
+  const auto down_at = std::chrono::steady_clock::now();
+  REQUIRE(eventually([&] { return gate.log().find("key refresh failed; keeping the last good keys") != std::string::npos; }, 5));
+  // Fetches fail, yet the keys fetched before the outage still verify (while within stale_max).
+  if (std::chrono::steady_clock::now() - down_at < std::chrono::milliseconds(2500)) {
+    CHECK(gate.get("/x", token) == 200);
+    CHECK(gate.ready());
+    CHECK(gate.admin("/readyz").body == "ready\n");
+  }
+  REQUIRE_MESSAGE(eventually([&] { return gate.get("/x", token) == 503; }, 8), gate.log());
+  CHECK(gate.admin("/readyz").status == 503);
+  CHECK(gate.log().find("older than stale_max") != std::string::npos);
+
+  // Back up: ready again on the next retry.
+  idp.control(R"({"mode":"ok"})");
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  CHECK(gate.get("/x", token) == 200);
+}
+
+TEST_CASE("garbage, empty, oversized and slow responses keep the last good keys") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  Idp idp(dir);
+  idp.serve(k1.jwks_json);
+  Gate gate(dir, uri_provider(idp.url("/jwks.json"), "      refresh_interval: 1s\n      min_refresh_interval: 1s\n"
+                                                     "      timeout: 1s\n      max_bytes: 64KiB\n"));
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  const std::string token = token_for(k1);
+
+  struct Case {
+    const char* control;
+    const char* logged;
+  };
+  const Case cases[] = {
+      {R"({"mode":"garbage"})", "JSON"},
+      {R"({"mode":"empty"})", "no usable key"},
+      {R"({"mode":"error"})", "HTTP status 500"},
+      {R"({"mode":"oversized","oversize_bytes":200000})", "larger than max_bytes"},
+      {R"({"mode":"oversized_chunked","oversize_bytes":200000})", "larger than max_bytes"},
+      {R"({"mode":"slow","delay_ms":3000})", "no complete response within 1000 ms"},
+      {R"({"mode":"reset"})", "JWKS fetch from"},
+      {R"({"jwks":"{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\",\"kid\":\"weak\"}]}","mode":"ok"})", "no usable key"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.control);
+    const std::size_t log_before = gate.log().size();
+    idp.control(c.control);
+    idp.control(R"({"reset_counts":true})");
+    REQUIRE(eventually([&] { return idp.counts().jwks >= 2; }, 6));
+    REQUIRE(eventually([&] { return gate.log().find(c.logged, log_before) != std::string::npos; }, 3));
+    CHECK(gate.get("/x", token) == 200);
+    CHECK(gate.ready());
+  }
+  idp.serve(k1.jwks_json);
+}
+
+TEST_CASE("a fresh start against a broken IdP stays not ready") {
+  TempDir dir;
+  Idp idp(dir);
+  idp.control(R"({"mode":"garbage"})");
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  Gate gate(dir, uri_provider(idp.url("/jwks.json")));
+  REQUIRE(eventually([&] { return idp.counts().jwks >= 1; }, 5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(gate.get("/x", token_for(k1)) == 503);
+  CHECK(gate.admin("/readyz").status == 503);
+  CHECK(gate.admin("/readyz").body.find("not valid JSON") != std::string::npos);
+}
+
+TEST_CASE("rotation with overlap: a new kid is accepted at once, a removed one after the next refresh") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  TestKey k2 = make_key(core::Alg::ES256, "k2");
+  Idp idp(dir);
+  idp.serve(k1.jwks_json);
+  Gate gate(dir, uri_provider(idp.url("/jwks.json"), "      refresh_interval: 2s\n      min_refresh_interval: 1s\n"));
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  const std::string t1 = token_for(k1), t2 = token_for(k2);
+  CHECK(gate.get("/x", t1) == 200);
+  CHECK(gate.get("/x", t1) == 200);  // now from the verified-token cache
+
+  idp.serve(jwks_of({&k1, &k2}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past min_refresh_interval
+  // The unknown kid triggers a refetch which the request waits for.
+  CHECK(gate.get("/x", t2) == 200);
+  CHECK(gate.get("/x", t1) == 200);
+
+  idp.serve(k2.jwks_json);
+  REQUIRE_MESSAGE(eventually([&] { return gate.get("/x", t1) == 401; }, 6), gate.log());
+  CHECK(gate.get("/x", t2) == 200);
+}
+
+TEST_CASE("an unknown-kid flood causes at most one fetch per min_refresh_interval") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  Idp idp(dir);
+  idp.serve(k1.jwks_json);
+  Gate gate(dir, uri_provider(idp.url("/jwks.json"), "      refresh_interval: 10m\n      min_refresh_interval: 1s\n"));
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  idp.control(R"({"reset_counts":true})");
+
+  TestKey attacker = make_key(core::Alg::ES256, "x");
+  std::atomic<int> unauthorized{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const std::string header = R"({"alg":"ES256","typ":"JWT","kid":"random-)" + std::to_string(t * 100 + i) + "\"}";
+        const int status = gate.get("/x", signed_token(header, claims_for(kIssuer), attacker));
+        (status == 401 ? unauthorized : other)++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(unauthorized == 200);
+  CHECK(other == 0);
+  CHECK(idp.counts().jwks == 1);
+
+  // The next interval allows one more.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  const std::string header = R"({"alg":"ES256","typ":"JWT","kid":"later"})";
+  CHECK(gate.get("/x", signed_token(header, claims_for(kIssuer), attacker)) == 401);
+  CHECK(idp.counts().jwks == 2);
+  CHECK(gate.get("/x", token_for(k1)) == 200);
+}
+
+TEST_CASE("requests with the same new kid share one slow fetch and wait for it") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  TestKey k2 = make_key(core::Alg::ES256, "k2");
+  Idp idp(dir);
+  idp.serve(k1.jwks_json);
+  Gate gate(dir, uri_provider(idp.url("/jwks.json"), "      refresh_interval: 10m\n      min_refresh_interval: 1s\n"));
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  idp.serve(jwks_of({&k1, &k2}));
+  idp.control(R"({"mode":"slow","delay_ms":700,"reset_counts":true})");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+
+  const std::string t2 = token_for(k2);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 10; ++i) {
+    threads.emplace_back([&] {
+      if (gate.get("/x", t2) == 200) ++ok;
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(ok == 10);
+  CHECK(idp.counts().jwks == 1);
+}
+
+TEST_CASE("a refresh that outlasts the wait bound answers 401, not a hang") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  TestKey k2 = make_key(core::Alg::ES256, "k2");
+  Idp idp(dir);
+  idp.serve(k1.jwks_json);
+  Gate gate(dir, uri_provider(idp.url("/jwks.json"), "      refresh_interval: 10m\n      min_refresh_interval: 1s\n      timeout: 1s\n"));
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  idp.control(R"({"mode":"hang"})");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(gate.get("/x", token_for(k2)) == 401);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(4));
+  CHECK(gate.get("/x", token_for(k1)) == 200);
+}
+
+TEST_CASE("OIDC discovery: a matching issuer is used, a mismatching one keeps the provider not ready") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  Idp idp(dir);
+  idp.serve(k1.jwks_json);
+  const std::string issuer = idp.url();
+  Gate gate(dir, "  - name: oidc\n    issuer: " + issuer + "\n    audiences: [api]\n    algorithms: [ES256]\n"
+                 "    jwks: {discovery: true}\n");
+  REQUIRE_MESSAGE(eventually([&] { return gate.ready(); }, 5), gate.log());
+  CHECK(gate.get("/x", token_for(k1, issuer)) == 200);
+  CHECK(idp.counts().discovery == 1);
+
+  Idp liar(dir);
+  liar.serve(k1.jwks_json);
+  liar.control(R"({"issuer":"https://someone-else.example/"})");
+  Gate bad(dir, "  - name: oidc\n    issuer: " + liar.url() + "\n    audiences: [api]\n    algorithms: [ES256]\n"
+                "    jwks: {discovery: true}\n", "  - prefix: /\n", "bad");
+  REQUIRE(eventually([&] { return liar.counts().discovery >= 1; }, 5));
+  REQUIRE(eventually([&] { return bad.log().find("is not the configured issuer") != std::string::npos; }, 3));
+  HttpResponse readyz = bad.admin("/readyz");
+  CHECK(readyz.status == 503);
+  CHECK(readyz.body.find("someone-else") != std::string::npos);
+  CHECK(bad.get("/x", token_for(k1, liar.url())) == 503);
+  CHECK(liar.counts().jwks == 0);  // the document's jwks_uri is never used
+  CHECK(bad.process().wait_exit(0.1) == -1);  // still running
+}
+
+TEST_CASE("jwks.file is reloaded when a ConfigMap-style symlink swap replaces it") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  TestKey k2 = make_key(core::Alg::ES256, "k2");
+  // The kubelet's layout: jwks.json -> ..data/jwks.json, ..data -> ..<timestamp>/
+  REQUIRE(::mkdir(dir.file("cm").c_str(), 0755) == 0);
+  REQUIRE(::mkdir(dir.file("cm/..v1").c_str(), 0755) == 0);
+  dir.write("cm/..v1/jwks.json", k1.jwks_json);
+  REQUIRE(::symlink("..v1", dir.file("cm/..data").c_str()) == 0);
+  REQUIRE(::symlink("..data/jwks.json", dir.file("cm/jwks.json").c_str()) == 0);
+  Gate gate(dir, "  - name: main\n    issuer: https://idp.test/\n    audiences: [api]\n    algorithms: [ES256]\n"
+                 "    jwks: {file: " + dir.file("cm/jwks.json") + "}\n");
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  const std::string t1 = token_for(k1), t2 = token_for(k2);
+  CHECK(gate.get("/x", t1) == 200);
+  CHECK(gate.get("/x", t2) == 401);
+
+  REQUIRE(::mkdir(dir.file("cm/..v2").c_str(), 0755) == 0);
+  dir.write("cm/..v2/jwks.json", k2.jwks_json);
+  REQUIRE(::symlink("..v2", dir.file("cm/..data_tmp").c_str()) == 0);
+  REQUIRE(::rename(dir.file("cm/..data_tmp").c_str(), dir.file("cm/..data").c_str()) == 0);
+  REQUIRE_MESSAGE(eventually([&] { return gate.get("/x", t2) == 200; }, 3), gate.log());
+  CHECK(gate.get("/x", t1) == 401);
+
+  // A broken update keeps the keys that work.
+  REQUIRE(::mkdir(dir.file("cm/..v3").c_str(), 0755) == 0);
+  dir.write("cm/..v3/jwks.json", "{\"keys\": [");
+  REQUIRE(::symlink("..v3", dir.file("cm/..data_tmp").c_str()) == 0);
+  REQUIRE(::rename(dir.file("cm/..data_tmp").c_str(), dir.file("cm/..data").c_str()) == 0);
+  REQUIRE(eventually([&] { return gate.log().find("cm/jwks.json: ") != std::string::npos; }, 3));
+  CHECK(gate.get("/x", t2) == 200);
+  CHECK(gate.ready());
+}
+
+TEST_CASE("two providers with different issuers on one route: iss selects, and only its keys verify") {
+  TempDir dir;
+  TestKey ka = make_key(core::Alg::ES256, "ka");
+  TestKey kb = make_key(core::Alg::ES256, "kb");
+  dir.write("a.json", ka.jwks_json);
+  Idp idp(dir);
+  idp.serve(kb.jwks_json);
+  const std::string providers =
+      "  - name: alpha\n    issuer: https://alpha.test/\n    audiences: [api]\n    algorithms: [ES256]\n"
+      "    jwks: {file: " + dir.file("a.json") + "}\n" +
+      uri_provider(idp.url("/jwks.json"), "      min_refresh_interval: 1s\n", "beta", "https://beta.test/");
+  Gate gate(dir, providers, "  - prefix: /alpha-only\n    providers: [alpha]\n  - prefix: /\n    providers: [alpha, beta]\n");
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  CHECK(gate.get("/x", token_for(ka, "https://alpha.test/")) == 200);
+  CHECK(gate.get("/x", token_for(kb, "https://beta.test/")) == 200);
+  // beta's key cannot vouch for an alpha token, nor alpha's for a beta one.
+  CHECK(gate.get("/x", token_for(kb, "https://alpha.test/")) == 401);
+  CHECK(gate.get("/x", token_for(ka, "https://beta.test/")) == 401);
+  CHECK(gate.get("/x", token_for(ka, "https://gamma.test/")) == 401);
+  CHECK(gate.get("/alpha-only/x", token_for(ka, "https://alpha.test/")) == 200);
+  CHECK(gate.get("/alpha-only/x", token_for(kb, "https://beta.test/")) == 401);
+
+  // One provider down makes readiness fail, naming it; the other keeps working.
+  idp.stop();
+  Gate second(dir, providers + "", "  - prefix: /\n    providers: [alpha, beta]\n", "second");
+  REQUIRE(eventually([&] { return second.admin("/readyz").body.find("beta: not ready") != std::string::npos; }, 5));
+  CHECK(second.admin("/readyz").body.find("alpha") == std::string::npos);
+  CHECK(second.get("/x", token_for(ka, "https://alpha.test/")) == 200);
+  CHECK(second.get("/x", token_for(kb, "https://beta.test/")) == 503);
+}
+
+TEST_CASE("cache_file: the last good set is persisted and used at start while the IdP is unreachable") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  const std::string cache = dir.file("main-jwks.json");
+  auto idp = std::make_unique<Idp>(dir);
+  idp->serve(k1.jwks_json);
+  const std::string provider = uri_provider(idp->url("/jwks.json"), "      cache_file: " + cache + "\n      stale_max: 1h\n");
+  {
+    Gate first(dir, provider, "  - prefix: /\n", "first");
+    REQUIRE(eventually([&] { return first.ready(); }, 5));
+    CHECK(dir.read("main-jwks.json") == k1.jwks_json);
+  }
+  idp->stop();  // the IdP is now unreachable: connections are refused
+
+  {
+    Gate second(dir, provider, "  - prefix: /\n", "second");
+    REQUIRE_MESSAGE(eventually([&] { return second.ready(); }, 5), second.log());
+    CHECK(second.get("/x", token_for(k1)) == 200);
+    CHECK(second.log().find("serving keys from cache_file") != std::string::npos);
+  }
+
+  // A cache older than stale_max is not trusted.
+  const timeval old[2] = {{std::time(nullptr) - 7200, 0}, {std::time(nullptr) - 7200, 0}};
+  REQUIRE(::utimes(cache.c_str(), old) == 0);
+  Gate third(dir, provider, "  - prefix: /\n", "third");
+  REQUIRE(eventually([&] { return third.log().find("cache_file is older than stale_max") != std::string::npos; }, 5));
+  CHECK_FALSE(third.ready());
+  CHECK(third.get("/x", token_for(k1)) == 503);
+}
+
+TEST_CASE("TLS: the IdP's certificate is verified against ca_file; redirects are bounded") {
+  TempDir dir;
+  const ProcessResult gen = run_process(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
+       "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", dir.file("idp.key"), "-out",
+       dir.file("idp.crt")});
+  REQUIRE_MESSAGE(gen.exit_code == 0, gen.err);
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  dir.write("served.json", k1.jwks_json);
+  // The TLS IdP cannot be controlled over plain HTTP, so it starts with its keys via a plain one.
+  Idp plain(dir);
+  plain.serve(k1.jwks_json);
+  Idp tls(dir, 0, {dir.file("idp.crt"), dir.file("idp.key")});
+
+  Gate trusted(dir, uri_provider(tls.url("/jwks.json"), "      ca_file: " + dir.file("idp.crt") + "\n"), "  - prefix: /\n", "trusted");
+  Gate untrusted(dir, uri_provider(tls.url("/jwks.json")), "  - prefix: /\n", "untrusted");
+  REQUIRE_MESSAGE(eventually([&] { return untrusted.log().find("key fetch failed") != std::string::npos; }, 5), untrusted.log());
+  CHECK_FALSE(untrusted.ready());
+  CHECK(untrusted.log().find("certificate") != std::string::npos);
+  // The TLS IdP serves an empty set (it has no control channel here): the fetch succeeds, the
+  // set is refused for having no key, which proves the TLS handshake itself was accepted.
+  REQUIRE(eventually([&] { return trusted.log().find("no usable key") != std::string::npos; }, 5));
+  CHECK(trusted.log().find("certificate") == std::string::npos);
+
+  // Redirects: three are followed, a fourth is refused.
+  plain.control(R"({"redirects":3})");
+  Gate followed(dir, uri_provider(plain.url("/jwks.json")), "  - prefix: /\n", "followed");
+  REQUIRE(eventually([&] { return followed.ready(); }, 5));
+  plain.control(R"({"redirects":4})");
+  Gate refused(dir, uri_provider(plain.url("/jwks.json")), "  - prefix: /\n", "refused");
+  REQUIRE(eventually([&] { return refused.log().find("key fetch failed") != std::string::npos; }, 5));
+  CHECK(refused.log().find("redirect") != std::string::npos);
+  CHECK_FALSE(refused.ready());
+}
