@@ -154,10 +154,13 @@ void ProviderKeys::refresh() {
       fetch_jwks(provider_.jwks.uri);
       return;
     case Source::discovery:
-      if (!jwks_uri_.empty()) {
+      // Unknown-kid refreshes go straight to the known jwks_uri; periodic ones read the
+      // discovery document again, in case the IdP moved its keys.
+      if (!jwks_uri_.empty() && !rediscover_) {
         fetch_jwks(jwks_uri_);
         return;
       }
+      rediscover_ = false;
       {
         const std::string url = core::discovery_url(provider_.issuer);
         std::weak_ptr<ProviderKeys*> weak = self_;
@@ -165,6 +168,13 @@ void ProviderKeys::refresh() {
           auto self = weak.lock();
           if (!self) return;
           ProviderKeys& p = **self;
+          if (!r.ok && !p.jwks_uri_.empty()) {
+            // The document is unreachable but the keys may not be: keep using the last jwks_uri.
+            log_event("warn", "OIDC discovery failed; using the last known jwks_uri",
+                      {{"provider", p.provider_.name}, {"error", r.error}});
+            p.fetch_jwks(p.jwks_uri_);
+            return;
+          }
           if (!r.ok) {
             p.fail("OIDC discovery from " + url + ": " + r.error);
             return;
@@ -172,6 +182,7 @@ void ProviderKeys::refresh() {
           const bool allow_http = p.provider_.issuer.rfind("http://", 0) == 0;
           auto uri = core::jwks_uri_from_discovery(r.body, p.provider_.issuer, allow_http);
           if (!uri) {
+            p.jwks_uri_.clear();  // a document that no longer matches discredits its old jwks_uri too
             p.fail("OIDC discovery from " + url + ": " + uri.status().detail());
             return;
           }
@@ -242,7 +253,12 @@ void ProviderKeys::finish_attempt(std::chrono::milliseconds next) {
   // File sources are re-read when they change; remote ones on a timer.
   if (next.count() > 0 && refresh_timer_) {
     uv_timer_start(
-        &refresh_timer_->handle, [](uv_timer_t* t) { static_cast<ProviderKeys*>(t->data)->refresh(); },
+        &refresh_timer_->handle,
+        [](uv_timer_t* t) {
+          auto* p = static_cast<ProviderKeys*>(t->data);
+          p->rediscover_ = true;
+          p->refresh();
+        },
         static_cast<std::uint64_t>(next.count()), 0);
   }
   if (hooks_.refreshed) hooks_.refreshed();

@@ -94,6 +94,7 @@ class ProviderKeys {
   bool in_flight_ = false;
   bool attempted_ = false;
   bool cache_tried_ = false;
+  bool rediscover_ = false;  // the next discovery attempt reads the discovery document again
   unsigned failures_ = 0;
   std::uint64_t last_attempt_ms_ = 0;  // uv_now at the start of the last attempt
   std::int64_t last_good_wall_ = 0;    // wall clock (s) of the last good set (cache file: its mtime)

@@ -109,6 +109,8 @@ providers:
       timeout: 3s
       max_bytes: 512KiB
       cache_file: /var/lib/jwtgate/main.json
+      connect_timeout: 1s
+      ca_dir: /etc/ssl/certs
     clock_skew: 10s
     max_token_lifetime: 1h
     require_claims: [exp, sub]
@@ -159,6 +161,8 @@ log: {format: text, level: debug}
   CHECK(p.jwks.timeout == std::chrono::seconds(3));
   CHECK(p.jwks.max_bytes == 512 * 1024);
   CHECK(p.jwks.cache_file == "/var/lib/jwtgate/main.json");
+  CHECK(p.jwks.connect_timeout == std::chrono::seconds(1));
+  CHECK(p.jwks.ca_dir == "/etc/ssl/certs");
   CHECK(p.clock_skew == std::chrono::seconds(10));
   CHECK(p.max_token_lifetime == std::chrono::hours(1));
   CHECK(p.require_claims == std::vector<std::string>{"exp", "sub"});
@@ -474,4 +478,23 @@ TEST_CASE("a config file that cannot be read is reported with its path") {
   LoadResult r = load_config_file("/nonexistent/jwtgate.yaml");
   CHECK_FALSE(r.config);
   CHECK(has(r, "/nonexistent/jwtgate.yaml: error: cannot read the config file"));
+}
+
+TEST_CASE("JWKS fetch settings: connect_timeout, ca_dir and source-only keys") {
+  const std::string head = "upstream: http://127.0.0.1:3000\nproviders:\n  - name: main\n    issuer: https://i/\n"
+                           "    audiences: [api]\n    algorithms: [ES256]\n    jwks:\n";
+  auto r = load(head + "      uri: https://i/keys\n      connect_timeout: 0s\n      ca_dir: /nonexistent-dir\n");
+  CHECK_FALSE(r.config);
+  CHECK(has(r, "jwks.connect_timeout"));
+  CHECK(has(r, "must be longer than 0s"));
+  CHECK(has(r, "\"/nonexistent-dir\" is not a directory"));
+
+  auto w = load(head + "      uri: https://i/keys\n      timeout: 2s\n      connect_timeout: 5s\n");
+  REQUIRE(w.config);
+  CHECK(has(w, "longer than timeout"));
+
+  auto f = load(head + "      file: /etc/hostname\n      cache_file: /tmp/x.json\n");
+  REQUIRE(f.config);
+  CHECK(has(f, "jwks.cache_file"));
+  CHECK(has(f, "only used for uri or discovery fetches"));
 }
