@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <functional>
 #include <thread>
+#include <tuple>
 
 #include "tests/support/child.h"
 #include "tests/support/http_client.h"
@@ -95,8 +96,7 @@ class Idp {
   Counts counts() const {
     const HttpResponse r = http_request(port_, "GET /_counts HTTP/1.1\r\nHost: idp\r\n\r\n");
     Counts c;
-    std::sscanf(r.body.c_str(), "{\"jwks\": %d, \"discovery\": %d}", &c.jwks, &c.discovery);
-    if (c.jwks < 0) std::sscanf(r.body.c_str(), "{\"jwks\":%d,\"discovery\":%d}", &c.jwks, &c.discovery);
+    std::sscanf(r.body.c_str(), "{\"jwks\":%d,\"discovery\":%d}", &c.jwks, &c.discovery);
     return c;
   }
   void stop() { child_.reset(); }
@@ -162,6 +162,21 @@ std::string uri_provider(const std::string& uri, const std::string& jwks_extra =
          "    jwks:\n      uri: " + uri + "\n" + jwks_extra;
 }
 
+// A ready proxy whose one provider ("main") fetches k1 from a running IdP.
+struct Fetching {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  Idp idp{dir};
+  std::unique_ptr<Gate> gate;
+
+  explicit Fetching(const std::string& jwks_extra) {
+    idp.serve(k1.jwks_json);
+    gate = std::make_unique<Gate>(dir, uri_provider(idp.url("/jwks.json"), jwks_extra));
+    REQUIRE_MESSAGE(eventually([&] { return gate->ready(); }, 5), gate->log());
+  }
+  std::tuple<const TestKey&, Idp&, Gate&> parts() { return {k1, idp, *gate}; }
+};
+
 }  // namespace
 
 TEST_CASE("an IdP that is down at start: not ready and 503 until it comes up, then ready") {
@@ -188,13 +203,8 @@ TEST_CASE("an IdP that is down at start: not ready and 503 until it comes up, th
 }
 
 TEST_CASE("an IdP that goes down later: the last good keys serve until stale_max, then 503") {
-  TempDir dir;
-  TestKey k1 = make_key(core::Alg::ES256, "k1");
-  Idp idp(dir);
-  idp.serve(k1.jwks_json);
-  Gate gate(dir, uri_provider(idp.url("/jwks.json"),
-                              "      refresh_interval: 1s\n      min_refresh_interval: 1s\n      stale_max: 4s\n"));
-  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  Fetching scene("      refresh_interval: 1s\n      min_refresh_interval: 1s\n      stale_max: 4s\n");
+  auto [k1, idp, gate] = scene.parts();
   const std::string token = token_for(k1);
   CHECK(gate.get("/x", token) == 200);
 
@@ -218,13 +228,9 @@ TEST_CASE("an IdP that goes down later: the last good keys serve until stale_max
 }
 
 TEST_CASE("garbage, empty, oversized and slow responses keep the last good keys") {
-  TempDir dir;
-  TestKey k1 = make_key(core::Alg::ES256, "k1");
-  Idp idp(dir);
-  idp.serve(k1.jwks_json);
-  Gate gate(dir, uri_provider(idp.url("/jwks.json"), "      refresh_interval: 1s\n      min_refresh_interval: 1s\n"
-                                                     "      timeout: 1s\n      max_bytes: 64KiB\n"));
-  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  Fetching scene("      refresh_interval: 1s\n      min_refresh_interval: 1s\n"
+                 "      timeout: 1s\n      max_bytes: 64KiB\n");
+  auto [k1, idp, gate] = scene.parts();
   const std::string token = token_for(k1);
 
   struct Case {
@@ -268,13 +274,9 @@ TEST_CASE("a fresh start against a broken IdP stays not ready") {
 }
 
 TEST_CASE("rotation with overlap: a new kid is accepted at once, a removed one after the next refresh") {
-  TempDir dir;
-  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  Fetching scene("      refresh_interval: 2s\n      min_refresh_interval: 1s\n");
+  auto [k1, idp, gate] = scene.parts();
   TestKey k2 = make_key(core::Alg::ES256, "k2");
-  Idp idp(dir);
-  idp.serve(k1.jwks_json);
-  Gate gate(dir, uri_provider(idp.url("/jwks.json"), "      refresh_interval: 2s\n      min_refresh_interval: 1s\n"));
-  REQUIRE(eventually([&] { return gate.ready(); }, 5));
   const std::string t1 = token_for(k1), t2 = token_for(k2);
   CHECK(gate.get("/x", t1) == 200);
   CHECK(gate.get("/x", t1) == 200);  // now from the verified-token cache
@@ -291,12 +293,8 @@ TEST_CASE("rotation with overlap: a new kid is accepted at once, a removed one a
 }
 
 TEST_CASE("an unknown-kid flood causes at most one fetch per min_refresh_interval") {
-  TempDir dir;
-  TestKey k1 = make_key(core::Alg::ES256, "k1");
-  Idp idp(dir);
-  idp.serve(k1.jwks_json);
-  Gate gate(dir, uri_provider(idp.url("/jwks.json"), "      refresh_interval: 10m\n      min_refresh_interval: 1s\n"));
-  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  Fetching scene("      refresh_interval: 10m\n      min_refresh_interval: 1s\n");
+  auto [k1, idp, gate] = scene.parts();
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   idp.control(R"({"reset_counts":true})");
 
@@ -326,13 +324,9 @@ TEST_CASE("an unknown-kid flood causes at most one fetch per min_refresh_interva
 }
 
 TEST_CASE("requests with the same new kid share one slow fetch and wait for it") {
-  TempDir dir;
-  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  Fetching scene("      refresh_interval: 10m\n      min_refresh_interval: 1s\n");
+  auto [k1, idp, gate] = scene.parts();
   TestKey k2 = make_key(core::Alg::ES256, "k2");
-  Idp idp(dir);
-  idp.serve(k1.jwks_json);
-  Gate gate(dir, uri_provider(idp.url("/jwks.json"), "      refresh_interval: 10m\n      min_refresh_interval: 1s\n"));
-  REQUIRE(eventually([&] { return gate.ready(); }, 5));
   idp.serve(jwks_of({&k1, &k2}));
   idp.control(R"({"mode":"slow","delay_ms":700,"reset_counts":true})");
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
@@ -351,13 +345,9 @@ TEST_CASE("requests with the same new kid share one slow fetch and wait for it")
 }
 
 TEST_CASE("a refresh that outlasts the wait bound answers 401, not a hang") {
-  TempDir dir;
-  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  Fetching scene("      refresh_interval: 10m\n      min_refresh_interval: 1s\n      timeout: 1s\n");
+  auto [k1, idp, gate] = scene.parts();
   TestKey k2 = make_key(core::Alg::ES256, "k2");
-  Idp idp(dir);
-  idp.serve(k1.jwks_json);
-  Gate gate(dir, uri_provider(idp.url("/jwks.json"), "      refresh_interval: 10m\n      min_refresh_interval: 1s\n      timeout: 1s\n"));
-  REQUIRE(eventually([&] { return gate.ready(); }, 5));
   idp.control(R"({"mode":"hang"})");
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   const auto start = std::chrono::steady_clock::now();
