@@ -43,7 +43,9 @@ int serve_command(int argc, char** argv) {
     std::cerr << "jwtgate: refusing to start: " << path << " is invalid\n";
     return kExitUsage;
   }
-  return proxy::run_proxy(std::move(*result.config), proxy::RunOptions{});
+  proxy::RunOptions options;
+  options.config_path = path;
+  return proxy::run_proxy(std::move(*result.config), options);
 }
 
 }  // namespace jwtgate::cli

@@ -34,6 +34,8 @@ struct TokenSource {
   std::string prefix;  // headers only, e.g. "Bearer " (matched case-insensitively)
 };
 
+inline constexpr std::size_t kMaxProviders = 256;
+
 struct JwksConfig {
   std::string uri;              // https://... (exactly one of uri, file, discovery)
   std::string file;             // /etc/jwtgate/jwks.json
@@ -106,6 +108,8 @@ struct LogConfig {
   enum class Level { debug, info, warn, error };
   Format format = Format::json;
   Level level = Level::info;
+  bool access_log = true;          // one line per request
+  double access_log_sample = 1.0;  // the share of requests logged, (0, 1]
 };
 
 struct Config {

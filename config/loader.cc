@@ -46,7 +46,19 @@ void read_limits(YamlReader& r, const YAML::Node& node, Limits& limits) {
 }
 
 void read_log(YamlReader& r, const YAML::Node& node, LogConfig& log) {
-  if (!r.mapping(node, "log", {"format", "level"})) return;
+  if (!r.mapping(node, "log", {"format", "level", "access_log", "access_log_sample"})) return;
+  if (auto n = node["access_log"]) {
+    if (auto v = r.boolean(n, "log.access_log")) log.access_log = *v;
+  }
+  if (auto n = node["access_log_sample"]) {
+    double rate = 0;
+    if (!YAML::convert<double>::decode(n, rate) || !(rate > 0.0 && rate <= 1.0)) {
+      r.error(n, "log.access_log_sample", "expected a share of requests from 0 (exclusive) to 1, such as 0.1, found " +
+                                              YamlReader::describe(n));
+    } else {
+      log.access_log_sample = rate;
+    }
+  }
   if (auto n = node["format"]) {
     if (auto v = r.choice(n, "log.format", {"json", "text"})) {
       log.format = *v == "json" ? LogConfig::Format::json : LogConfig::Format::text;

@@ -402,6 +402,10 @@ void read_providers(YamlReader& r, const YAML::Node& node, const LoadOptions& op
     r.error(node, "providers", "empty: at least one identity provider is needed");
     return;
   }
+  if (node.size() > kMaxProviders) {
+    r.error(node, "providers", "at most " + std::to_string(kMaxProviders) + " providers, found " + std::to_string(node.size()));
+    return;
+  }
   std::set<std::string> names, issuers;
   for (std::size_t i = 0; i < node.size(); ++i) {
     const Path path = YamlReader::index_path("providers", i);

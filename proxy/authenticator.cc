@@ -80,6 +80,12 @@ core::Status Authenticator::verify_fresh(const config::Route& route, std::string
   for (std::size_t i = 0; i < config_->requirement_paths.size(); ++i) {
     if (auto v = claims.find(config_->requirement_paths[i])) flatten(*v, out.requirement_values[i]);
   }
+  auto short_string = [&](const char* name, std::string& out) {
+    std::string_view v;
+    if (auto e = claims.find(name); e && !e->get_string().get(v)) out = std::string(v.substr(0, 128));
+  };
+  short_string("sub", out.sub);
+  short_string("jti", out.jti);
   for (const auto& ch : provider.config.claims_to_headers) {
     auto v = claims.find(ch.claim);
     out.claim_headers.push_back(v ? core::claim_header_value(*v) : std::nullopt);
@@ -125,13 +131,19 @@ AuthResult Authenticator::authenticate(const config::Route& route, const HeaderL
     result.status = std::move(s);
     return result;
   }
+  result.token_present = token.present;
   if (!token.present) {
     if (route.auth == config::AuthMode::required) {
       result.status = core::Status(core::Reason::missing_token, "this route requires a bearer token");
     }
     return result;
   }
+  decide(route, token, now, result);
+  result.token = std::move(token.token);
+  return result;
+}
 
+void Authenticator::decide(const config::Route& route, const ExtractedToken& token, std::int64_t now, AuthResult& result) {
   const VerifiedToken* verified = cache_.find(token.token);
   VerifiedToken fresh;
   if (verified) {
@@ -141,24 +153,25 @@ AuthResult Authenticator::authenticate(const config::Route& route, const HeaderL
       // The caller may wait for a key refresh of this provider.
       if (s.reason() == core::Reason::unknown_kid) result.provider = static_cast<int>(fresh.provider);
       result.status = std::move(s);
-      return result;
+      return;
     }
     cache_.insert(token.token, fresh);
     verified = &fresh;
   }
   if (core::Status s = check_route(route, *verified, now); !s) {
     result.status = std::move(s);
-    return result;
+    return;
   }
   result.authenticated = true;
   result.provider = static_cast<int>(verified->provider);
+  result.sub = verified->sub;
+  result.jti = verified->jti;
   const config::Provider& p = config_->providers[verified->provider].config;
   for (std::size_t i = 0; i < p.claims_to_headers.size(); ++i) {
     if (verified->claim_headers[i]) result.add_headers.push_back({p.claims_to_headers[i].header, *verified->claim_headers[i]});
   }
   if (!p.forward_payload_header.empty()) result.add_headers.push_back({p.forward_payload_header, verified->payload_header});
   if (!p.forward_token) result.strip_source = token.source;
-  return result;
 }
 
 }  // namespace jwtgate::proxy

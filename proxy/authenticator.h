@@ -15,6 +15,7 @@
 #include "core/token.h"
 #include "proxy/http_head.h"
 #include "proxy/runtime_config.h"
+#include "proxy/token_extractor.h"
 #include "proxy/verified_token_cache.h"
 
 namespace jwtgate::proxy {
@@ -27,6 +28,9 @@ struct AuthResult {
   // When the provider does not forward the token: where it was, to remove it from the request.
   std::optional<config::TokenSource> strip_source;
   bool cache_hit = false;
+  bool token_present = false;
+  std::string token;       // the presented token: for its fingerprint only, never logged
+  std::string sub, jti;    // of a verified token, for the access log
 };
 
 class Authenticator {
@@ -43,6 +47,7 @@ class Authenticator {
   std::size_t cache_size() const { return cache_.size(); }
 
  private:
+  void decide(const config::Route& route, const ExtractedToken& token, std::int64_t now, AuthResult& result);
   core::Status verify_fresh(const config::Route& route, std::string_view token, std::int64_t now, VerifiedToken& out);
   core::Status check_route(const config::Route& route, const VerifiedToken& v, std::int64_t now) const;
   int select_provider(const config::Route& route, const core::Token& token, core::Status& error) const;

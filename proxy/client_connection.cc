@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/fingerprint.h"
 #include "proxy/authenticator.h"
+#include "proxy/log.h"
 #include "proxy/error_response.h"
 #include "proxy/request_target.h"
 #include "proxy/token_extractor.h"
@@ -97,7 +99,7 @@ std::string without_query_param(std::string_view query, std::string_view name) {
 
 }  // namespace
 
-ClientConnection::ClientConnection(WorkerContext& worker) : worker_(worker) {
+ClientConnection::ClientConnection(WorkerContext& worker) : worker_(worker), gen_(worker.generation()) {
   uv_tcp_init(worker_.loop(), &tcp_);
   uv_timer_init(worker_.loop(), &timer_);
   tcp_.data = this;
@@ -225,6 +227,9 @@ void ClientConnection::handle_parse_result(llhttp_errno_t err, const char* data,
 int ClientConnection::cb_message_begin(llhttp_t* p) {
   auto* c = self(p);
   c->reset_request();
+  c->gen_ = c->worker_.generation();  // a reload applies from the next request on
+  c->request_active_ = true;
+  c->started_ns_ = uv_hrtime();
   c->phase_ = Phase::head;
   if (c->timer_kind_ != Timer::head) {
     c->arm(Timer::head);
@@ -234,7 +239,7 @@ int ClientConnection::cb_message_begin(llhttp_t* p) {
 
 bool ClientConnection::count_head_bytes(std::size_t n) {
   head_bytes_ += n;
-  if (head_bytes_ > worker_.runtime().config.limits.max_header_bytes || headers_.fields().size() > 200) {
+  if (head_bytes_ > rt().config.limits.max_header_bytes || headers_.fields().size() > 200) {
     head_too_large_ = true;
   }
   return !head_too_large_;
@@ -314,14 +319,31 @@ void ClientConnection::reset_request() {
   retried_ = false;
   upstream_head_.clear();
   route_ = nullptr;
+  target_ = RequestTarget{};
   waited_for_keys_ = false;
   awaited_provider_ = -1;
+  upstream_sent_ns_ = 0;
+  upstream_ns_ = 0;
+  status_ = 0;
+  upstream_status_ = 0;
+  outcome_ = Outcome::invalid;
+  reason_ = core::Reason::ok;
+  token_.clear();
+  sub_.clear();
+  jti_.clear();
   response_head_sent_ = false;
   rechunk_response_ = false;
   close_delimited_response_ = false;
 }
 
 void ClientConnection::reject(std::string response, bool keep_alive) {
+  if (!request_active_ && status_ == 0) {
+    // Bytes that never became a request (a parse error at the first byte) are still counted.
+    request_active_ = true;
+    started_ns_ = uv_hrtime();
+  }
+  status_ = response.size() > 12 ? std::atoi(response.c_str() + 9) : 0;  // "HTTP/1.1 NNN"
+  account();
   stop_reading();
   arm(Timer::none);
   write_client(std::move(response));
@@ -334,7 +356,7 @@ void ClientConnection::reject(std::string response, bool keep_alive) {
 
 void ClientConnection::process_head() {
   arm(Timer::none);
-  const RuntimeConfig& rc = worker_.runtime();
+  const RuntimeConfig& rc = rt();
   const bool can_keep_alive = keep_alive_ && !expects_body() && !worker_.draining();
 
   std::string why;
@@ -345,6 +367,7 @@ void ClientConnection::process_head() {
   const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
   route_ = rc.routes.match(target_.match_path, method);
   if (!route_) {
+    outcome_ = Outcome::no_route;
     reject(plain_error_response(404, "not_found", "no route covers this path", can_keep_alive), can_keep_alive);
     return;
   }
@@ -363,11 +386,18 @@ void ClientConnection::keys_refreshed() {
 void ClientConnection::authorize() {
   const bool body = expects_body();
   const bool can_keep_alive = keep_alive_ && !body && !worker_.draining();
-  AuthResult auth = worker_.authenticator().authenticate(*route_, headers_, target_.query, worker_.now_seconds());
+  const std::uint64_t t0 = uv_hrtime();
+  AuthResult auth = gen_->authenticator->authenticate(*route_, headers_, target_.query, worker_.now_seconds());
+  if (auth.token_present) {
+    WorkerMetrics& m = worker_.metrics();
+    m.verify_seconds.observe(static_cast<double>(uv_hrtime() - t0) / 1e9);
+    (auth.cache_hit ? m.cache_hits : m.cache_misses).add();
+    token_ = std::move(auth.token);
+  }
   if (!auth.status.ok()) {
     // An unknown kid may be a key the IdP has just added: wait (bounded) for one refresh.
     if (auth.status.reason() == core::Reason::unknown_kid && !waited_for_keys_ && auth.provider >= 0 &&
-        worker_.await_keys(static_cast<std::size_t>(auth.provider), this)) {
+        gen_ == worker_.generation() && worker_.await_keys(static_cast<std::size_t>(auth.provider), this)) {
       waited_for_keys_ = true;
       awaited_provider_ = auth.provider;
       phase_ = Phase::awaiting_keys;
@@ -375,9 +405,14 @@ void ClientConnection::authorize() {
       arm(Timer::keys);
       return;
     }
+    outcome_ = auth.status.reason() == core::Reason::keys_unavailable ? Outcome::unavailable : Outcome::denied;
+    reason_ = auth.status.reason();
     reject(error_response(auth.status, can_keep_alive), can_keep_alive);
     return;
   }
+  outcome_ = auth.authenticated ? Outcome::allowed : Outcome::public_;
+  sub_ = std::move(auth.sub);
+  jti_ = std::move(auth.jti);
   request_done_ = !body;  // llhttp reports the end of a body-less request only with the next bytes
   retryable_ = !body && !upgrade_request_ &&
                (parser_.method == HTTP_GET || parser_.method == HTTP_HEAD || parser_.method == HTTP_OPTIONS);
@@ -392,7 +427,7 @@ void ClientConnection::authorize() {
 }
 
 void ClientConnection::connect_upstream(bool allow_reuse) {
-  upstream_ = worker_.upstream_pool().acquire(this, allow_reuse);
+  upstream_ = gen_->pool->acquire(this, allow_reuse);
   if (upstream_->state() == UpstreamConnection::State::ready) {
     send_upstream_head();
   } else if (upstream_->state() == UpstreamConnection::State::closed) {
@@ -472,6 +507,7 @@ void ClientConnection::upstream_connected(UpstreamConnection* up) {
 }
 
 void ClientConnection::send_upstream_head() {
+  upstream_sent_ns_ = uv_hrtime();
   upstream_->begin_exchange(head_request_);
   upstream_->write(upstream_head_);
   if (!upstream_) return;
@@ -516,6 +552,12 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, s
                                              const HeaderList& headers) {
   if (up != upstream_ || closed_) return -1;
   arm(Timer::none);
+  if (upstream_sent_ns_ != 0) {
+    upstream_ns_ = uv_hrtime() - upstream_sent_ns_;
+    worker_.metrics().upstream_seconds.observe(static_cast<double>(upstream_ns_) / 1e9);
+  }
+  upstream_status_ = code;
+  status_ = code;
   const bool switching = code == 101 && upgrade_request_;
   const bool no_body = head_request_ || code == 204 || code == 304 || (code >= 100 && code < 200);
   const bool has_length = headers.has("content-length");
@@ -541,6 +583,7 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, s
     head += "Connection: Upgrade\r\nUpgrade: " + std::string(headers.get("upgrade")) + "\r\n\r\n";
     write_client(std::move(head));
     response_head_sent_ = true;
+    account();  // the exchange is now a tunnel: its request is done
     return 2;
   }
   if (!no_body && (upstream_chunked || !has_length)) {
@@ -568,8 +611,9 @@ void ClientConnection::upstream_complete(UpstreamConnection* up) {
   if (up != upstream_ || closed_) return;
   if (rechunk_response_) write_client("0\r\n\r\n");
   upstream_ = nullptr;
+  account();
   if (request_done_) {
-    worker_.upstream_pool().release(up);
+    gen_->pool->release(up);
   } else {
     up->close();
   }
@@ -663,7 +707,7 @@ void ClientConnection::begin_drain() {
 
 void ClientConnection::arm(Timer kind) {
   timer_kind_ = kind;
-  const config::Limits& limits = worker_.runtime().config.limits;
+  const config::Limits& limits = rt().config.limits;
   config::Duration d{0};
   switch (kind) {
     case Timer::none:
@@ -674,7 +718,7 @@ void ClientConnection::arm(Timer kind) {
     case Timer::upstream: d = limits.upstream_timeout; break;
     case Timer::keys: {
       // Bounded by the fetch's own timeout (twice for discovery, which may fetch two documents).
-      const config::JwksConfig& jwks = worker_.runtime().providers[static_cast<std::size_t>(awaited_provider_)].config.jwks;
+      const config::JwksConfig& jwks = rt().providers[static_cast<std::size_t>(awaited_provider_)].config.jwks;
       d = jwks.timeout * (jwks.discovery ? 2 : 1) + std::chrono::milliseconds(500);
       break;
     }
@@ -716,6 +760,7 @@ void ClientConnection::close() {
   if (closed_) return;
   closed_ = true;
   if (phase_ == Phase::awaiting_keys) worker_.cancel_key_wait(this);
+  if (phase_ != Phase::idle) account();  // cut short: the status says what the client got, 0 if nothing
   phase_ = Phase::closing;
   if (upstream_) {
     UpstreamConnection* up = upstream_;
@@ -731,6 +776,65 @@ void ClientConnection::on_closed(uv_handle_t* handle) {
   auto* c = static_cast<ClientConnection*>(handle->data);
   if (--c->open_handles_ > 0) return;
   c->worker_.connection_closed(c);  // frees it
+}
+
+void ClientConnection::account() {
+  if (!request_active_) return;
+  request_active_ = false;
+  WorkerMetrics& m = worker_.metrics();
+  const RuntimeConfig& rc = rt();
+  RouteCounters* counters = route_ ? gen_->route_metrics[rc.routes.index_of(route_)] : m.unrouted;
+  counters->requests[static_cast<std::size_t>(outcome_)].add();
+  if (outcome_ == Outcome::denied || outcome_ == Outcome::unavailable) {
+    m.auth_failures[static_cast<std::size_t>(reason_)].add();
+  }
+  if (upstream_status_ > 0) {
+    m.upstream_responses[static_cast<std::size_t>(std::clamp(upstream_status_ / 100, 1, 5))].add();
+  } else if ((outcome_ == Outcome::allowed || outcome_ == Outcome::public_) && (status_ == 502 || status_ == 504)) {
+    m.upstream_responses[0].add();
+  }
+
+  const config::LogConfig& log = rc.config.log;
+  if (!log.access_log || !log_enabled(config::LogConfig::Level::info)) return;
+  LogBuffer& out = worker_.access_log();
+  if (!out.sampled(log.access_log_sample)) return;
+  m.access_log_lines.add();
+
+  const char* method = route_ || !target_.path.empty() || !url_.empty()
+                           ? llhttp_method_name(static_cast<llhttp_method_t>(parser_.method))
+                           : "-";
+  // Never the query string: tokens and other secrets travel there.
+  std::string path = !target_.path.empty() ? target_.path : url_.substr(0, std::min(url_.find('?'), url_.size()));
+  if (path.size() > 512) path.resize(512);
+  char duration[32], upstream_duration[32];
+  std::snprintf(duration, sizeof duration, "%.3f", static_cast<double>(uv_hrtime() - started_ns_) / 1e6);
+  std::snprintf(upstream_duration, sizeof upstream_duration, "%.3f", static_cast<double>(upstream_ns_) / 1e6);
+  const std::string status = std::to_string(status_);
+  const std::string upstream_status = std::to_string(upstream_status_);
+  std::vector<LogBuffer::Field> fields{
+      {"method", method},
+      {"path", path},
+      {"route", route_ ? std::string_view(route_->prefix) : std::string_view()},
+      {"status", status, true},
+      {"outcome", outcome_name(outcome_)},
+      {"duration_ms", duration, true},
+      {"client", peer_ip_},
+  };
+  if (reason_ != core::Reason::ok) fields.push_back({"reason", core::reason_name(reason_)});
+  if (upstream_status_ > 0) {
+    fields.push_back({"upstream_status", upstream_status, true});
+    fields.push_back({"upstream_ms", upstream_duration, true});
+  }
+  if (!sub_.empty()) fields.push_back({"sub", sub_});
+  std::string fingerprint;
+  if (!jti_.empty()) {
+    fields.push_back({"jti", jti_});
+  } else if (!token_.empty()) {
+    fingerprint = core::token_fingerprint(token_);
+    fields.push_back({"token_sha256", fingerprint});
+  }
+  out.append(fields);
+  if (out.large()) out.flush();
 }
 
 }  // namespace jwtgate::proxy

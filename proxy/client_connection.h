@@ -85,9 +85,13 @@ class ClientConnection final : public UpstreamClient {
   bool count_head_bytes(std::size_t n);
   void start_reading();
   void stop_reading();
+  // Counts the request in the worker's metrics and writes its access-log line; once per request.
+  void account();
+  const RuntimeConfig& rt() const { return *gen_->runtime; }
   bool expects_body() const;
 
   WorkerContext& worker_;
+  std::shared_ptr<Generation> gen_;  // the configuration this request runs under
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
   int open_handles_ = 0;
@@ -120,6 +124,18 @@ class ClientConnection final : public UpstreamClient {
   RequestTarget target_;
   bool waited_for_keys_ = false;
   int awaited_provider_ = -1;
+
+  // What the access log and the metrics say about the request.
+  bool request_active_ = false;
+  std::uint64_t started_ns_ = 0;
+  std::uint64_t upstream_sent_ns_ = 0;
+  std::uint64_t upstream_ns_ = 0;
+  int status_ = 0;
+  int upstream_status_ = 0;
+  Outcome outcome_ = Outcome::invalid;
+  core::Reason reason_ = core::Reason::ok;
+  std::string token_;  // only ever fingerprinted
+  std::string sub_, jti_;
 
   // The upstream side of the exchange.
   UpstreamConnection* upstream_ = nullptr;

@@ -15,7 +15,17 @@ struct KeyManager::Inbox {
 KeyManager::KeyManager(uv_loop_t* loop, std::shared_ptr<const RuntimeConfig> runtime, const config::EnvLookup& env,
                        KeyManagerHooks hooks)
     : loop_(loop), runtime_(std::move(runtime)), hooks_(std::move(hooks)), fetcher_(loop),
-      inbox_(std::make_unique<Inbox>()), wanted_(std::make_unique<std::atomic<bool>[]>(runtime_->providers.size())) {
+      inbox_(std::make_unique<Inbox>()), wanted_(std::make_unique<std::atomic<bool>[]>(config::kMaxProviders)) {
+  compute_needed();
+  for (std::size_t i = 0; i < runtime_->providers.size(); ++i) providers_.push_back(create(i, env));
+  unstarted_.assign(providers_.size(), true);
+  uv_async_init(loop_, &inbox_->async, on_inbox);
+  inbox_->async.data = this;
+  // Workers may still ask while the process drains; the inbox must not hold the loop open.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&inbox_->async));
+}
+
+void KeyManager::compute_needed() {
   const auto& providers = runtime_->providers;
   needed_.assign(providers.size(), false);
   for (const auto& route : runtime_->config.routes) {
@@ -27,23 +37,73 @@ KeyManager::KeyManager(uv_loop_t* loop, std::shared_ptr<const RuntimeConfig> run
       }
     }
   }
-  for (std::size_t i = 0; i < providers.size(); ++i) {
-    std::string error;
-    auto secret = read_hmac_secret(providers[i].config, env, error);
-    if (!error.empty()) log_event("error", "HMAC secret unavailable", {{"provider", providers[i].config.name}, {"error", error}});
-    ProviderKeysHooks h;
-    h.publish = [this, i](std::shared_ptr<const core::KeySet> keys) {
-      if (hooks_.publish) hooks_.publish(i, std::move(keys));
-    };
-    h.refreshed = [this, i] {
-      if (hooks_.refreshed) hooks_.refreshed(i);
-    };
-    providers_.push_back(std::make_unique<ProviderKeys>(loop_, fetcher_, providers[i].config, std::move(secret), std::move(h)));
+}
+
+ProviderKeysHooks KeyManager::hooks_for(std::size_t i) {
+  ProviderKeysHooks h;
+  h.publish = [this, i](std::shared_ptr<const core::KeySet> keys) {
+    if (hooks_.publish) hooks_.publish(i, std::move(keys));
+  };
+  h.refreshed = [this, i] {
+    if (hooks_.refreshed) hooks_.refreshed(i);
+  };
+  return h;
+}
+
+std::unique_ptr<ProviderKeys> KeyManager::create(std::size_t i, const config::EnvLookup& env) {
+  const config::Provider& p = runtime_->providers[i].config;
+  std::string error;
+  auto secret = read_hmac_secret(p, env, error);
+  if (!error.empty()) log_event("error", "HMAC secret unavailable", {{"provider", p.name}, {"error", error}});
+  return std::make_unique<ProviderKeys>(loop_, fetcher_, p, std::move(secret), hooks_for(i));
+}
+
+namespace {
+bool same_key_source(const config::Provider& a, const config::Provider& b) {
+  const config::JwksConfig &x = a.jwks, &y = b.jwks;
+  return a.name == b.name && a.issuer == b.issuer && x.uri == y.uri && x.file == y.file && x.discovery == y.discovery &&
+         x.refresh_interval == y.refresh_interval && x.min_refresh_interval == y.min_refresh_interval &&
+         x.stale_max == y.stale_max && x.timeout == y.timeout && x.connect_timeout == y.connect_timeout &&
+         x.max_bytes == y.max_bytes && x.cache_file == y.cache_file && x.ca_file == y.ca_file && x.ca_dir == y.ca_dir &&
+         // A secret is re-read on every reload (its file may have changed): such providers are rebuilt.
+         a.hmac_secret_file.empty() && a.hmac_secret_env.empty() && b.hmac_secret_file.empty() &&
+         b.hmac_secret_env.empty();
+}
+}  // namespace
+
+std::vector<std::shared_ptr<const core::KeySet>> KeyManager::reconfigure(std::shared_ptr<const RuntimeConfig> runtime,
+                                                                        const config::EnvLookup& env) {
+  std::vector<std::unique_ptr<ProviderKeys>> old = std::move(providers_);
+  providers_.clear();
+  runtime_ = std::move(runtime);
+  compute_needed();
+  unstarted_.assign(runtime_->providers.size(), false);
+  std::vector<std::shared_ptr<const core::KeySet>> current;
+  for (std::size_t i = 0; i < runtime_->providers.size(); ++i) {
+    const config::Provider& p = runtime_->providers[i].config;
+    auto it = std::find_if(old.begin(), old.end(), [&](const auto& o) { return o && same_key_source(o->provider(), p); });
+    if (it != old.end()) {
+      (*it)->rebind(hooks_for(i));
+      providers_.push_back(std::move(*it));
+      current.push_back(providers_.back()->current());
+    } else {
+      providers_.push_back(create(i, env));
+      unstarted_[i] = true;
+      current.push_back(nullptr);
+    }
   }
-  uv_async_init(loop_, &inbox_->async, on_inbox);
-  inbox_->async.data = this;
-  // Workers may still ask while the process drains; the inbox must not hold the loop open.
-  uv_unref(reinterpret_cast<uv_handle_t*>(&inbox_->async));
+  for (auto& o : old) {
+    if (o) o->close();
+  }
+  return current;
+}
+
+void KeyManager::start_new() {
+  for (std::size_t i = 0; i < providers_.size(); ++i) {
+    if (unstarted_[i]) providers_[i]->start();
+    else providers_[i]->reread();
+    unstarted_[i] = false;
+  }
 }
 
 KeyManager::~KeyManager() {
@@ -53,6 +113,7 @@ KeyManager::~KeyManager() {
 
 void KeyManager::start() {
   for (auto& p : providers_) p->start();
+  unstarted_.assign(providers_.size(), false);
 }
 
 void KeyManager::close() {

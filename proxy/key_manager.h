@@ -32,6 +32,14 @@ class KeyManager {
   KeyManager& operator=(const KeyManager&) = delete;
 
   void start();
+  // A reloaded configuration. Providers whose key source is unchanged (same name, jwks block,
+  // issuer and secret settings) are kept with their keys and timers; the others are closed, and
+  // new ones created but not started. Returns the current set of each new provider (by the new
+  // order), to install in the workers with the configuration; then call start_new(). File
+  // sources that are kept are read again.
+  std::vector<std::shared_ptr<const core::KeySet>> reconfigure(std::shared_ptr<const RuntimeConfig> runtime,
+                                                              const config::EnvLookup& env);
+  void start_new();
   // Stops fetching and watching; waiting requests are released at once. The request inbox stays
   // open (it does not keep the loop alive) until close_inbox(), after the workers have stopped.
   void close();
@@ -50,6 +58,9 @@ class KeyManager {
  private:
   struct Inbox;
   static void on_inbox(uv_async_t* async);
+  ProviderKeysHooks hooks_for(std::size_t index);
+  std::unique_ptr<ProviderKeys> create(std::size_t index, const config::EnvLookup& env);
+  void compute_needed();
 
   uv_loop_t* loop_;
   std::shared_ptr<const RuntimeConfig> runtime_;
@@ -57,7 +68,10 @@ class KeyManager {
   HttpFetcher fetcher_;
   std::vector<std::unique_ptr<ProviderKeys>> providers_;
   std::vector<bool> needed_;  // some route with auth may use this provider
+  std::vector<bool> unstarted_;
   std::unique_ptr<Inbox> inbox_;
+  // Indexed by provider; sized for the most providers a config may have, so a reload never
+  // reallocates what workers write to.
   std::unique_ptr<std::atomic<bool>[]> wanted_;
   bool closed_ = false;
 };

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <iterator>
@@ -217,8 +218,11 @@ void ProviderKeys::on_document(const std::string& text, std::optional<std::chron
     fail(origin + ": " + parsed.status().detail());
     return;
   }
+  if (failures_ > 0 && ready_) log_event("info", "key refresh recovered", {{"provider", provider_.name}});
   failures_ = 0;
   last_error_.clear();
+  stale_logged_ = false;
+  last_success_wall_ = wall_now();
   if (source_ != Source::file) {
     last_good_wall_ = wall_now();
     arm_stale_timer();
@@ -239,6 +243,12 @@ void ProviderKeys::fail(const std::string& why) {
   last_error_ = why;
   log_event(ready_ ? "warn" : "error", ready_ ? "key refresh failed; keeping the last good keys" : "key fetch failed; provider not ready",
             {{"provider", provider_.name}, {"error", why}, {"consecutive_failures", std::to_string(failures_)}});
+  if (ready_ && !stale_logged_ && source_ != Source::file) {
+    stale_logged_ = true;
+    log_event("warn", "serving stale keys",
+              {{"provider", provider_.name}, {"age", seconds_text(wall_now() - last_good_wall_)},
+               {"stale_max", seconds_text(std::chrono::duration_cast<std::chrono::seconds>(provider_.jwks.stale_max).count())}});
+  }
   if (!ready_ && !cache_tried_ && !provider_.jwks.cache_file.empty() && source_ != Source::file) {
     cache_tried_ = true;
     use_cache_file();
@@ -279,11 +289,24 @@ void ProviderKeys::publish(core::KeySet set, const std::string& origin) {
     fail("no usable key");
     return;
   }
+  std::vector<std::string> now_kids;
+  for (const auto& k : set.keys) now_kids.push_back(k.has_kid ? k.kid : "(no kid)");
+  std::string added, removed;
+  for (const auto& k : now_kids) {
+    if (std::find(current_kids_.begin(), current_kids_.end(), k) == current_kids_.end()) added += (added.empty() ? "" : ",") + k;
+  }
+  for (const auto& k : current_kids_) {
+    if (std::find(now_kids.begin(), now_kids.end(), k) == now_kids.end()) removed += (removed.empty() ? "" : ",") + k;
+  }
+  const bool was_ready = ready_;
   ready_ = true;
   ++stats_.key_sets_published;
-  log_event("info", "provider keys loaded",
-            {{"provider", provider_.name}, {"source", origin}, {"keys", std::to_string(set.keys.size())}, {"kids", kids}});
-  if (hooks_.publish) hooks_.publish(std::make_shared<const core::KeySet>(std::move(set)));
+  log_event("info", was_ready ? "keys refreshed" : "provider ready",
+            {{"provider", provider_.name}, {"source", origin}, {"keys", std::to_string(set.keys.size())}, {"kids", kids},
+             {"kids_added", added}, {"kids_removed", removed}});
+  current_kids_ = std::move(now_kids);
+  current_ = std::make_shared<const core::KeySet>(std::move(set));
+  if (hooks_.publish) hooks_.publish(current_);
 }
 
 bool ProviderKeys::use_cache_file() {
@@ -361,9 +384,15 @@ void ProviderKeys::expire_if_stale() {
   }
   ready_ = false;
   current_text_.clear();
+  current_.reset();
+  current_kids_.clear();
   log_event("error", "keys are older than stale_max and could not be refreshed: provider not ready",
             {{"provider", provider_.name}, {"stale_max", seconds_text(stale_max)}, {"last_error", last_error_}});
   if (hooks_.publish) hooks_.publish(nullptr);
+}
+
+void ProviderKeys::reread() {
+  if (source_ == Source::file) refresh();
 }
 
 std::string ProviderKeys::status() const {

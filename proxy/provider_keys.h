@@ -14,6 +14,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "core/jwk.h"
@@ -58,6 +59,16 @@ class ProviderKeys {
   std::string status() const;
   const ProviderKeyStats& stats() const { return stats_; }
   const std::string& name() const { return provider_.name; }
+  const config::Provider& provider() const { return provider_; }
+  // The set last published (nullptr: none usable).
+  const std::shared_ptr<const core::KeySet>& current() const { return current_; }
+  std::size_t key_count() const { return current_ ? current_->keys.size() : 0; }
+  // Wall-clock seconds of the last good fetch or read; 0 before the first.
+  std::int64_t last_success() const { return last_success_wall_; }
+  // A reload keeps this provider (its source is unchanged): it now reports through `hooks`.
+  void rebind(ProviderKeysHooks hooks) { hooks_ = std::move(hooks); }
+  // Reads a file source again now (a reload asks for it).
+  void reread();
 
  private:
   enum class Source { secret_only, file, uri, discovery };
@@ -99,6 +110,10 @@ class ProviderKeys {
   std::uint64_t last_attempt_ms_ = 0;  // uv_now at the start of the last attempt
   std::int64_t last_good_wall_ = 0;    // wall clock (s) of the last good set (cache file: its mtime)
   std::string current_text_;           // the document behind the published set
+  std::shared_ptr<const core::KeySet> current_;
+  std::vector<std::string> current_kids_;
+  std::int64_t last_success_wall_ = 0;
+  bool stale_logged_ = false;
   std::string cache_written_text_;
   std::string jwks_uri_;               // discovery: the document's jwks_uri once known
   std::string last_error_;

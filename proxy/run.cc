@@ -2,33 +2,118 @@
 
 #include <uv.h>
 
+#include <ctime>
+
+#include "config/config_json.h"
+#include "config/loader.h"
 #include "proxy/admin_server.h"
 #include "proxy/key_manager.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
+#include "proxy/metrics_report.h"
 #include "proxy/server.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
 namespace {
 
-// The control loop: signals, the admin listener and key management. Requests never run here.
+// The control loop: signals, the admin listener, key management and reloads. Requests never
+// run here.
 struct Control {
   Server* server = nullptr;
   KeyManager* keys = nullptr;
   AdminServer* admin = nullptr;
+  std::shared_ptr<const RuntimeConfig> runtime;
+  std::string config_path;
   std::chrono::milliseconds deadline{0};
+  ProcessCounters counters;
+  bool keys_overridden = false;
   uv_signal_t term{};
   uv_signal_t intr{};
+  uv_signal_t hup{};
   bool stopping = false;
 
   void close_signals() {
     close_handle(reinterpret_cast<uv_handle_t*>(&term), nullptr);
     close_handle(reinterpret_cast<uv_handle_t*>(&intr), nullptr);
+    close_handle(reinterpret_cast<uv_handle_t*>(&hup), nullptr);
   }
+  void reload();
+  AdminResponse admin_route(std::string_view method, std::string_view path);
 };
+
+void Control::reload() {
+  if (config_path.empty()) {
+    log_event("warn", "SIGHUP ignored: the configuration did not come from a file");
+    return;
+  }
+  config::LoadResult result = config::load_config_file(config_path);
+  if (!result.config) {
+    ++counters.reloads_rejected;
+    // The messages name keys, lines and expectations; like check-config, they never echo secrets.
+    log_event("error", "config reload rejected; the running configuration stays",
+              {{"file", config_path}, {"errors", result.diagnostics.format()}});
+    return;
+  }
+  config::Config next = std::move(*result.config);
+  const config::Config& now = runtime->config;
+  // Sockets and threads are set at start; everything else applies to new requests.
+  if (next.listen.text != now.listen.text || next.admin_listen.text != now.admin_listen.text ||
+      next.workers != now.workers) {
+    log_event("warn", "listen, admin_listen and workers change only on restart; keeping the running values",
+              {{"listen", now.listen.text}, {"admin_listen", now.admin_listen.text}});
+    next.listen = now.listen;
+    next.admin_listen = now.admin_listen;
+    next.workers = now.workers;
+  }
+  set_log_options(next.log);
+  runtime = std::make_shared<const RuntimeConfig>(std::move(next));
+  auto current = keys->reconfigure(runtime, config::process_environment());
+  server->reload(runtime, std::move(current));
+  keys->start_new();
+  ++counters.reloads_ok;
+  log_event("info", "config reloaded", {{"file", config_path}, {"warnings", result.diagnostics.format()}});
+}
+
+AdminResponse Control::admin_route(std::string_view method, std::string_view path) {
+  AdminResponse r;
+  if (method != "GET" && method != "HEAD") {
+    r.status = 405;
+    r.headers.push_back({"Allow", "GET, HEAD"});
+    r.body = "method not allowed\n";
+    return r;
+  }
+  if (path == "/healthz") {
+    r.body = "ok\n";
+  } else if (path == "/readyz") {
+    std::string why;
+    // Keys given by the caller (the development default) are there from the start.
+    if (keys_overridden || keys->ready_for_routes(&why)) {
+      r.body = "ready\n";
+    } else {
+      r.status = 503;
+      r.headers.push_back({"Retry-After", "5"});
+      r.body = "not ready\n" + why;
+    }
+  } else if (path == "/metrics") {
+    r.content_type = std::string(kMetricsContentType);
+    r.body = render_metrics(*server, *keys, counters);
+  } else if (path == "/config") {
+    r.content_type = "application/json";
+    r.body = config::effective_config_json(runtime->config);
+  } else {
+    r.status = 404;
+    r.body = "not found; try /healthz, /readyz, /metrics or /config\n";
+  }
+  return r;
+}
 
 void on_signal(uv_signal_t* handle, int signum) {
   auto* c = static_cast<Control*>(handle->data);
+  if (signum == SIGHUP) {
+    if (!c->stopping) c->reload();
+    return;
+  }
   if (c->stopping) return;
   c->stopping = true;
   log_event("info", "draining", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"}});
@@ -39,37 +124,10 @@ void on_signal(uv_signal_t* handle, int signum) {
   if (c->keys) c->keys->close();
 }
 
-AdminResponse admin_route(const std::function<bool(std::string*)>& ready, std::string_view method, std::string_view path) {
-  AdminResponse r;
-  if (method != "GET" && method != "HEAD") {
-    r.status = 405;
-    r.headers.push_back({"Allow", "GET, HEAD"});
-    r.body = "method not allowed\n";
-    return r;
-  }
-  if (path == "/healthz") {
-    r.body = "ok\n";
-    return r;
-  }
-  if (path == "/readyz") {
-    std::string why;
-    if (ready(&why)) {
-      r.body = "ready\n";
-    } else {
-      r.status = 503;
-      r.headers.push_back({"Retry-After", "5"});
-      r.body = "not ready\n" + why;
-    }
-    return r;
-  }
-  r.status = 404;
-  r.body = "not found; try /healthz or /readyz\n";
-  return r;
-}
-
 }  // namespace
 
 int run_proxy(config::Config config, const RunOptions& options) {
+  set_log_options(config.log);
   auto runtime = std::make_shared<const RuntimeConfig>(std::move(config));
   Server server(runtime);
 
@@ -77,13 +135,18 @@ int run_proxy(config::Config config, const RunOptions& options) {
   uv_loop_init(&loop);
   Control control;
   control.server = &server;
+  control.runtime = runtime;
+  control.config_path = options.config_path;
   control.deadline = options.drain_deadline;
-  uv_signal_init(&loop, &control.term);
-  uv_signal_init(&loop, &control.intr);
-  control.term.data = &control;
-  control.intr.data = &control;
+  control.keys_overridden = static_cast<bool>(options.key_override);
+  control.counters.started_at = static_cast<std::int64_t>(std::time(nullptr));
+  for (uv_signal_t* s : {&control.term, &control.intr, &control.hup}) {
+    uv_signal_init(&loop, s);
+    s->data = &control;
+  }
   uv_signal_start(&control.term, on_signal, SIGTERM);
   uv_signal_start(&control.intr, on_signal, SIGINT);
+  uv_signal_start(&control.hup, on_signal, SIGHUP);
 
   KeyManagerHooks hooks;
   hooks.publish = [&server](std::size_t provider, std::shared_ptr<const core::KeySet> keys) {
@@ -94,11 +157,8 @@ int run_proxy(config::Config config, const RunOptions& options) {
   control.keys = &keys;
   server.set_key_refresh([&keys](std::size_t provider) { keys.request_refresh(provider); });
 
-  // Keys given by the caller (the development default) are there from the start.
-  std::function<bool(std::string*)> ready = [&keys](std::string* why) { return keys.ready_for_routes(why); };
-  if (options.key_override) ready = [](std::string*) { return true; };
-  AdminServer admin(&loop, [&ready](std::string_view method, std::string_view path, std::string_view) {
-    return admin_route(ready, method, path);
+  AdminServer admin(&loop, [&control](std::string_view method, std::string_view path, std::string_view) {
+    return control.admin_route(method, path);
   });
   control.admin = &admin;
 
@@ -128,7 +188,7 @@ int run_proxy(config::Config config, const RunOptions& options) {
   log_event("info", "listening", {{"address", runtime->config.listen.host + ":" + std::to_string(server.port())},
                                   {"admin", runtime->config.admin_listen.host + ":" + std::to_string(admin.port())},
                                   {"workers", std::to_string(server.worker_count())},
-                                  {"upstream", runtime->config.upstream.text}});
+                                  {"upstream", config::redact_url(runtime->config.upstream.text)}});
   if (options.on_listening) options.on_listening(server.port());
 
   uv_run(&loop, UV_RUN_DEFAULT);

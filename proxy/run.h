@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "config/config.h"
 #include "core/jwk.h"
@@ -17,6 +18,8 @@ struct RunOptions {
   std::function<std::shared_ptr<const core::KeySet>(std::size_t provider)> key_override;
   // Called once the proxy listens, with the actual port.
   std::function<void(std::uint16_t port)> on_listening;
+  // The file the configuration came from: SIGHUP loads it again. Empty: SIGHUP is ignored.
+  std::string config_path;
 };
 
 // Returns the process exit code: 0 after a clean drain, 1 when it could not start.

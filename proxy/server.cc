@@ -94,6 +94,12 @@ void Server::publish_keys(std::size_t provider, std::shared_ptr<const core::KeyS
   for (auto& w : workers_) w->publish_keys(provider, keys);
 }
 
+void Server::reload(std::shared_ptr<const RuntimeConfig> runtime, std::vector<std::shared_ptr<const core::KeySet>> keys) {
+  runtime_ = runtime;
+  latest_keys_ = keys;
+  for (auto& w : workers_) w->install(runtime, keys);
+}
+
 void Server::notify_refreshed(std::size_t provider) {
   for (auto& w : workers_) w->notify_refreshed(provider);
 }

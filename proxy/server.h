@@ -34,6 +34,10 @@ class Server {
   void publish_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys);
   // Control thread only: a key refresh of `provider` ended; requests waiting on it are decided.
   void notify_refreshed(std::size_t provider);
+  // Control thread only: new requests use `runtime` (with these keys, by its provider order).
+  // The listening sockets and the worker count stay as they are.
+  void reload(std::shared_ptr<const RuntimeConfig> runtime, std::vector<std::shared_ptr<const core::KeySet>> keys);
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
   // Stop accepting, finish in-flight requests, force-close what remains after `deadline`.
   void drain(std::chrono::milliseconds deadline);
   // Blocks until every worker has stopped.

@@ -23,6 +23,7 @@ struct VerifiedToken {
   // Per provider claims_to_headers entry: the rendered value, or nullopt when not sendable.
   std::vector<std::optional<std::string>> claim_headers;
   std::string payload_header;  // base64url payload, when the provider forwards it
+  std::string sub, jti;        // for the access log (strings only; truncated)
 };
 
 class VerifiedTokenCache {

@@ -11,21 +11,23 @@ namespace jwtgate::proxy {
 namespace {
 constexpr std::size_t kVerifiedCacheEntries = 16384;
 constexpr std::size_t kMaxIdleUpstream = 256;
+// Access-log lines leave the worker in batches at least this often.
+constexpr std::uint64_t kLogFlushMs = 100;
 }  // namespace
 
 Worker::Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, std::size_t max_connections,
                std::function<void(std::size_t)> key_refresh)
-    : runtime_(std::move(runtime)), key_refresh_(std::move(key_refresh)), key_waits_(runtime_->providers.size()),
-      listen_fd_(listen_fd), max_connections_(max_connections) {
+    : listen_fd_(listen_fd), max_connections_(max_connections), key_refresh_(std::move(key_refresh)) {
   uv_loop_init(&loop_);
   uv_tcp_init(&loop_, &listener_);
   uv_async_init(&loop_, &async_, on_async);
   uv_timer_init(&loop_, &deadline_timer_);
+  uv_timer_init(&loop_, &log_timer_);
   listener_.data = this;
   async_.data = this;
   deadline_timer_.data = this;
-  authenticator_ = std::make_unique<Authenticator>(runtime_, kVerifiedCacheEntries);
-  pool_ = std::make_unique<UpstreamPool>(&loop_, runtime_->config.upstream, kMaxIdleUpstream);
+  log_timer_.data = this;
+  apply_install(std::move(runtime), {});
 }
 
 Worker::~Worker() {
@@ -44,8 +46,10 @@ void Worker::run() {
       uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024, on_connection) != 0) {
     begin_drain();
   }
-  on_async(&async_);  // keys published before the loop started
+  uv_timer_start(&log_timer_, on_log_flush, kLogFlushMs, kLogFlushMs);
+  on_async(&async_);  // messages posted before the loop started
   uv_run(&loop_, UV_RUN_DEFAULT);
+  access_log_.flush();
 }
 
 std::int64_t Worker::now_seconds() const { return static_cast<std::int64_t>(std::time(nullptr)); }
@@ -57,6 +61,8 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   ClientConnection* c = owned.release();  // freed in connection_closed
   w->connections_.insert(c);
   w->connection_count_.store(w->connections_.size());
+  w->metrics_.connections_total.add();
+  w->metrics_.connections_active.set(static_cast<std::int64_t>(w->connections_.size()));
   if (!c->accept(server)) return;
   if (w->connections_.size() > w->max_connections_) {
     // Over the limit: refused cleanly; connections already open are unaffected.
@@ -67,30 +73,77 @@ void Worker::on_connection(uv_stream_t* server, int status) {
 void Worker::connection_closed(ClientConnection* c) {
   connections_.erase(c);
   connection_count_.store(connections_.size());
+  metrics_.connections_active.set(static_cast<std::int64_t>(connections_.size()));
   std::unique_ptr<ClientConnection> owned(c);
   owned.reset();
   maybe_finish();
 }
 
-void Worker::publish_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys) {
+void Worker::post(Message m) {
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
-    key_inbox_.emplace_back(provider, std::move(keys));
+    inbox_.push_back(std::move(m));
   }
   uv_async_send(&async_);
 }
 
+void Worker::publish_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys) {
+  Message m;
+  m.kind = Message::Kind::keys;
+  m.provider = provider;
+  m.keys = std::move(keys);
+  post(std::move(m));
+}
+
 void Worker::notify_refreshed(std::size_t provider) {
-  {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
-    refreshed_inbox_.push_back(provider);
+  Message m;
+  m.kind = Message::Kind::refreshed;
+  m.provider = provider;
+  post(std::move(m));
+}
+
+void Worker::install(std::shared_ptr<const RuntimeConfig> runtime, std::vector<std::shared_ptr<const core::KeySet>> keys) {
+  Message m;
+  m.kind = Message::Kind::install;
+  m.runtime = std::move(runtime);
+  m.all_keys = std::move(keys);
+  post(std::move(m));
+}
+
+void Worker::apply_install(std::shared_ptr<const RuntimeConfig> runtime, std::vector<std::shared_ptr<const core::KeySet>> keys) {
+  auto g = std::make_shared<Generation>();
+  g->authenticator = std::make_unique<Authenticator>(runtime, kVerifiedCacheEntries);
+  for (std::size_t i = 0; i < keys.size(); ++i) g->authenticator->set_keys(i, std::move(keys[i]));
+  // The same upstream keeps its warm connections across a reload.
+  if (generation_ && generation_->runtime->config.upstream.text == runtime->config.upstream.text) {
+    g->pool = generation_->pool;
+  } else {
+    if (generation_) {
+      generation_->pool->close_idle();
+      retired_pools_.push_back(generation_->pool);
+    }
+    g->pool = std::make_shared<UpstreamPool>(&loop_, runtime->config.upstream, kMaxIdleUpstream);
   }
-  uv_async_send(&async_);
+  for (const auto& route : runtime->config.routes) g->route_metrics.push_back(metrics_.route(route.prefix));
+  g->runtime = std::move(runtime);
+  // Waiting requests belong to the old configuration's provider numbering: decide them now.
+  release_key_waits();
+  key_waits_.assign(g->runtime->providers.size(), KeyWait{});
+  generation_ = std::move(g);
+}
+
+void Worker::release_key_waits() {
+  std::vector<ClientConnection*> parked;
+  for (KeyWait& w : key_waits_) {
+    parked.insert(parked.end(), w.parked.begin(), w.parked.end());
+    w.parked.clear();
+  }
+  for (ClientConnection* c : parked) c->keys_refreshed();
 }
 
 bool Worker::await_keys(std::size_t provider, ClientConnection* c) {
   if (!key_refresh_ || provider >= key_waits_.size() || draining_) return false;
-  const config::JwksConfig& jwks = runtime_->providers[provider].config.jwks;
+  const config::JwksConfig& jwks = generation_->runtime->providers[provider].config.jwks;
   if (!jwks.configured()) return false;
   KeyWait& w = key_waits_[provider];
   if (!w.pending) {
@@ -120,35 +173,46 @@ void Worker::drain(std::chrono::milliseconds deadline) {
 
 void Worker::on_async(uv_async_t* async) {
   auto* w = static_cast<Worker*>(async->data);
-  std::vector<std::pair<std::size_t, std::shared_ptr<const core::KeySet>>> keys;
-  std::vector<std::size_t> refreshed;
+  std::vector<Message> messages;
   bool drain = false;
   std::chrono::milliseconds deadline{0};
   {
     std::lock_guard<std::mutex> lock(w->inbox_mutex_);
-    keys.swap(w->key_inbox_);
-    refreshed.swap(w->refreshed_inbox_);
+    messages.swap(w->inbox_);
     drain = w->drain_requested_;
     deadline = w->drain_deadline_;
     w->drain_requested_ = false;
   }
-  for (auto& [provider, set] : keys) w->authenticator_->set_keys(provider, std::move(set));
-  // After the keys: a resumed request sees the set the refresh produced.
-  for (std::size_t provider : refreshed) {
-    if (provider >= w->key_waits_.size()) continue;
-    KeyWait& kw = w->key_waits_[provider];
-    kw.pending = false;
-    kw.finished_once = true;
-    kw.finished_ms = uv_now(&w->loop_);
-    std::vector<ClientConnection*> parked;
-    parked.swap(kw.parked);
-    for (ClientConnection* c : parked) c->keys_refreshed();
+  // In order: keys published before a refresh's end are in place when its waiters resume, and
+  // keys published after an install go to the new configuration.
+  for (Message& m : messages) {
+    switch (m.kind) {
+      case Message::Kind::keys:
+        w->generation_->authenticator->set_keys(m.provider, std::move(m.keys));
+        break;
+      case Message::Kind::install:
+        w->apply_install(std::move(m.runtime), std::move(m.all_keys));
+        break;
+      case Message::Kind::refreshed: {
+        if (m.provider >= w->key_waits_.size()) break;
+        KeyWait& kw = w->key_waits_[m.provider];
+        kw.pending = false;
+        kw.finished_once = true;
+        kw.finished_ms = uv_now(&w->loop_);
+        std::vector<ClientConnection*> parked;
+        parked.swap(kw.parked);
+        for (ClientConnection* c : parked) c->keys_refreshed();
+        break;
+      }
+    }
   }
   if (drain && !w->draining_) {
     uv_timer_start(&w->deadline_timer_, on_deadline, static_cast<std::uint64_t>(deadline.count()), 0);
     w->begin_drain();
   }
 }
+
+void Worker::on_log_flush(uv_timer_t* timer) { static_cast<Worker*>(timer->data)->access_log_.flush(); }
 
 void Worker::begin_drain() {
   draining_ = true;
@@ -168,9 +232,12 @@ void Worker::on_deadline(uv_timer_t* timer) {
 void Worker::maybe_finish() {
   if (!draining_ || finished_ || !connections_.empty()) return;
   finished_ = true;
-  pool_->close_idle();
+  generation_->pool->close_idle();
+  for (auto& pool : retired_pools_) pool->close_idle();
+  access_log_.flush();
   close_handle(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   close_handle(reinterpret_cast<uv_handle_t*>(&deadline_timer_), nullptr);
+  close_handle(reinterpret_cast<uv_handle_t*>(&log_timer_), nullptr);
   close_handle(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
 }
 

@@ -1,6 +1,7 @@
 // One worker thread: its own libuv loop, its own listening socket on the shared port
 // (SO_REUSEPORT lets the kernel spread connections), its own authenticator, verified-token
-// cache and upstream pool. Other threads talk to it only through uv_async.
+// cache, upstream pool, counters and access-log buffer. Other threads talk to it only through
+// one ordered inbox and uv_async.
 #pragma once
 
 #include <uv.h>
@@ -15,8 +16,6 @@
 #include <utility>
 #include <vector>
 
-#include "proxy/authenticator.h"
-#include "proxy/upstream_pool.h"
 #include "proxy/worker_context.h"
 
 namespace jwtgate::proxy {
@@ -32,22 +31,26 @@ class Worker final : public WorkerContext {
   void start();  // runs the loop on a new thread
   void join();
 
-  // Thread-safe. Keys take effect for the next request this worker handles.
+  // Thread-safe; applied in call order. Keys take effect for the next request this worker
+  // handles.
   void publish_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys);
-  // Thread-safe. A refresh of `provider`'s keys ended; connections waiting on it go on (after
-  // any keys published before this call).
+  // A refresh of `provider`'s keys ended; connections waiting on it go on.
   void notify_refreshed(std::size_t provider);
-  // Thread-safe. Stop accepting, let in-flight exchanges finish, close idle connections; after
-  // `deadline` whatever remains is closed.
+  // A new configuration for new requests, with its providers' current keys. Requests in flight
+  // finish with the one they started with.
+  void install(std::shared_ptr<const RuntimeConfig> runtime, std::vector<std::shared_ptr<const core::KeySet>> keys);
+  // Stop accepting, let in-flight exchanges finish, close idle connections; after `deadline`
+  // whatever remains is closed.
   void drain(std::chrono::milliseconds deadline);
 
   std::size_t connection_count() const { return connection_count_.load(); }
+  const WorkerMetrics& worker_metrics() const { return metrics_; }
 
   // WorkerContext
   uv_loop_t* loop() override { return &loop_; }
-  Authenticator& authenticator() override { return *authenticator_; }
-  UpstreamPool& upstream_pool() override { return *pool_; }
-  const RuntimeConfig& runtime() override { return *runtime_; }
+  const std::shared_ptr<Generation>& generation() override { return generation_; }
+  WorkerMetrics& metrics() override { return metrics_; }
+  LogBuffer& access_log() override { return access_log_; }
   bool draining() const override { return draining_; }
   std::int64_t now_seconds() const override;
   void connection_closed(ClientConnection* c) override;
@@ -55,13 +58,6 @@ class Worker final : public WorkerContext {
   void cancel_key_wait(ClientConnection* c) override;
 
  private:
-  void run();
-  static void on_connection(uv_stream_t* server, int status);
-  static void on_async(uv_async_t* async);
-  static void on_deadline(uv_timer_t* timer);
-  void begin_drain();
-  void maybe_finish();
-
   // Connections waiting for a refresh of one provider's keys. One request per provider is
   // outstanding at a time, so a flood of unknown kids costs the key manager one message.
   struct KeyWait {
@@ -70,27 +66,46 @@ class Worker final : public WorkerContext {
     std::uint64_t finished_ms = 0;  // uv_now when the last refresh ended
     std::vector<ClientConnection*> parked;
   };
+  struct Message {
+    enum class Kind { keys, refreshed, install } kind = Kind::keys;
+    std::size_t provider = 0;
+    std::shared_ptr<const core::KeySet> keys;
+    std::shared_ptr<const RuntimeConfig> runtime;
+    std::vector<std::shared_ptr<const core::KeySet>> all_keys;
+  };
 
-  std::shared_ptr<const RuntimeConfig> runtime_;
-  std::function<void(std::size_t)> key_refresh_;
-  std::vector<KeyWait> key_waits_;
+  void run();
+  void post(Message m);
+  void apply_install(std::shared_ptr<const RuntimeConfig> runtime, std::vector<std::shared_ptr<const core::KeySet>> keys);
+  void release_key_waits();
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_async(uv_async_t* async);
+  static void on_deadline(uv_timer_t* timer);
+  static void on_log_flush(uv_timer_t* timer);
+  void begin_drain();
+  void maybe_finish();
+
   int listen_fd_;
   std::size_t max_connections_;
+  std::function<void(std::size_t)> key_refresh_;
   uv_loop_t loop_{};
   uv_tcp_t listener_{};
   uv_async_t async_{};
   uv_timer_t deadline_timer_{};
-  std::unique_ptr<Authenticator> authenticator_;
-  std::unique_ptr<UpstreamPool> pool_;
+  uv_timer_t log_timer_{};
+  WorkerMetrics metrics_;
+  LogBuffer access_log_;
+  std::shared_ptr<Generation> generation_;
+  std::vector<std::shared_ptr<UpstreamPool>> retired_pools_;  // upstreams of earlier configurations
+  std::vector<KeyWait> key_waits_;
   std::unordered_set<ClientConnection*> connections_;  // each owned by itself until connection_closed
   std::atomic<std::size_t> connection_count_{0};
   bool draining_ = false;
   bool finished_ = false;
   std::thread thread_;
 
-  std::mutex inbox_mutex_;  // guards the inbox below; taken only by publishers and on_async
-  std::vector<std::pair<std::size_t, std::shared_ptr<const core::KeySet>>> key_inbox_;
-  std::vector<std::size_t> refreshed_inbox_;
+  std::mutex inbox_mutex_;  // guards the inbox below; taken only by posters and on_async
+  std::vector<Message> inbox_;
   bool drain_requested_ = false;
   std::chrono::milliseconds drain_deadline_{0};
 };

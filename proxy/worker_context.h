@@ -6,21 +6,33 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "proxy/authenticator.h"
+#include "proxy/log.h"
 #include "proxy/runtime_config.h"
 #include "proxy/upstream_pool.h"
+#include "proxy/worker_metrics.h"
 
 namespace jwtgate::proxy {
 
 class ClientConnection;
 
+// One configuration as a worker runs it. A reload makes a new generation; a request keeps the
+// generation it started with to its end, so its route, keys and upstream stay consistent.
+struct Generation {
+  std::shared_ptr<const RuntimeConfig> runtime;
+  std::unique_ptr<Authenticator> authenticator;
+  std::shared_ptr<UpstreamPool> pool;
+  std::vector<RouteCounters*> route_metrics;  // per route, configured order
+};
+
 class WorkerContext {
  public:
   virtual uv_loop_t* loop() = 0;
-  virtual Authenticator& authenticator() = 0;
-  virtual UpstreamPool& upstream_pool() = 0;
-  virtual const RuntimeConfig& runtime() = 0;
+  virtual const std::shared_ptr<Generation>& generation() = 0;
+  virtual WorkerMetrics& metrics() = 0;
+  virtual LogBuffer& access_log() = 0;
   virtual bool draining() const = 0;
   virtual std::int64_t now_seconds() const = 0;
   // Called once a connection has fully closed, just before it is freed.

@@ -7,6 +7,10 @@
 # mirror, same keyring; only the suite differs), then unpacked into .deps/llhttp in the project.
 # Nothing outside the project is changed by that step: the system's sources and package state
 # are left as they were.
+#
+# The tests check /metrics output with promtool. Installing Debian 12's prometheus package would
+# also install (and start) a Prometheus server, so its .deb is only downloaded, from the machine's
+# own sources into .deps/debs, and unpacked into .deps/prometheus; nothing is configured or run.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,6 +31,38 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- promtool from Debian 12's prometheus package ---------------------------------------------
+promtool_prefix="$here/.deps/prometheus"
+promtool="$promtool_prefix/usr/bin/promtool"
+if ! "$promtool" --version >/dev/null 2>&1; then
+  candidate() { apt-cache policy prometheus 2>/dev/null | awk '/Candidate:/ { print $2; exit }'; }
+  version=$(candidate)
+  if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+    as_root apt-get update -qq
+    version=$(candidate)
+  fi
+  if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+    echo "install-deps: no prometheus package in this machine's apt sources" >&2
+    exit 1
+  fi
+  debs="$here/.deps/debs"
+  # apt-get download's file name: the version with its epoch colon escaped.
+  deb="$debs/prometheus_${version//:/%3a}_$(dpkg --print-architecture).deb"
+  if [ ! -f "$deb" ]; then
+    echo "install-deps: fetching prometheus $version (for promtool) from this machine's apt sources"
+    mkdir -p "$debs"
+    (cd "$debs" && apt-get -qq -o "APT::Sandbox::User=root" download "prometheus=$version")
+  fi
+  rm -rf "$promtool_prefix"
+  mkdir -p "$promtool_prefix"
+  dpkg-deb -x "$deb" "$promtool_prefix"
+  if ! "$promtool" --version >/dev/null 2>&1; then
+    echo "install-deps: $promtool does not run" >&2
+    exit 1
+  fi
+  echo "install-deps: promtool unpacked into $promtool_prefix"
 fi
 
 if [ -f "$prefix/.complete" ]; then

@@ -144,7 +144,7 @@ class Gate {
     return http_request(admin_port_, "GET " + path + " HTTP/1.1\r\nHost: admin\r\n\r\n");
   }
   bool ready() const { return admin("/readyz").status == 200; }
-  std::string log() const { return proxy_->stderr_text(); }
+  std::string log() const { return proxy_->stdout_text() + proxy_->stderr_text(); }
   Child& process() { return *proxy_; }
   void stop() { proxy_.reset(); }
 

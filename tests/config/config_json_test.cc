@@ -1,0 +1,524 @@
+#include <doctest/doctest.h>
+
+#include <map>
+#include <string>
+
+#include "config/config_json.h"
+#include "config/loader.h"
+#include "core/json_object.h"
+#include "tests/support/process.h"
+
+using namespace jwtgate::config;
+using jwtgate::testing::TempDir;
+
+namespace {
+
+LoadOptions options(std::map<std::string, std::string> env = {}) {
+  LoadOptions o;
+  o.env = [env](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  return o;
+}
+
+const std::string kMinimal = R"(upstream: http://127.0.0.1:3000
+providers:
+  - name: main
+    issuer: https://idp.example.com/
+    audiences: [orders-api]
+    algorithms: [RS256]
+    jwks:
+      uri: https://idp.example.com/jwks.json
+)";
+
+// Recognisable, exactly 40 bytes, and made of pieces no other part of any config contains.
+const std::string kSecret = "QZXW-secret-7f3a9c21-JWTGATE-do-not-leak";
+
+Config load_ok(const std::string& yaml, const LoadOptions& o = options()) {
+  LoadResult r = load_config(yaml, "test.yaml", o);
+  if (!r.config) FAIL(r.diagnostics.format());
+  return *r.config;
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+}
+
+// Valid JSON by simdjson, with unique member names at every level (what clients of /config see).
+void check_valid_json(const std::string& json) {
+  simdjson::dom::parser parser;
+  REQUIRE(jwtgate::core::init_json_parser(parser));
+  simdjson::dom::object obj;
+  auto status = jwtgate::core::parse_json_object(parser, json, false, "/config", obj);
+  CHECK_MESSAGE(status.ok(), status.detail());
+}
+
+// Python's json.tool must accept it and, with the same indentation, print it back unchanged: a
+// second, independent parser, and a check that the layout is the canonical pretty form.
+void check_python_round_trip(const std::string& json) {
+  // Strict UTF-8: under a C locale Python would otherwise round-trip invalid bytes silently.
+  auto r = jwtgate::testing::run_process({"/usr/bin/python3", "-m", "json.tool", "--indent", "2", "--no-ensure-ascii"}, json,
+                                         "", {"PYTHONIOENCODING=utf-8:strict"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.out == json);
+}
+
+bool contains(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("durations are written with the largest units first") {
+  using namespace std::chrono;
+  CHECK(format_duration(milliseconds(0)) == "0s");
+  CHECK(format_duration(milliseconds(250)) == "250ms");
+  CHECK(format_duration(seconds(30)) == "30s");
+  CHECK(format_duration(minutes(5)) == "5m");
+  CHECK(format_duration(minutes(90)) == "1h30m");
+  CHECK(format_duration(hours(24)) == "24h");
+  CHECK(format_duration(milliseconds(1500)) == "1s500ms");
+  CHECK(format_duration(hours(1) + seconds(1) + milliseconds(1)) == "1h1s1ms");
+  CHECK(format_duration(milliseconds(-1500)) == "-1s500ms");
+}
+
+TEST_CASE("URLs lose credentials, query values and fragments, and keep everything else") {
+  struct Case { const char* in; const char* out; };
+  for (Case c : {
+           Case{"https://idp.example.com/jwks.json", "https://idp.example.com/jwks.json"},
+           Case{"http://orders:3000/", "http://orders:3000/"},
+           Case{"http://[::1]:8081/keys", "http://[::1]:8081/keys"},
+           Case{"https://user:pa55w0rd@idp.example.com/jwks", "https://[redacted]@idp.example.com/jwks"},
+           Case{"https://token@idp.example.com", "https://[redacted]@idp.example.com"},
+           Case{"https://u:p@ss@idp.example.com/", "https://[redacted]@idp.example.com/"},
+           Case{"https://idp/jwks?api_key=K3Y&tenant=t1", "https://idp/jwks?api_key=[redacted]&tenant=[redacted]"},
+           Case{"https://idp/jwks?a=&b=x=y", "https://idp/jwks?a=[redacted]&b=[redacted]"},
+           Case{"https://idp/jwks?S3CRET", "https://idp/jwks?[redacted]"},
+           Case{"https://idp/jwks?S3CRET;a=1&b=2;c", "https://idp/jwks?[redacted];a=[redacted]&b=[redacted];[redacted]"},
+           Case{"https://idp/jwks?", "https://idp/jwks?"},
+           Case{"https://idp/jwks?a=1&&b", "https://idp/jwks?a=[redacted]&&[redacted]"},
+           Case{"https://idp/cb#access_token=abc", "https://idp/cb#[redacted]"},
+           Case{"https://u:p@idp:8443/x?k=v#f", "https://[redacted]@idp:8443/x?k=[redacted]#[redacted]"},
+           // Passwords with delimiters in them: nothing of the secret may survive.
+           Case{"https://user:pa/ss@idp.example.com/jwks", "https://[redacted]"},
+           Case{"https://user:pa?ss@idp.example.com/jwks", "https://[redacted]"},
+           Case{"https://user:pa#ss@idp.example.com/jwks", "https://[redacted]"},
+           Case{"https://user:12/ss@idp.example.com/jwks", "https://[redacted]"},
+           Case{"https://user:12?x=1@idp.example.com/", "https://[redacted]"},
+           Case{"https:///nohost", "https://[redacted]"},
+           // Not URLs (issuers may be any string): only query values and fragments go.
+           Case{"my-issuer", "my-issuer"},
+           Case{"urn:example:issuer?key=v", "urn:example:issuer?key=[redacted]"},
+       }) {
+    CAPTURE(std::string(c.in));
+    CHECK(redact_url(c.in) == c.out);
+  }
+}
+
+TEST_CASE("a minimal config shows every default") {
+  const std::string json = effective_config_json(load_ok(kMinimal));
+  CHECK(json == R"({
+  "listen": {
+    "address": "0.0.0.0:8080",
+    "host": "0.0.0.0",
+    "port": 8080
+  },
+  "admin_listen": {
+    "address": "127.0.0.1:9901",
+    "host": "127.0.0.1",
+    "port": 9901
+  },
+  "upstream": {
+    "url": "http://127.0.0.1:3000",
+    "host": "127.0.0.1",
+    "port": 3000
+  },
+  "workers": "auto",
+  "providers": [
+    {
+      "name": "main",
+      "issuer": "https://idp.example.com/",
+      "audiences": [
+        "orders-api"
+      ],
+      "algorithms": [
+        "RS256"
+      ],
+      "jwks": {
+        "uri": "https://idp.example.com/jwks.json",
+        "file": null,
+        "discovery": false,
+        "refresh_interval": "5m",
+        "min_refresh_interval": "30s",
+        "stale_max": "24h",
+        "timeout": "5s",
+        "connect_timeout": "2s",
+        "max_bytes": 1048576,
+        "cache_file": null,
+        "ca_file": null,
+        "ca_dir": null
+      },
+      "hmac_secret_file": null,
+      "hmac_secret_env": null,
+      "hmac_secret": null,
+      "hmac_secret_kid": null,
+      "clock_skew": "30s",
+      "max_token_lifetime": null,
+      "require_claims": [
+        "exp"
+      ],
+      "token_sources": [
+        {
+          "kind": "header",
+          "name": "Authorization",
+          "prefix": "Bearer "
+        }
+      ],
+      "claims_to_headers": [],
+      "forward_payload_header": null,
+      "forward_token": true
+    }
+  ],
+  "routes": [
+    {
+      "prefix": "/",
+      "methods": null,
+      "auth": "required",
+      "require_scopes": [],
+      "require_claims": [],
+      "providers": null
+    }
+  ],
+  "limits": {
+    "max_header_bytes": 16384,
+    "max_token_bytes": 8192,
+    "header_timeout": "10s",
+    "idle_timeout": "1m",
+    "upstream_timeout": "30s",
+    "max_connections": 10000
+  },
+  "log": {
+    "format": "json",
+    "level": "info",
+    "access_log": true,
+    "access_log_sample": 1
+  }
+}
+)");
+  check_valid_json(json);
+  check_python_round_trip(json);
+}
+
+TEST_CASE("the full schema renders every field in the configured order") {
+  TempDir dir;
+  dir.write("secret", kSecret + "\n");
+  const std::string yaml = R"(listen: 127.0.0.1:18080
+admin_listen: "[::1]:19901"
+upstream: http://orders:3000/
+workers: 3
+providers:
+  - name: main
+    issuer: https://idp.example.com/
+    audiences: [orders-api, billing]
+    algorithms: [RS256, ES256, EdDSA]
+    jwks:
+      uri: https://idp.example.com/.well-known/jwks.json
+      refresh_interval: 10m
+      min_refresh_interval: 1m
+      stale_max: 12h
+      timeout: 3s
+      max_bytes: 512KiB
+      cache_file: /var/lib/jwtgate/main.json
+      connect_timeout: 1s
+      ca_dir: /etc/ssl/certs
+    clock_skew: 10s
+    max_token_lifetime: 90m
+    require_claims: [exp, sub]
+    token_sources:
+      - header: Authorization
+        prefix: "Bearer "
+      - cookie: access_token
+    claims_to_headers:
+      sub: X-Jwt-Sub
+      realm_access.roles: X-Jwt-Roles
+    forward_payload_header: X-Jwt-Payload
+    forward_token: false
+  - name: partner
+    issuer: https://partner.example.com
+    audiences: [orders-api]
+    algorithms: [HS256]
+    hmac_secret_file: )" + dir.file("secret") + R"(
+    hmac_secret_kid: partner-1
+routes:
+  - prefix: /healthz
+    auth: none
+  - prefix: /admin
+    methods: [GET, POST]
+    require_scopes: [admin]
+    require_claims: {realm_access.roles: [admin, ops], tier: gold}
+    providers: [main]
+  - prefix: /public
+    auth: optional
+  - prefix: /
+    auth: required
+limits: {max_header_bytes: 32KiB, max_token_bytes: 4KiB, header_timeout: 5s, idle_timeout: 2m,
+         upstream_timeout: 500ms, max_connections: 500}
+log: {format: text, level: debug, access_log: false, access_log_sample: 0.25}
+)";
+  const std::string json = effective_config_json(load_ok(yaml));
+  std::string expected = R"({
+  "listen": {
+    "address": "127.0.0.1:18080",
+    "host": "127.0.0.1",
+    "port": 18080
+  },
+  "admin_listen": {
+    "address": "[::1]:19901",
+    "host": "::1",
+    "port": 19901
+  },
+  "upstream": {
+    "url": "http://orders:3000/",
+    "host": "orders",
+    "port": 3000
+  },
+  "workers": 3,
+  "providers": [
+    {
+      "name": "main",
+      "issuer": "https://idp.example.com/",
+      "audiences": [
+        "orders-api",
+        "billing"
+      ],
+      "algorithms": [
+        "RS256",
+        "ES256",
+        "EdDSA"
+      ],
+      "jwks": {
+        "uri": "https://idp.example.com/.well-known/jwks.json",
+        "file": null,
+        "discovery": false,
+        "refresh_interval": "10m",
+        "min_refresh_interval": "1m",
+        "stale_max": "12h",
+        "timeout": "3s",
+        "connect_timeout": "1s",
+        "max_bytes": 524288,
+        "cache_file": "/var/lib/jwtgate/main.json",
+        "ca_file": null,
+        "ca_dir": "/etc/ssl/certs"
+      },
+      "hmac_secret_file": null,
+      "hmac_secret_env": null,
+      "hmac_secret": null,
+      "hmac_secret_kid": null,
+      "clock_skew": "10s",
+      "max_token_lifetime": "1h30m",
+      "require_claims": [
+        "exp",
+        "sub"
+      ],
+      "token_sources": [
+        {
+          "kind": "header",
+          "name": "Authorization",
+          "prefix": "Bearer "
+        },
+        {
+          "kind": "cookie",
+          "name": "access_token",
+          "prefix": null
+        }
+      ],
+      "claims_to_headers": [
+        {
+          "claim": "sub",
+          "header": "X-Jwt-Sub"
+        },
+        {
+          "claim": "realm_access.roles",
+          "header": "X-Jwt-Roles"
+        }
+      ],
+      "forward_payload_header": "X-Jwt-Payload",
+      "forward_token": false
+    },
+    {
+      "name": "partner",
+      "issuer": "https://partner.example.com",
+      "audiences": [
+        "orders-api"
+      ],
+      "algorithms": [
+        "HS256"
+      ],
+      "jwks": {
+        "uri": null,
+        "file": null,
+        "discovery": false,
+        "refresh_interval": "5m",
+        "min_refresh_interval": "30s",
+        "stale_max": "24h",
+        "timeout": "5s",
+        "connect_timeout": "2s",
+        "max_bytes": 1048576,
+        "cache_file": null,
+        "ca_file": null,
+        "ca_dir": null
+      },
+      "hmac_secret_file": "SECRET_PATH",
+      "hmac_secret_env": null,
+      "hmac_secret": "[redacted]",
+      "hmac_secret_kid": "partner-1",
+      "clock_skew": "30s",
+      "max_token_lifetime": null,
+      "require_claims": [
+        "exp"
+      ],
+      "token_sources": [
+        {
+          "kind": "header",
+          "name": "Authorization",
+          "prefix": "Bearer "
+        }
+      ],
+      "claims_to_headers": [],
+      "forward_payload_header": null,
+      "forward_token": true
+    }
+  ],
+  "routes": [
+    {
+      "prefix": "/healthz",
+      "methods": null,
+      "auth": "none",
+      "require_scopes": [],
+      "require_claims": [],
+      "providers": null
+    },
+    {
+      "prefix": "/admin",
+      "methods": [
+        "GET",
+        "POST"
+      ],
+      "auth": "required",
+      "require_scopes": [
+        "admin"
+      ],
+      "require_claims": [
+        {
+          "claim": "realm_access.roles",
+          "values": [
+            "admin",
+            "ops"
+          ]
+        },
+        {
+          "claim": "tier",
+          "values": [
+            "gold"
+          ]
+        }
+      ],
+      "providers": [
+        "main"
+      ]
+    },
+    {
+      "prefix": "/public",
+      "methods": null,
+      "auth": "optional",
+      "require_scopes": [],
+      "require_claims": [],
+      "providers": null
+    },
+    {
+      "prefix": "/",
+      "methods": null,
+      "auth": "required",
+      "require_scopes": [],
+      "require_claims": [],
+      "providers": null
+    }
+  ],
+  "limits": {
+    "max_header_bytes": 32768,
+    "max_token_bytes": 4096,
+    "header_timeout": "5s",
+    "idle_timeout": "2m",
+    "upstream_timeout": "500ms",
+    "max_connections": 500
+  },
+  "log": {
+    "format": "text",
+    "level": "debug",
+    "access_log": false,
+    "access_log_sample": 0.25
+  }
+}
+)";
+  replace_all(expected, "SECRET_PATH", dir.file("secret"));
+  CHECK(json == expected);
+  CHECK_FALSE(contains(json, kSecret));
+  check_valid_json(json);
+  check_python_round_trip(json);
+}
+
+TEST_CASE("credentials and query values in URLs never reach the output") {
+  std::string yaml = kMinimal;
+  replace_all(yaml, "https://idp.example.com/jwks.json",
+              "https://jwks-user:Pa55-in-url@idp.example.com/jwks.json?api_key=${JWKS_KEY}&tenant=acme");
+  replace_all(yaml, "issuer: https://idp.example.com/", "issuer: https://idp.example.com/?client_secret=IssuerQuerySecret#frag-secret");
+  const std::string json = effective_config_json(load_ok(yaml, options({{"JWKS_KEY", "EnvExpandedKey"}})));
+  for (const char* leak : {"jwks-user", "Pa55-in-url", "EnvExpandedKey", "acme", "IssuerQuerySecret", "frag-secret"}) {
+    CHECK_MESSAGE(!contains(json, leak), leak);
+  }
+  CHECK(contains(json, R"("uri": "https://[redacted]@idp.example.com/jwks.json?api_key=[redacted]&tenant=[redacted]")"));
+  CHECK(contains(json, R"("issuer": "https://idp.example.com/?client_secret=[redacted]#[redacted]")"));
+  check_valid_json(json);
+  check_python_round_trip(json);
+}
+
+TEST_CASE("HMAC secret bytes never appear, from a file or from the environment") {
+  auto hs = [](const std::string& source) {
+    std::string y = kMinimal;
+    y.replace(y.find("    algorithms: [RS256]\n"), 24, "    algorithms: [HS256]\n" + source);
+    return y.substr(0, y.find("    jwks:"));
+  };
+  // Any 8 consecutive bytes of the secret would be a leak worth failing on, not just all 40.
+  auto check_no_secret = [](const std::string& json) {
+    REQUIRE(kSecret.size() == 40);
+    for (std::size_t i = 0; i + 8 <= kSecret.size(); ++i) CHECK_MESSAGE(!contains(json, kSecret.substr(i, 8)), kSecret.substr(i, 8));
+  };
+  TempDir dir;
+  dir.write("secret", kSecret + "\n");
+  const std::string from_file = effective_config_json(load_ok(hs("    hmac_secret_file: " + dir.file("secret") + "\n")));
+  check_no_secret(from_file);
+  CHECK(contains(from_file, "\"hmac_secret_file\": \"" + dir.file("secret") + "\""));
+  CHECK(contains(from_file, R"("hmac_secret_env": null)"));
+  CHECK(contains(from_file, R"("hmac_secret": "[redacted]")"));
+  check_valid_json(from_file);
+
+  const std::string from_env =
+      effective_config_json(load_ok(hs("    hmac_secret_env: JWT_SECRET\n"), options({{"JWT_SECRET", kSecret}})));
+  check_no_secret(from_env);
+  CHECK(contains(from_env, R"("hmac_secret_file": null)"));
+  CHECK(contains(from_env, R"("hmac_secret_env": "JWT_SECRET")"));
+  CHECK(contains(from_env, R"("hmac_secret": "[redacted]")"));
+  check_valid_json(from_env);
+
+  // Without a secret the marker is null, so "[redacted]" always means one is configured.
+  CHECK(contains(effective_config_json(load_ok(kMinimal)), R"("hmac_secret": null)"));
+}
+
+TEST_CASE("the output stays valid JSON whatever bytes the config holds") {
+  std::string yaml = kMinimal;
+  replace_all(yaml, "audiences: [orders-api]", "audiences: [\"${AUD}\", \"quote\\\" back\\\\ tab\\t nl\\n\", \"ünïcode\"]");
+  const std::string json = effective_config_json(load_ok(yaml, options({{"AUD", std::string("bad\xff\xc3(utf8\x01")}})));
+  CHECK(contains(json, "\"bad\xef\xbf\xbd\xef\xbf\xbd(utf8\\u0001\""));
+  check_valid_json(json);
+  check_python_round_trip(json);
+}
