@@ -169,6 +169,15 @@ int run_proxy(config::Config config, const RunOptions& options) {
     return code;
   };
 
+  // Keys first: a file or secret is loaded before the port opens, so the first request finds it
+  // (keys published before Server::start reach the workers as they start).
+  if (options.key_override) {
+    for (std::size_t i = 0; i < runtime->providers.size(); ++i) {
+      if (auto set = options.key_override(i)) server.publish_keys(i, std::move(set));
+    }
+  } else {
+    keys.start();
+  }
   std::string error;
   if (!admin.start(runtime->config.admin_listen, error) || !server.start(error)) {
     log_event("error", "cannot start", {{"error", error}});
@@ -177,13 +186,6 @@ int run_proxy(config::Config config, const RunOptions& options) {
     keys.close();
     uv_run(&loop, UV_RUN_DEFAULT);
     return finish(1);
-  }
-  if (options.key_override) {
-    for (std::size_t i = 0; i < runtime->providers.size(); ++i) {
-      if (auto set = options.key_override(i)) server.publish_keys(i, std::move(set));
-    }
-  } else {
-    keys.start();
   }
   log_event("info", "listening", {{"address", runtime->config.listen.host + ":" + std::to_string(server.port())},
                                   {"admin", runtime->config.admin_listen.host + ":" + std::to_string(admin.port())},
