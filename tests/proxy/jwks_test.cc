@@ -56,15 +56,6 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-bool eventually(const std::function<bool()>& condition, double seconds) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return condition();
-}
-
 struct Counts {
   int jwks = -1;
   int discovery = -1;

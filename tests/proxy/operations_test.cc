@@ -30,15 +30,6 @@ std::string claims(const std::string& extra = "", std::int64_t exp_offset = 300)
   return p + "}";
 }
 
-bool eventually(const std::function<bool()>& condition, double seconds) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return condition();
-}
-
 // The proxy with a file-backed ES256 provider and a real upstream.
 struct Ops {
   TempDir dir;

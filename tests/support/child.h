@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,5 +40,8 @@ class Child {
 int free_port();
 // True once something accepts connections on 127.0.0.1:port (waits up to `seconds`).
 bool wait_for_port(int port, double seconds = 5);
+
+// True once `condition` holds, checked every 50 ms for up to `seconds`.
+bool eventually(const std::function<bool()>& condition, double seconds);
 
 }  // namespace jwtgate::testing
