@@ -18,7 +18,6 @@ KeyManager::KeyManager(uv_loop_t* loop, std::shared_ptr<const RuntimeConfig> run
       inbox_(std::make_unique<Inbox>()), wanted_(std::make_unique<std::atomic<bool>[]>(config::kMaxProviders)) {
   compute_needed();
   for (std::size_t i = 0; i < runtime_->providers.size(); ++i) providers_.push_back(create(i, env));
-  unstarted_.assign(providers_.size(), true);
   uv_async_init(loop_, &inbox_->async, on_inbox);
   inbox_->async.data = this;
   // Workers may still ask while the process drains; the inbox must not hold the loop open.
@@ -77,19 +76,25 @@ std::vector<std::shared_ptr<const core::KeySet>> KeyManager::reconfigure(std::sh
   providers_.clear();
   runtime_ = std::move(runtime);
   compute_needed();
-  unstarted_.assign(runtime_->providers.size(), false);
+  kept_.assign(runtime_->providers.size(), false);
   std::vector<std::shared_ptr<const core::KeySet>> current;
   for (std::size_t i = 0; i < runtime_->providers.size(); ++i) {
     const config::Provider& p = runtime_->providers[i].config;
     auto it = std::find_if(old.begin(), old.end(), [&](const auto& o) { return o && same_key_source(o->provider(), p); });
     if (it != old.end()) {
       (*it)->rebind(hooks_for(i));
+      kept_[i] = true;
       providers_.push_back(std::move(*it));
       current.push_back(providers_.back()->current());
     } else {
-      providers_.push_back(create(i, env));
-      unstarted_[i] = true;
-      current.push_back(nullptr);
+      // Started now, silently: a file or a secret is loaded before the workers switch, so the
+      // new configuration starts with its keys. A fetch reports later, under the new numbering.
+      auto created = create(i, env);
+      created->rebind({});
+      created->start();
+      created->rebind(hooks_for(i));
+      current.push_back(created->current());
+      providers_.push_back(std::move(created));
     }
   }
   for (auto& o : old) {
@@ -99,11 +104,10 @@ std::vector<std::shared_ptr<const core::KeySet>> KeyManager::reconfigure(std::sh
 }
 
 void KeyManager::start_new() {
-  for (std::size_t i = 0; i < providers_.size(); ++i) {
-    if (unstarted_[i]) providers_[i]->start();
-    else providers_[i]->reread();
-    unstarted_[i] = false;
+  for (std::size_t i = 0; i < providers_.size() && i < kept_.size(); ++i) {
+    if (kept_[i]) providers_[i]->reread();
   }
+  kept_.clear();
 }
 
 KeyManager::~KeyManager() {
@@ -113,7 +117,6 @@ KeyManager::~KeyManager() {
 
 void KeyManager::start() {
   for (auto& p : providers_) p->start();
-  unstarted_.assign(providers_.size(), false);
 }
 
 void KeyManager::close() {

@@ -33,10 +33,10 @@ class KeyManager {
 
   void start();
   // A reloaded configuration. Providers whose key source is unchanged (same name, jwks block,
-  // issuer and secret settings) are kept with their keys and timers; the others are closed, and
-  // new ones created but not started. Returns the current set of each new provider (by the new
-  // order), to install in the workers with the configuration; then call start_new(). File
-  // sources that are kept are read again.
+  // issuer, no secret) are kept with their keys and timers; the others are closed, and new ones
+  // started at once (files and secrets load now; fetches report later). Returns each provider's
+  // current set in the new order, to install in the workers with the configuration; then call
+  // start_new(), which reads kept JWKS files again.
   std::vector<std::shared_ptr<const core::KeySet>> reconfigure(std::shared_ptr<const RuntimeConfig> runtime,
                                                               const config::EnvLookup& env);
   void start_new();
@@ -68,7 +68,7 @@ class KeyManager {
   HttpFetcher fetcher_;
   std::vector<std::unique_ptr<ProviderKeys>> providers_;
   std::vector<bool> needed_;  // some route with auth may use this provider
-  std::vector<bool> unstarted_;
+  std::vector<bool> kept_;  // after reconfigure: providers carried over, whose files start_new() re-reads
   std::unique_ptr<Inbox> inbox_;
   // Indexed by provider; sized for the most providers a config may have, so a reload never
   // reallocates what workers write to.

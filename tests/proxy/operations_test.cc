@@ -342,7 +342,13 @@ TEST_CASE("SIGHUP: a valid config applies to new requests, an invalid one is rej
   REQUIRE(eventually([&] { return ok > 20; }, 10));
   CHECK(ops.get("/new/x") == 401);
 
-  ops.dir.write("jwtgate.yaml", ops.yaml("", "", "  - prefix: /new\n    auth: none\n"));
+  // The new file also changes main's key source, so its keys are loaded anew: requests must not
+  // see a moment without them.
+  std::string next = ops.yaml("", "", "  - prefix: /new\n    auth: none\n");
+  const std::string jwks_line = "jwks: {file: " + ops.dir.file("jwks.json") + "}";
+  REQUIRE(next.find(jwks_line) != std::string::npos);
+  next.replace(next.find(jwks_line), jwks_line.size(), "jwks: {file: " + ops.dir.file("jwks.json") + ", max_bytes: 512KiB}");
+  ops.dir.write("jwtgate.yaml", next);
   ops.proxy->signal(SIGHUP);
   REQUIRE_MESSAGE(eventually([&] { return ops.get("/new/x") == 200; }, 5), ops.log());
   const int after_first = ok;
