@@ -37,6 +37,15 @@ class FileWatch {
   std::chrono::milliseconds poll_interval_;
   std::function<void()> changed_;
   std::unique_ptr<Handles> handles_;
+  // What stat(2) said of the path (through its symlinks) when last reported: events about other
+  // entries of the directory leave it unchanged and are not reported.
+  struct Identity {
+    bool exists = false;
+    unsigned long long dev = 0, ino = 0, size = 0;
+    long long mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const Identity&) const = default;
+  } seen_;
+  static Identity identify(const std::string& path);
 };
 
 }  // namespace jwtgate::proxy
