@@ -2,10 +2,12 @@
 // exists only when the whole file was valid (see loader.h).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -92,6 +94,10 @@ struct Route {
   std::vector<std::string> require_scopes;
   std::vector<ClaimRequirement> require_claims;
   std::vector<std::string> providers;  // empty: every provider
+
+  bool accepts_provider(std::string_view name) const {
+    return providers.empty() || std::find(providers.begin(), providers.end(), name) != providers.end();
+  }
 };
 
 struct Limits {

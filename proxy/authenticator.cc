@@ -10,11 +10,6 @@
 namespace jwtgate::proxy {
 namespace {
 
-bool route_accepts(const config::Route& route, const std::string& provider) {
-  return route.providers.empty() ||
-         std::find(route.providers.begin(), route.providers.end(), provider) != route.providers.end();
-}
-
 void flatten(simdjson::dom::element e, std::vector<std::string>& out) {
   if (e.is_array()) {
     for (simdjson::dom::element item : core::as_array(e)) flatten(item, out);
@@ -43,7 +38,7 @@ int Authenticator::select_provider(const config::Route& route, const core::Token
   const bool has_iss = !token.payload().at_key("iss").get(e) && !e.get_string().get(iss);
   int only = -1, candidates = 0;
   for (std::size_t i = 0; i < providers.size(); ++i) {
-    if (!route_accepts(route, providers[i].config.name)) continue;
+    if (!route.accepts_provider(providers[i].config.name)) continue;
     ++candidates;
     only = static_cast<int>(i);
     if (has_iss && providers[i].config.issuer == iss) return static_cast<int>(i);
@@ -99,7 +94,7 @@ core::Status Authenticator::verify_fresh(const config::Route& route, std::string
 
 core::Status Authenticator::check_route(const config::Route& route, const VerifiedToken& v, std::int64_t now) const {
   const ProviderRuntime& provider = config_->providers[v.provider];
-  if (!route_accepts(route, provider.config.name)) {
+  if (!route.accepts_provider(provider.config.name)) {
     return {core::Reason::bad_issuer, "the token's issuer is not accepted on this route"};
   }
   if (core::Status s = core::check_validity_window(v.exp, v.nbf, now, provider.policy.claims.clock_skew_seconds); !s) {

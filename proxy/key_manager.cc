@@ -30,10 +30,7 @@ void KeyManager::compute_needed() {
   for (const auto& route : runtime_->config.routes) {
     if (route.auth == config::AuthMode::none) continue;
     for (std::size_t i = 0; i < providers.size(); ++i) {
-      if (route.providers.empty() ||
-          std::find(route.providers.begin(), route.providers.end(), providers[i].config.name) != route.providers.end()) {
-        needed_[i] = true;
-      }
+      if (route.accepts_provider(providers[i].config.name)) needed_[i] = true;
     }
   }
 }

@@ -34,7 +34,7 @@ RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(co
   for (const auto& r : config.routes) {
     std::vector<config::TokenSource> sources;
     for (const auto& p : config.providers) {
-      if (!r.providers.empty() && std::find(r.providers.begin(), r.providers.end(), p.name) == r.providers.end()) continue;
+      if (!r.accepts_provider(p.name)) continue;
       for (const auto& src : p.token_sources) {
         const bool dup = std::any_of(sources.begin(), sources.end(), [&](const config::TokenSource& x) {
           return x.kind == src.kind && iequals(x.name, src.name) && x.prefix == src.prefix;
