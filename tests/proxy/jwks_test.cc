@@ -25,14 +25,8 @@ namespace {
 
 const char* const kIssuer = "https://idp.test/";
 
-std::string claims_for(const std::string& issuer) {
-  const auto now = static_cast<std::int64_t>(std::time(nullptr));
-  return R"({"iss":")" + issuer + R"(","aud":"api","sub":"alice","iat":)" + std::to_string(now) +
-         ",\"exp\":" + std::to_string(now + 300) + "}";
-}
-
 std::string token_for(const TestKey& key, const std::string& issuer = kIssuer) {
-  return signed_token(header_for(key), claims_for(issuer), key);
+  return signed_token(header_for(key), payload_now("", 300, issuer), key);
 }
 
 // One JWKS document holding every key given.
@@ -296,7 +290,7 @@ TEST_CASE("an unknown-kid flood causes at most one fetch per min_refresh_interva
     threads.emplace_back([&, t] {
       for (int i = 0; i < 25; ++i) {
         const std::string header = R"({"alg":"ES256","typ":"JWT","kid":"random-)" + std::to_string(t * 100 + i) + "\"}";
-        const int status = gate.get("/x", signed_token(header, claims_for(kIssuer), attacker));
+        const int status = gate.get("/x", signed_token(header, payload_now("", 300, kIssuer), attacker));
         (status == 401 ? unauthorized : other)++;
       }
     });
@@ -309,7 +303,7 @@ TEST_CASE("an unknown-kid flood causes at most one fetch per min_refresh_interva
   // The next interval allows one more.
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   const std::string header = R"({"alg":"ES256","typ":"JWT","kid":"later"})";
-  CHECK(gate.get("/x", signed_token(header, claims_for(kIssuer), attacker)) == 401);
+  CHECK(gate.get("/x", signed_token(header, payload_now("", 300, kIssuer), attacker)) == 401);
   CHECK(idp.counts().jwks == 2);
   CHECK(gate.get("/x", token_for(k1)) == 200);
 }

@@ -22,14 +22,6 @@ namespace {
 
 const std::string kSecret = "ops-test-hmac-secret-0123456789-abcdefghij";
 
-std::string claims(const std::string& extra = "", std::int64_t exp_offset = 300) {
-  const auto now = static_cast<std::int64_t>(std::time(nullptr));
-  std::string p = R"({"iss":"https://idp.test/","aud":"api","sub":"alice","iat":)" + std::to_string(now) +
-                  ",\"exp\":" + std::to_string(now + exp_offset);
-  if (!extra.empty()) p += "," + extra;
-  return p + "}";
-}
-
 // The proxy with a file-backed ES256 provider and a real upstream.
 struct Ops {
   TempDir dir;
@@ -69,7 +61,7 @@ struct Ops {
   }
 
   std::string token(const std::string& extra = "", std::int64_t exp_offset = 300) const {
-    return signed_token(header_for(key), claims(extra, exp_offset), key);
+    return signed_token(header_for(key), payload_now(extra, exp_offset), key);
   }
   int get(const std::string& path, const std::string& headers = "", HttpResponse* out = nullptr) const {
     HttpResponse r = http_request(port, "GET " + path + " HTTP/1.1\r\nHost: test\r\n" + headers + "\r\n");
@@ -180,7 +172,7 @@ TEST_CASE("one access-log line per request with the fields operators need, and n
   CHECK(ops.get_with("/admin/panel", without_jti) == 403);
   CHECK(ops.get("/two", "Authorization: Bearer " + without_jti + "\r\nCookie: session=" + with_jti + "\r\n") == 400);
   TestKey stranger = make_key(core::Alg::ES256, "k-unknown");
-  CHECK(ops.get_with("/stranger", signed_token(header_for(stranger), claims(), stranger)) == 401);
+  CHECK(ops.get_with("/stranger", signed_token(header_for(stranger), payload_now(), stranger)) == 401);
   const std::string log = ops.stop_and_collect();
   CAPTURE(log);
 
@@ -263,9 +255,7 @@ TEST_CASE("no token, signature, secret or cookie value ever reaches a log, at an
   core::SigningKey hmac;
   hmac.secret = core::SecretBytes(kSecret);
   auto hs = [&](std::int64_t exp) {
-    std::string c = claims("", exp);
-    c.replace(c.find("https://idp.test/"), 17, "https://shared.test/");
-    return signed_token(R"({"alg":"HS256","typ":"JWT"})", c, core::Alg::HS256, hmac);
+    return signed_token(R"({"alg":"HS256","typ":"JWT"})", payload_now("", exp, "https://shared.test/"), core::Alg::HS256, hmac);
   };
   std::vector<std::string> tokens = {ops.token(), ops.token("", -3600), ops.token("\"scope\":\"x\""), hs(300), hs(-3600),
                                      ops.token("\"jti\":\"j1\"")};

@@ -19,14 +19,6 @@ using namespace jwtgate::testing;
 
 namespace {
 
-std::string now_claims(const std::string& extra = "", std::int64_t exp_offset = 300) {
-  const auto now = static_cast<std::int64_t>(std::time(nullptr));
-  std::string p = R"({"iss":"https://idp.test/","aud":"api","sub":"alice","iat":)" + std::to_string(now) +
-                  ",\"exp\":" + std::to_string(now + exp_offset);
-  if (!extra.empty()) p += "," + extra;
-  return p + "}";
-}
-
 struct Env {
   TempDir dir;
   TestKey key = make_key(core::Alg::ES256, "k1");
@@ -67,7 +59,7 @@ struct Env {
   }
 
   std::string token(const std::string& extra = "", std::int64_t exp_offset = 300) const {
-    return signed_token(header_for(key), now_claims(extra, exp_offset), key);
+    return signed_token(header_for(key), payload_now(extra, exp_offset), key);
   }
   HttpResponse get(const std::string& path, const std::string& headers = "") const {
     return http_request(port, "GET " + path + " HTTP/1.1\r\nHost: test\r\n" + headers + "\r\n");
@@ -123,7 +115,7 @@ TEST_CASE("every rejection has its status, WWW-Authenticate and JSON body") {
   CHECK(expired.header("Content-Type") == "application/json");
 
   TestKey other = make_key(core::Alg::ES256, "k1");
-  CHECK(env.get_with_token("/x", signed_token(header_for(other), now_claims(), other)).status == 401);
+  CHECK(env.get_with_token("/x", signed_token(header_for(other), payload_now(), other)).status == 401);
   CHECK(env.get_with_token("/x", "not.a.token").status == 401);
 
   HttpResponse scope = env.get_with_token("/admin", env.token(R"("scope":"read")"));

@@ -1,5 +1,7 @@
 #include "tests/support/tokens.h"
 
+#include <ctime>
+
 #include <doctest/doctest.h>
 
 #include "core/base64url.h"
@@ -39,14 +41,23 @@ std::string header_for(const TestKey& key) {
   return "{\"alg\":\"" + std::string(core::alg_name(key.alg)) + "\",\"typ\":\"JWT\",\"kid\":\"" + key.kid + "\"}";
 }
 
-std::string payload(std::string_view extra) {
-  std::string p = "{\"iss\":\"https://idp.test/\",\"aud\":\"api\",\"sub\":\"alice\",\"iat\":" + std::to_string(kNow) +
-                  ",\"exp\":" + std::to_string(kNow + 300);
+namespace {
+std::string claims_at(std::int64_t iat, std::int64_t exp, std::string_view issuer, std::string_view extra) {
+  std::string p = "{\"iss\":\"" + std::string(issuer) + "\",\"aud\":\"api\",\"sub\":\"alice\",\"iat\":" +
+                  std::to_string(iat) + ",\"exp\":" + std::to_string(exp);
   if (!extra.empty()) {
     p += ',';
     p += extra;
   }
   return p + "}";
+}
+}  // namespace
+
+std::string payload(std::string_view extra) { return claims_at(kNow, kNow + 300, "https://idp.test/", extra); }
+
+std::string payload_now(std::string_view extra, std::int64_t exp_offset, std::string_view issuer) {
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  return claims_at(now, now + exp_offset, issuer, extra);
 }
 
 core::VerifyPolicy policy_for(core::Alg alg) {

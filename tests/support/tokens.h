@@ -37,6 +37,10 @@ constexpr std::int64_t kNow = 1'700'000'000;
 // {"iss":"https://idp.test/","aud":"api","sub":"alice","iat":kNow,"exp":kNow+300} plus `extra`
 // members (a JSON fragment such as "\"scope\":\"a b\"").
 std::string payload(std::string_view extra = "");
+// The same claims valid now, for tests against the running proxy: iat = now,
+// exp = now + exp_offset, iss = `issuer`.
+std::string payload_now(std::string_view extra = "", std::int64_t exp_offset = 300,
+                        std::string_view issuer = "https://idp.test/");
 
 core::VerifyPolicy policy_for(core::Alg alg);
 
