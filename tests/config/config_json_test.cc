@@ -6,32 +6,15 @@
 #include "config/config_json.h"
 #include "config/loader.h"
 #include "core/json_object.h"
+#include "tests/config/fixtures.h"
 #include "tests/support/process.h"
 
 using namespace jwtgate::config;
 using jwtgate::testing::TempDir;
+using jwtgate::testing::kMinimal;
+using jwtgate::testing::options;
 
 namespace {
-
-LoadOptions options(std::map<std::string, std::string> env = {}) {
-  LoadOptions o;
-  o.env = [env](const std::string& name) -> std::optional<std::string> {
-    auto it = env.find(name);
-    if (it == env.end()) return std::nullopt;
-    return it->second;
-  };
-  return o;
-}
-
-const std::string kMinimal = R"(upstream: http://127.0.0.1:3000
-providers:
-  - name: main
-    issuer: https://idp.example.com/
-    audiences: [orders-api]
-    algorithms: [RS256]
-    jwks:
-      uri: https://idp.example.com/jwks.json
-)";
 
 // Recognisable, exactly 40 bytes, and made of pieces no other part of any config contains.
 const std::string kSecret = "QZXW-secret-7f3a9c21-JWTGATE-do-not-leak";
@@ -212,59 +195,7 @@ TEST_CASE("a minimal config shows every default") {
 TEST_CASE("the full schema renders every field in the configured order") {
   TempDir dir;
   dir.write("secret", kSecret + "\n");
-  const std::string yaml = R"(listen: 127.0.0.1:18080
-admin_listen: "[::1]:19901"
-upstream: http://orders:3000/
-workers: 3
-providers:
-  - name: main
-    issuer: https://idp.example.com/
-    audiences: [orders-api, billing]
-    algorithms: [RS256, ES256, EdDSA]
-    jwks:
-      uri: https://idp.example.com/.well-known/jwks.json
-      refresh_interval: 10m
-      min_refresh_interval: 1m
-      stale_max: 12h
-      timeout: 3s
-      max_bytes: 512KiB
-      cache_file: /var/lib/jwtgate/main.json
-      connect_timeout: 1s
-      ca_dir: /etc/ssl/certs
-    clock_skew: 10s
-    max_token_lifetime: 90m
-    require_claims: [exp, sub]
-    token_sources:
-      - header: Authorization
-        prefix: "Bearer "
-      - cookie: access_token
-    claims_to_headers:
-      sub: X-Jwt-Sub
-      realm_access.roles: X-Jwt-Roles
-    forward_payload_header: X-Jwt-Payload
-    forward_token: false
-  - name: partner
-    issuer: https://partner.example.com
-    audiences: [orders-api]
-    algorithms: [HS256]
-    hmac_secret_file: )" + dir.file("secret") + R"(
-    hmac_secret_kid: partner-1
-routes:
-  - prefix: /healthz
-    auth: none
-  - prefix: /admin
-    methods: [GET, POST]
-    require_scopes: [admin]
-    require_claims: {realm_access.roles: [admin, ops], tier: gold}
-    providers: [main]
-  - prefix: /public
-    auth: optional
-  - prefix: /
-    auth: required
-limits: {max_header_bytes: 32KiB, max_token_bytes: 4KiB, header_timeout: 5s, idle_timeout: 2m,
-         upstream_timeout: 500ms, max_connections: 500}
-log: {format: text, level: debug, access_log: false, access_log_sample: 0.25}
-)";
+  const std::string yaml = jwtgate::testing::full_schema_yaml(dir.file("secret"));
   const std::string json = effective_config_json(load_ok(yaml));
   std::string expected = R"({
   "listen": {

@@ -3,33 +3,15 @@
 #include <map>
 
 #include "config/loader.h"
+#include "tests/config/fixtures.h"
 #include "tests/support/process.h"
 
 using namespace jwtgate::config;
 using jwtgate::testing::TempDir;
+using jwtgate::testing::kMinimal;
+using jwtgate::testing::options;
 
 namespace {
-
-// A known environment, so tests never depend on the machine's.
-LoadOptions options(std::map<std::string, std::string> env = {}) {
-  LoadOptions o;
-  o.env = [env](const std::string& name) -> std::optional<std::string> {
-    auto it = env.find(name);
-    if (it == env.end()) return std::nullopt;
-    return it->second;
-  };
-  return o;
-}
-
-const std::string kMinimal = R"(upstream: http://127.0.0.1:3000
-providers:
-  - name: main
-    issuer: https://idp.example.com/
-    audiences: [orders-api]
-    algorithms: [RS256]
-    jwks:
-      uri: https://idp.example.com/jwks.json
-)";
 
 LoadResult load(const std::string& yaml, const LoadOptions& o = options()) { return load_config(yaml, "test.yaml", o); }
 
@@ -92,59 +74,7 @@ TEST_CASE("a minimal config loads with every default") {
 TEST_CASE("every key of the full schema is read") {
   TempDir dir;
   dir.write("secret", std::string(40, 's') + "\n");
-  const std::string yaml = R"(listen: 127.0.0.1:18080
-admin_listen: "[::1]:19901"
-upstream: http://orders:3000/
-workers: 3
-providers:
-  - name: main
-    issuer: https://idp.example.com/
-    audiences: [orders-api, billing]
-    algorithms: [RS256, ES256, EdDSA]
-    jwks:
-      uri: https://idp.example.com/.well-known/jwks.json
-      refresh_interval: 10m
-      min_refresh_interval: 1m
-      stale_max: 12h
-      timeout: 3s
-      max_bytes: 512KiB
-      cache_file: /var/lib/jwtgate/main.json
-      connect_timeout: 1s
-      ca_dir: /etc/ssl/certs
-    clock_skew: 10s
-    max_token_lifetime: 1h
-    require_claims: [exp, sub]
-    token_sources:
-      - header: Authorization
-        prefix: "Bearer "
-      - cookie: access_token
-    claims_to_headers:
-      sub: X-Jwt-Sub
-      realm_access.roles: X-Jwt-Roles
-    forward_payload_header: X-Jwt-Payload
-    forward_token: false
-  - name: partner
-    issuer: https://partner.example.com
-    audiences: [orders-api]
-    algorithms: [HS256]
-    hmac_secret_file: )" + dir.file("secret") + R"(
-    hmac_secret_kid: partner-1
-routes:
-  - prefix: /healthz
-    auth: none
-  - prefix: /admin
-    methods: [GET, POST]
-    require_scopes: [admin]
-    require_claims: {realm_access.roles: [admin, ops], tier: gold}
-    providers: [main]
-  - prefix: /public
-    auth: optional
-  - prefix: /
-    auth: required
-limits: {max_header_bytes: 32KiB, max_token_bytes: 4KiB, header_timeout: 5s, idle_timeout: 2m,
-         upstream_timeout: 500ms, max_connections: 500}
-log: {format: text, level: debug}
-)";
+  const std::string yaml = jwtgate::testing::full_schema_yaml(dir.file("secret"));
   LoadResult r = load(yaml);
   REQUIRE_MESSAGE(r.config, text(r));
   const Config& c = *r.config;
@@ -164,7 +94,7 @@ log: {format: text, level: debug}
   CHECK(p.jwks.connect_timeout == std::chrono::seconds(1));
   CHECK(p.jwks.ca_dir == "/etc/ssl/certs");
   CHECK(p.clock_skew == std::chrono::seconds(10));
-  CHECK(p.max_token_lifetime == std::chrono::hours(1));
+  CHECK(p.max_token_lifetime == std::chrono::minutes(90));
   CHECK(p.require_claims == std::vector<std::string>{"exp", "sub"});
   REQUIRE(p.token_sources.size() == 2);
   CHECK(p.token_sources[1].kind == TokenSource::Kind::cookie);
@@ -192,6 +122,8 @@ log: {format: text, level: debug}
   CHECK(c.limits.max_connections == 500);
   CHECK(c.log.format == LogConfig::Format::text);
   CHECK(c.log.level == LogConfig::Level::debug);
+  CHECK_FALSE(c.log.access_log);
+  CHECK(c.log.access_log_sample == 0.25);
 }
 
 TEST_CASE("unknown keys are errors with a did-you-mean suggestion and a location") {

@@ -1,0 +1,91 @@
+// Configs shared by the loader tests and the /config rendering tests: a known environment, the
+// smallest valid file, and one that sets every key of the schema.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "config/loader.h"
+
+namespace jwtgate::testing {
+
+// A known environment, so tests never depend on the machine's.
+inline config::LoadOptions options(std::map<std::string, std::string> env = {}) {
+  config::LoadOptions o;
+  o.env = [env](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  return o;
+}
+
+inline const std::string kMinimal = R"(upstream: http://127.0.0.1:3000
+providers:
+  - name: main
+    issuer: https://idp.example.com/
+    audiences: [orders-api]
+    algorithms: [RS256]
+    jwks:
+      uri: https://idp.example.com/jwks.json
+)";
+
+// `secret_path`: a readable file holding an HMAC secret of at least 32 bytes.
+inline std::string full_schema_yaml(const std::string& secret_path) {
+  return R"(listen: 127.0.0.1:18080
+admin_listen: "[::1]:19901"
+upstream: http://orders:3000/
+workers: 3
+providers:
+  - name: main
+    issuer: https://idp.example.com/
+    audiences: [orders-api, billing]
+    algorithms: [RS256, ES256, EdDSA]
+    jwks:
+      uri: https://idp.example.com/.well-known/jwks.json
+      refresh_interval: 10m
+      min_refresh_interval: 1m
+      stale_max: 12h
+      timeout: 3s
+      max_bytes: 512KiB
+      cache_file: /var/lib/jwtgate/main.json
+      connect_timeout: 1s
+      ca_dir: /etc/ssl/certs
+    clock_skew: 10s
+    max_token_lifetime: 90m
+    require_claims: [exp, sub]
+    token_sources:
+      - header: Authorization
+        prefix: "Bearer "
+      - cookie: access_token
+    claims_to_headers:
+      sub: X-Jwt-Sub
+      realm_access.roles: X-Jwt-Roles
+    forward_payload_header: X-Jwt-Payload
+    forward_token: false
+  - name: partner
+    issuer: https://partner.example.com
+    audiences: [orders-api]
+    algorithms: [HS256]
+    hmac_secret_file: )" + secret_path + R"(
+    hmac_secret_kid: partner-1
+routes:
+  - prefix: /healthz
+    auth: none
+  - prefix: /admin
+    methods: [GET, POST]
+    require_scopes: [admin]
+    require_claims: {realm_access.roles: [admin, ops], tier: gold}
+    providers: [main]
+  - prefix: /public
+    auth: optional
+  - prefix: /
+    auth: required
+limits: {max_header_bytes: 32KiB, max_token_bytes: 4KiB, header_timeout: 5s, idle_timeout: 2m,
+         upstream_timeout: 500ms, max_connections: 500}
+log: {format: text, level: debug, access_log: false, access_log_sample: 0.25}
+)";
+}
+
+}  // namespace jwtgate::testing
