@@ -42,11 +42,13 @@ bool read_file(const std::string& path, std::uint64_t max_bytes, std::string& ou
   return true;
 }
 
-std::string kid_list(const core::KeySet& set) {
+// The kids in `kids` that `other` lacks (all of them when `other` is null), comma-separated.
+std::string kids_not_in(const std::vector<std::string>& kids, const std::vector<std::string>* other) {
   std::string out;
-  for (const auto& k : set.keys) {
+  for (const auto& k : kids) {
+    if (other && std::find(other->begin(), other->end(), k) != other->end()) continue;
     if (!out.empty()) out += ",";
-    out += k.has_kid ? k.kid : "(no kid)";
+    out += k;
   }
   return out;
 }
@@ -275,7 +277,6 @@ void ProviderKeys::finish_attempt(std::chrono::milliseconds next) {
 }
 
 void ProviderKeys::publish(core::KeySet set, const std::string& origin) {
-  const std::string kids = kid_list(set);
   for (const auto& skipped : set.skipped) {
     log_event("warn", "key skipped", {{"provider", provider_.name}, {"index", std::to_string(skipped.index)},
                                       {"kid", skipped.kid}, {"reason", skipped.reason}});
@@ -291,19 +292,12 @@ void ProviderKeys::publish(core::KeySet set, const std::string& origin) {
   }
   std::vector<std::string> now_kids;
   for (const auto& k : set.keys) now_kids.push_back(k.has_kid ? k.kid : "(no kid)");
-  std::string added, removed;
-  for (const auto& k : now_kids) {
-    if (std::find(current_kids_.begin(), current_kids_.end(), k) == current_kids_.end()) added += (added.empty() ? "" : ",") + k;
-  }
-  for (const auto& k : current_kids_) {
-    if (std::find(now_kids.begin(), now_kids.end(), k) == now_kids.end()) removed += (removed.empty() ? "" : ",") + k;
-  }
   const bool was_ready = ready_;
   ready_ = true;
   ++stats_.key_sets_published;
   log_event("info", was_ready ? "keys refreshed" : "provider ready",
-            {{"provider", provider_.name}, {"source", origin}, {"keys", std::to_string(set.keys.size())}, {"kids", kids},
-             {"kids_added", added}, {"kids_removed", removed}});
+            {{"provider", provider_.name}, {"source", origin}, {"keys", std::to_string(set.keys.size())}, {"kids", kids_not_in(now_kids, nullptr)},
+             {"kids_added", kids_not_in(now_kids, &current_kids_)}, {"kids_removed", kids_not_in(current_kids_, &now_kids)}});
   current_kids_ = std::move(now_kids);
   current_ = std::make_shared<const core::KeySet>(std::move(set));
   if (hooks_.publish) hooks_.publish(current_);
