@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <csignal>
 #include <ctime>
 
 #include "config/config_json.h"
@@ -127,6 +128,9 @@ void on_signal(uv_signal_t* handle, int signum) {
 }  // namespace
 
 int run_proxy(config::Config config, const RunOptions& options) {
+  // A write to a connection the peer has reset must fail with EPIPE, not end the process: clients
+  // hang up mid-response all the time.
+  std::signal(SIGPIPE, SIG_IGN);
   set_log_options(config.log);
   auto runtime = std::make_shared<const RuntimeConfig>(std::move(config));
   Server server(runtime);

@@ -289,6 +289,22 @@ TEST_CASE("a client that does not read does not grow the proxy's memory") {
   CHECK(r.body.size() == kSize);
 }
 
+TEST_CASE("clients that hang up before their response is written do not take the proxy down") {
+  // Writing to a socket the peer has reset raises SIGPIPE, whose default action ends the process;
+  // load generators do exactly this when they stop.
+  Env env;
+  for (int i = 0; i < 20; ++i) {
+    RawConnection c(env.port, 5);
+    if (!c.send("GET /public/download?size=4194304 HTTP/1.1\r\nHost: t\r\n\r\n")) break;  // the proxy is gone
+    linger hard_close{1, 0};  // close with RST, as a killed client's kernel does
+    setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &hard_close, sizeof hard_close);
+    std::this_thread::sleep_for(std::chrono::milliseconds(i % 2 ? 20 : 0));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK_MESSAGE(env.proxy->wait_exit(0) == -1, env.proxy->stderr_text());
+  CHECK(env.get("/public/x").status == 200);
+}
+
 TEST_CASE("WebSocket upgrade is tunnelled after authorization") {
   Env env;
   const std::string upgrade = "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
