@@ -15,7 +15,6 @@ namespace {
 constexpr std::size_t kMaxConnections = 64;
 constexpr std::size_t kMaxHeadBytes = 16 * 1024;
 constexpr std::size_t kMaxRequestBytes = 64 * 1024;  // head and body together
-constexpr std::size_t kReadBuffer = 16 * 1024;
 constexpr std::size_t kHighWater = 1024 * 1024;  // stop reading requests while this much is unsent
 constexpr std::size_t kLowWater = 256 * 1024;
 constexpr std::uint64_t kIdleTimeoutMs = 30'000;
@@ -166,7 +165,6 @@ class AdminServer::Connection {
   static int cb_url(llhttp_t* p, const char* at, std::size_t len);
   static int cb_headers_complete(llhttp_t* p);
   static int cb_message_complete(llhttp_t* p);
-  static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_written(void* owner, int status);
   static void on_shutdown(uv_shutdown_t* req, int status);
@@ -242,19 +240,13 @@ void AdminServer::Connection::start() {
 
 void AdminServer::Connection::start_reading() {
   if (reading_ || read_eof_ || state_ == State::closed) return;
-  reading_ = uv_read_start(stream(), on_alloc, on_read) == 0;
+  reading_ = uv_read_start(stream(), alloc_thread_read_buffer, on_read) == 0;
 }
 
 void AdminServer::Connection::stop_reading() {
   if (!reading_) return;
   uv_read_stop(stream());
   reading_ = false;
-}
-
-void AdminServer::Connection::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
-  auto* c = static_cast<Connection*>(handle->data);
-  std::vector<char>& b = c->server_.read_buffer_;
-  *buf = uv_buf_init(b.data(), static_cast<unsigned>(b.size()));
 }
 
 void AdminServer::Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -444,7 +436,7 @@ void AdminServer::Connection::on_closed(uv_handle_t* handle) {
 }
 
 AdminServer::AdminServer(uv_loop_t* loop, AdminHandler handler)
-    : loop_(loop), handler_(std::move(handler)), read_buffer_(kReadBuffer) {}
+    : loop_(loop), handler_(std::move(handler)) {}
 
 AdminServer::~AdminServer() {
   if (listener_ != nullptr || !connections_.empty()) {

@@ -55,8 +55,6 @@ class AdminServer {
   Listener* listener_ = nullptr;
   // Each connection is owned by its libuv handles and leaves this set once they have closed.
   std::unordered_set<Connection*> connections_;
-  // Shared by all connections: every read is parsed and answered before the loop reads again.
-  std::vector<char> read_buffer_;
   std::uint16_t port_ = 0;
   bool closed_ = false;
 };

@@ -14,7 +14,6 @@
 namespace jwtgate::proxy {
 namespace {
 
-constexpr std::size_t kReadBuffer = 64 * 1024;
 constexpr std::size_t kHighWater = 1024 * 1024;  // stop reading the other side above this queue
 constexpr std::size_t kLowWater = 256 * 1024;
 constexpr std::size_t kMaxPending = 256 * 1024;  // pipelined bytes held while an exchange runs
@@ -152,19 +151,13 @@ void ClientConnection::refuse(std::string response) {
 
 void ClientConnection::start_reading() {
   if (reading_ || closed_) return;
-  reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read) == 0;
+  reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_thread_read_buffer, on_read) == 0;
 }
 
 void ClientConnection::stop_reading() {
   if (!reading_) return;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   reading_ = false;
-}
-
-void ClientConnection::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
-  auto* c = static_cast<ClientConnection*>(handle->data);
-  if (c->read_buffer_.empty()) c->read_buffer_.resize(kReadBuffer);
-  *buf = uv_buf_init(c->read_buffer_.data(), static_cast<unsigned>(c->read_buffer_.size()));
 }
 
 void ClientConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -344,7 +337,6 @@ void ClientConnection::reject(std::string response, bool keep_alive) {
   }
   status_ = response.size() > 12 ? std::atoi(response.c_str() + 9) : 0;  // "HTTP/1.1 NNN"
   account();
-  stop_reading();
   arm(Timer::none);
   write_client(std::move(response));
   if (!keep_alive) {
@@ -421,8 +413,13 @@ void ClientConnection::authorize() {
     // Authorized: now the client may send the body.
     write_client("HTTP/1.1 100 Continue\r\n\r\n");
   }
+  // The client stays readable while the exchange runs: bytes that arrive meanwhile wait in
+  // pending_ (the parser is paused), and a client that goes away is noticed at once. Stopping and
+  // restarting reads per request would cost two epoll_ctl calls each time.
+  // (An Upgrade request stops reading: what follows it belongs to the tunnel, held until the
+  // upstream agrees.)
   phase_ = Phase::forwarding;
-  stop_reading();
+  if (upgrade_request_) stop_reading();
   connect_upstream(!upgrade_request_);
 }
 
@@ -603,8 +600,9 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, s
 
 void ClientConnection::upstream_body(UpstreamConnection* up, std::string_view data) {
   if (up != upstream_ || closed_ || data.empty()) return;
-  write_client(rechunk_response_ ? chunk(data) : std::string(data));
-  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_)) > kHighWater) up->pause_reading();
+  if (rechunk_response_) write_client(chunk(data));
+  else append_client(data);
+  if (client_queue_size() > kHighWater) up->pause_reading();
 }
 
 void ClientConnection::upstream_complete(UpstreamConnection* up) {
@@ -634,8 +632,8 @@ void ClientConnection::upstream_tunnel_data(UpstreamConnection* up, std::string_
     if (!early.empty()) up->write(std::move(early));
     start_reading();
   }
-  if (!data.empty()) write_client(std::string(data));
-  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_)) > kHighWater) up->pause_reading();
+  if (!data.empty()) append_client(data);
+  if (client_queue_size() > kHighWater) up->pause_reading();
 }
 
 void ClientConnection::upstream_writable(UpstreamConnection* up) {
@@ -666,9 +664,37 @@ void ClientConnection::finish_exchange() {
 
 void ClientConnection::write_client(std::string data) {
   if (closed_) return;
-  const int rc = write_owned(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(data), this, on_written);
-  if (rc != 0) close();
-  else ++writes_in_flight_;
+  if (batching_) {
+    if (out_.empty()) out_ = std::move(data);
+    else out_ += data;
+    return;
+  }
+  const int rc = write_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(data), this, on_written);
+  if (rc < 0) close();
+  else if (rc != kWrittenNow) ++writes_in_flight_;
+}
+
+void ClientConnection::append_client(std::string_view data) {
+  if (batching_ && !closed_) out_ += data;
+  else write_client(std::string(data));
+}
+
+void ClientConnection::flush_client() {
+  if (out_.empty()) return;
+  const bool was_batching = batching_;
+  batching_ = false;
+  write_client(std::move(out_));
+  out_ = std::string();
+  batching_ = was_batching;
+}
+
+void ClientConnection::upstream_read_end() {
+  batching_ = false;
+  flush_client();
+}
+
+std::size_t ClientConnection::client_queue_size() const {
+  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_)) + out_.size();
 }
 
 void ClientConnection::on_written(void* owner, int status) {
@@ -688,6 +714,7 @@ void ClientConnection::on_written(void* owner, int status) {
 }
 
 void ClientConnection::close_after_writes() {
+  flush_client();
   phase_ = Phase::closing;
   stop_reading();
   close_after_writes_ = true;
@@ -759,6 +786,7 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
 void ClientConnection::close() {
   if (closed_) return;
   closed_ = true;
+  out_.clear();
   if (phase_ == Phase::awaiting_keys) worker_.cancel_key_wait(this);
   if (phase_ != Phase::idle) account();  // cut short: the status says what the client got, 0 if nothing
   phase_ = Phase::closing;

@@ -45,6 +45,8 @@ class ClientConnection final : public UpstreamClient {
   void upstream_complete(UpstreamConnection* up) override;
   void upstream_tunnel_data(UpstreamConnection* up, std::string_view data) override;
   void upstream_writable(UpstreamConnection* up) override;
+  void upstream_read_begin() override { batching_ = true; }
+  void upstream_read_end() override;
 
  private:
   enum class Phase { idle, head, awaiting_keys, forwarding, tunnel, closing };
@@ -59,7 +61,6 @@ class ClientConnection final : public UpstreamClient {
   static int cb_body(llhttp_t* p, const char* at, std::size_t len);
   static int cb_message_complete(llhttp_t* p);
 
-  static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_written(void* owner, int status);
   static void on_timer(uv_timer_t* timer);
@@ -77,7 +78,12 @@ class ClientConnection final : public UpstreamClient {
   void send_upstream_head();
   void finish_exchange();
   void reset_request();
+  // Sends `data` to the client; while an upstream read is being handled, collects it instead
+  // (see upstream_read_begin).
   void write_client(std::string data);
+  void append_client(std::string_view data);
+  void flush_client();
+  std::size_t client_queue_size() const;
   void close_after_writes();
   // Starts the timer for `kind` with its configured limit (none: stops it).
   void arm(Timer kind);
@@ -104,8 +110,9 @@ class ClientConnection final : public UpstreamClient {
   int writes_in_flight_ = 0;
   bool closed_ = false;
   std::string peer_ip_;
-  std::vector<char> read_buffer_;
   std::string pending_;  // received but not yet parsed (while an exchange is in flight)
+  bool batching_ = false;
+  std::string out_;      // collected for the client while batching_
 
   // The request being parsed or forwarded.
   std::string url_;

@@ -8,7 +8,6 @@
 namespace jwtgate::proxy {
 namespace {
 
-constexpr std::size_t kReadBuffer = 64 * 1024;
 
 UpstreamConnection* self(llhttp_t* p) { return static_cast<UpstreamConnection*>(p->data); }
 
@@ -67,15 +66,31 @@ void UpstreamConnection::on_connect(uv_connect_t* req, int status) {
   if (up->client_) up->client_->upstream_connected(up);
 }
 
-void UpstreamConnection::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
-  auto* up = static_cast<UpstreamConnection*>(handle->data);
-  if (up->read_buffer_.empty()) up->read_buffer_.resize(kReadBuffer);
-  *buf = uv_buf_init(up->read_buffer_.data(), static_cast<unsigned>(up->read_buffer_.size()));
-}
+namespace {
+
+// The client stays allocated until its handles close, which happens in a later loop phase, so it
+// may be told about the end of the read even when the exchange has ended during it.
+class ReadBatch {
+ public:
+  explicit ReadBatch(UpstreamClient* client) : client_(client) {
+    if (client_) client_->upstream_read_begin();
+  }
+  ~ReadBatch() {
+    if (client_) client_->upstream_read_end();
+  }
+  ReadBatch(const ReadBatch&) = delete;
+  ReadBatch& operator=(const ReadBatch&) = delete;
+
+ private:
+  UpstreamClient* client_;
+};
+
+}  // namespace
 
 void UpstreamConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* up = static_cast<UpstreamConnection*>(stream->data);
   if (nread == 0) return;
+  const ReadBatch batch(up->client_);
   if (nread < 0) {
     if (nread == UV_EOF && !up->tunnel_ && up->response_started_ && llhttp_message_needs_eof(&up->parser_)) {
       // The response was delimited by the connection closing.
@@ -126,8 +141,8 @@ void UpstreamConnection::parse(const char* data, std::size_t len) {
 
 void UpstreamConnection::write(std::string data) {
   if (state_ != State::ready) return;
-  const int rc = write_owned(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(data), this, on_write);
-  if (rc != 0) fail(rc);
+  const int rc = write_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(data), this, on_write);
+  if (rc < 0) fail(rc);
 }
 
 void UpstreamConnection::on_write(void* owner, int status) {
@@ -151,7 +166,7 @@ void UpstreamConnection::pause_reading() {
 
 void UpstreamConnection::resume_reading() {
   if (!reading_ && state_ == State::ready) {
-    reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read) == 0;
+    reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_thread_read_buffer, on_read) == 0;
   }
 }
 

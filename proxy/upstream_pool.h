@@ -32,6 +32,10 @@ class UpstreamClient {
   virtual void upstream_complete(UpstreamConnection* up) = 0;
   virtual void upstream_tunnel_data(UpstreamConnection* up, std::string_view data) = 0;
   virtual void upstream_writable(UpstreamConnection* up) = 0;
+  // Brackets everything one read from the upstream produced (head, body, end), so the client
+  // side can send it with one write instead of one per piece.
+  virtual void upstream_read_begin() = 0;
+  virtual void upstream_read_end() = 0;
 
  protected:
   ~UpstreamClient() = default;
@@ -71,7 +75,6 @@ class UpstreamConnection {
   void start_connect(const sockaddr* addr);
   static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
   static void on_connect(uv_connect_t* req, int status);
-  static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_write(void* owner, int status);
   static void on_closed(uv_handle_t* handle);
@@ -103,7 +106,6 @@ class UpstreamConnection {
   bool message_done_ = false;
   HeaderList headers_;
   std::string reason_;
-  std::vector<char> read_buffer_;
 };
 
 class UpstreamPool {
