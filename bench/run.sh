@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the peers (wrk, nginx, HAProxy from Debian's packages) and jwtgate's build
+# dependencies, builds jwtgate (RelWithDebInfo, as the README builds it) into build-bench/, then
+# runs bench/proxy_bench.py with any arguments given here (see --help). Results go to
+# bench/results/latest.md (table) and latest.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+need=()
+for pkg in wrk nginx-light haproxy python3-cryptography util-linux; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+# The packaged services are not wanted running: the benchmark starts its own instances.
+for svc in nginx haproxy; do
+  if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then $sudo systemctl stop "$svc"; fi
+done
+cmake -S . -B build-bench -DJWTGATE_BUILD_BENCH=ON >/dev/null
+cmake --build build-bench -j"$(nproc)" --target jwtgate core_bench
+exec /usr/bin/python3 bench/proxy_bench.py --jwtgate build-bench/jwtgate "$@"
