@@ -133,13 +133,13 @@ AuthResult Authenticator::authenticate(const config::Route& route, const HeaderL
     }
     return result;
   }
+  result.digest = core::token_digest(token.token);
   decide(route, token, now, result);
-  result.token = std::move(token.token);
   return result;
 }
 
 void Authenticator::decide(const config::Route& route, const ExtractedToken& token, std::int64_t now, AuthResult& result) {
-  const VerifiedToken* verified = cache_.find(token.token);
+  const VerifiedToken* verified = result.digest ? cache_.find(*result.digest) : nullptr;
   VerifiedToken fresh;
   if (verified) {
     result.cache_hit = true;
@@ -150,8 +150,8 @@ void Authenticator::decide(const config::Route& route, const ExtractedToken& tok
       result.status = std::move(s);
       return;
     }
-    cache_.insert(token.token, fresh);
-    verified = &fresh;
+    verified = result.digest ? cache_.insert(*result.digest, std::move(fresh)) : nullptr;
+    if (!verified) verified = &fresh;
   }
   if (core::Status s = check_route(route, *verified, now); !s) {
     result.status = std::move(s);

@@ -29,7 +29,7 @@ struct AuthResult {
   std::optional<config::TokenSource> strip_source;
   bool cache_hit = false;
   bool token_present = false;
-  std::string token;       // the presented token: for its fingerprint only, never logged
+  std::optional<core::TokenDigest> digest;  // of the presented token: for its fingerprint only
   std::string sub, jti;    // of a verified token, for the access log
 };
 

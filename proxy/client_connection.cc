@@ -321,7 +321,7 @@ void ClientConnection::reset_request() {
   upstream_status_ = 0;
   outcome_ = Outcome::invalid;
   reason_ = core::Reason::ok;
-  token_.clear();
+  token_digest_.reset();
   sub_.clear();
   jti_.clear();
   response_head_sent_ = false;
@@ -384,7 +384,7 @@ void ClientConnection::authorize() {
     WorkerMetrics& m = worker_.metrics();
     m.verify_seconds.observe(static_cast<double>(uv_hrtime() - t0) / 1e9);
     (auth.cache_hit ? m.cache_hits : m.cache_misses).add();
-    token_ = std::move(auth.token);
+    token_digest_ = auth.digest;
   }
   if (!auth.status.ok()) {
     // An unknown kid may be a key the IdP has just added: wait (bounded) for one refresh.
@@ -857,8 +857,8 @@ void ClientConnection::account() {
   std::string fingerprint;
   if (!jti_.empty()) {
     fields.push_back({"jti", jti_});
-  } else if (!token_.empty()) {
-    fingerprint = core::token_fingerprint(token_);
+  } else if (token_digest_) {
+    fingerprint = core::token_fingerprint(*token_digest_);
     fields.push_back({"token_sha256", fingerprint});
   }
   out.append(fields);

@@ -7,10 +7,12 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/fingerprint.h"
 #include "proxy/http_head.h"
 #include "proxy/request_target.h"
 #include "proxy/upstream_pool.h"
@@ -141,7 +143,7 @@ class ClientConnection final : public UpstreamClient {
   int upstream_status_ = 0;
   Outcome outcome_ = Outcome::invalid;
   core::Reason reason_ = core::Reason::ok;
-  std::string token_;  // only ever fingerprinted
+  std::optional<core::TokenDigest> token_digest_;  // only ever fingerprinted
   std::string sub_, jti_;
 
   // The upstream side of the exchange.

@@ -1,15 +1,19 @@
 // Per-worker cache of tokens that passed signature and claims checks, so a token seen again is
-// not verified again. Bounded (least recently used entries leave first); entries of a provider
+// not verified again. Keyed by the token's SHA-256, not the token: 32 bytes an entry instead of
+// the whole token. Bounded (least recently used entries leave first); entries of a provider
 // are dropped when its key set changes; a hit still checks exp and nbf against the clock.
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <list>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "core/fingerprint.h"
 
 namespace jwtgate::proxy {
 
@@ -30,16 +34,26 @@ class VerifiedTokenCache {
  public:
   explicit VerifiedTokenCache(std::size_t capacity) : capacity_(capacity) {}
 
-  const VerifiedToken* find(std::string_view token);
-  void insert(std::string_view token, VerifiedToken entry);
+  const VerifiedToken* find(const core::TokenDigest& token);
+  // Stores `entry` (moved from) and returns the stored entry; nullptr, `entry` untouched, when
+  // the capacity is 0.
+  const VerifiedToken* insert(const core::TokenDigest& token, VerifiedToken&& entry);
   void drop_provider(std::size_t provider);
   std::size_t size() const { return index_.size(); }
 
  private:
-  using Entry = std::pair<std::string, VerifiedToken>;
+  // The digest is already uniformly distributed: its first bytes are the hash.
+  struct DigestHash {
+    std::size_t operator()(const core::TokenDigest& d) const noexcept {
+      std::size_t h;
+      std::memcpy(&h, d.data(), sizeof h);
+      return h;
+    }
+  };
+  using Entry = std::pair<core::TokenDigest, VerifiedToken>;
   std::size_t capacity_;
   std::list<Entry> lru_;  // front: most recently used
-  std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;  // keys view into lru_
+  std::unordered_map<core::TokenDigest, std::list<Entry>::iterator, DigestHash> index_;
 };
 
 }  // namespace jwtgate::proxy
