@@ -10,7 +10,7 @@ namespace jwtgate::proxy {
 
 namespace {
 constexpr std::size_t kVerifiedCacheEntries = 16384;
-constexpr std::size_t kMaxIdleUpstream = 256;
+constexpr std::size_t kMaxIdleUpstream = 1024;
 // Access-log lines leave the worker in batches at least this often.
 constexpr std::uint64_t kLogFlushMs = 100;
 }  // namespace
