@@ -763,7 +763,10 @@ def main():
 
     table = render(report, sc, args)
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    command = "bash bench/run.sh " + " ".join(sys.argv[1:])
+    argv = sys.argv[1:]
+    if argv[:2] == ["--jwtgate", "build-bench/jwtgate"]:
+        argv = argv[2:]  # added by run.sh itself
+    command = "bash bench/run.sh " + " ".join(argv)
     args.results.write_text(f"# jwtgate proxy benchmark\n\nCommand: `{command.strip()}`\n\n{table}")
     args.results.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
     print(table)

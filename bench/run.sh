@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 need=()
-for pkg in wrk nginx-light haproxy python3-cryptography util-linux; do
+for pkg in wrk nginx-light haproxy python3 python3-cryptography util-linux; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
