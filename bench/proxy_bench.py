@@ -338,31 +338,21 @@ backend app
 
 def jwtgate_conf(work, max_connections=20000):
     path = work / "jwtgate.yaml"
+    keys = {"RS256": f"jwks: {{file: {work / 'jwks.json'}}}", "ES256": f"jwks: {{file: {work / 'jwks.json'}}}",
+            "HS256": f"hmac_secret_file: {work / 'hs256.secret'}\n    hmac_secret_kid: bench-hs256"}
+    providers = "".join(f"""  - name: {alg[:2].lower()}
+    issuer: {issuer(alg)}
+    audiences: [{AUDIENCE}]
+    algorithms: [{alg}]
+    {keys[alg]}
+    claims_to_headers: {{sub: X-Jwt-Sub}}
+""" for alg in ALGS)
     path.write_text(f"""listen: {HOST}:{PROXY_PORT}
 admin_listen: {HOST}:{ADMIN_PORT}
 upstream: http://{HOST}:{UPSTREAM_PORT}
 workers: 1
 providers:
-  - name: rs
-    issuer: {issuer("RS256")}
-    audiences: [{AUDIENCE}]
-    algorithms: [RS256]
-    jwks: {{file: {work / "jwks.json"}}}
-    claims_to_headers: {{sub: X-Jwt-Sub}}
-  - name: es
-    issuer: {issuer("ES256")}
-    audiences: [{AUDIENCE}]
-    algorithms: [ES256]
-    jwks: {{file: {work / "jwks.json"}}}
-    claims_to_headers: {{sub: X-Jwt-Sub}}
-  - name: hs
-    issuer: {issuer("HS256")}
-    audiences: [{AUDIENCE}]
-    algorithms: [HS256]
-    hmac_secret_file: {work / "hs256.secret"}
-    hmac_secret_kid: bench-hs256
-    claims_to_headers: {{sub: X-Jwt-Sub}}
-routes:
+{providers}routes:
   - prefix: /public
     auth: none
   - prefix: /
