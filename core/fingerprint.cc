@@ -2,22 +2,20 @@
 
 #include <openssl/evp.h>
 
-#include "core/openssl_ptr.h"
+#include <algorithm>
+
+#include "core/signature.h"
 
 namespace jwtgate::core {
 
 std::optional<TokenDigest> token_digest(std::string_view token) {
-  // Fetched once and hashed with a context per thread: implicit fetches (EVP_sha256) cost
-  // OpenSSL 3 a lock and a lookup per call, and this runs for every request with a token.
-  static const EvpMdPtr sha256(EVP_MD_fetch(nullptr, "SHA256", nullptr));
-  thread_local const EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  TokenDigest out{};
+  unsigned char hash[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (!sha256 || !ctx || EVP_DigestInit_ex2(ctx.get(), sha256.get(), nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), token.data(), token.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx.get(), out.data(), &length) != 1 || length != out.size()) {
-    return std::nullopt;
-  }
+  // HS256's digest is SHA-256, fetched once: implicit fetches (EVP_sha256) cost OpenSSL 3 a lock
+  // and a lookup per call, and this runs for every request with a token.
+  if (!hash_bytes(fetched_digest(Alg::HS256), token, hash, length) || length != TokenDigest().size()) return std::nullopt;
+  TokenDigest out;
+  std::copy(hash, hash + length, out.begin());
   return out;
 }
 

@@ -59,17 +59,6 @@ EVP_MD_CTX* thread_md_ctx() {
   return ctx.get();
 }
 
-// The hash of a signing input, with one digest context per thread and hash that stays set up
-// between calls (re-initialising it with the same fetched digest keeps its provider state).
-bool hash_input(Alg alg, std::string_view input, unsigned char* out, unsigned int& out_len) {
-  thread_local std::array<EvpMdCtxPtr, 3> contexts;
-  const std::size_t index = alg_digest_size(alg) == 32 ? 0 : alg_digest_size(alg) == 48 ? 1 : 2;
-  if (!contexts[index]) contexts[index].reset(EVP_MD_CTX_new());
-  EVP_MD_CTX* ctx = contexts[index].get();
-  return ctx && EVP_DigestInit_ex2(ctx, fetched_digest(alg), nullptr) == 1 &&
-         EVP_DigestUpdate(ctx, input.data(), input.size()) == 1 && EVP_DigestFinal_ex(ctx, out, &out_len) == 1;
-}
-
 // Setting up a verify context costs OpenSSL 3 a context allocation, a provider lookup and the
 // padding parameters: for RSA about a third of the verification itself. A context cannot be
 // shared between threads, so each thread keeps one per key and algorithm it has verified with.
@@ -145,7 +134,7 @@ Status verify_digest(Alg alg, const Jwk& key, std::string_view input, std::strin
   if (!pctx) return bad("verifier could not be initialised");
   unsigned char hash[EVP_MAX_MD_SIZE];
   unsigned int hash_len = 0;
-  if (!hash_input(alg, input, hash, hash_len)) return bad("the signing input could not be hashed");
+  if (!hash_bytes(fetched_digest(alg), input, hash, hash_len)) return bad("the signing input could not be hashed");
   if (EVP_PKEY_verify(pctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(), hash, hash_len) != 1) {
     return bad("signature does not match");
   }
@@ -197,6 +186,26 @@ const EVP_MD* fetched_digest(Alg alg) noexcept {
     case 64: return digests.md[2].get();
     default: return nullptr;
   }
+}
+
+bool hash_bytes(const EVP_MD* md, std::string_view input, unsigned char* out, unsigned int& out_len) {
+  // One context per digest (re-initialising a context with the digest it had keeps its provider
+  // state, where a reset would free and reallocate it).
+  thread_local std::array<std::pair<const EVP_MD*, EvpMdCtxPtr>, 3> contexts;
+  EVP_MD_CTX* ctx = nullptr;
+  for (auto& [digest, c] : contexts) {
+    if (!c) {
+      digest = md;
+      c.reset(EVP_MD_CTX_new());
+    }
+    if (digest == md) {
+      ctx = c.get();
+      break;
+    }
+  }
+  if (!ctx) ctx = thread_md_ctx();  // a fourth digest: none is fetched today
+  return md && ctx && EVP_DigestInit_ex2(ctx, md, nullptr) == 1 && EVP_DigestUpdate(ctx, input.data(), input.size()) == 1 &&
+         EVP_DigestFinal_ex(ctx, out, &out_len) == 1;
 }
 
 std::size_t ecdsa_signature_size(Alg alg) noexcept {

@@ -22,4 +22,8 @@ std::size_t ecdsa_signature_size(Alg alg) noexcept;
 // OpenSSL 3). nullptr for EdDSA.
 const EVP_MD* fetched_digest(Alg alg) noexcept;
 
+// `input` hashed with `md` (one of fetched_digest's) into `out` (EVP_MAX_MD_SIZE bytes), with a
+// digest context per thread and digest that stays set up between calls: this runs per token.
+bool hash_bytes(const EVP_MD* md, std::string_view input, unsigned char* out, unsigned int& out_len);
+
 }  // namespace jwtgate::core

@@ -664,11 +664,16 @@ void ClientConnection::finish_exchange() {
 
 void ClientConnection::write_client(std::string data) {
   if (closed_) return;
-  if (batching_) {
-    if (out_.empty()) out_ = std::move(data);
-    else out_ += data;
-    return;
+  if (!batching_) {
+    send_client(std::move(data));
+  } else if (out_.empty()) {
+    out_ = std::move(data);
+  } else {
+    out_ += data;
   }
+}
+
+void ClientConnection::send_client(std::string data) {
   const int rc = write_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(data), this, on_written);
   if (rc < 0) close();
   else if (rc != kWrittenNow) ++writes_in_flight_;
@@ -680,12 +685,10 @@ void ClientConnection::append_client(std::string_view data) {
 }
 
 void ClientConnection::flush_client() {
-  if (out_.empty()) return;
-  const bool was_batching = batching_;
-  batching_ = false;
-  write_client(std::move(out_));
-  out_ = std::string();
-  batching_ = was_batching;
+  if (out_.empty() || closed_) return;
+  std::string data = std::move(out_);
+  out_.clear();
+  send_client(std::move(data));
 }
 
 void ClientConnection::upstream_read_end() {

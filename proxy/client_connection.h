@@ -83,6 +83,7 @@ class ClientConnection final : public UpstreamClient {
   // Sends `data` to the client; while an upstream read is being handled, collects it instead
   // (see upstream_read_begin).
   void write_client(std::string data);
+  void send_client(std::string data);  // now, batching or not
   void append_client(std::string_view data);
   void flush_client();
   std::size_t client_queue_size() const;

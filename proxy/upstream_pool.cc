@@ -8,7 +8,6 @@
 namespace jwtgate::proxy {
 namespace {
 
-
 UpstreamConnection* self(llhttp_t* p) { return static_cast<UpstreamConnection*>(p->data); }
 
 }  // namespace
