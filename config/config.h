@@ -107,6 +107,8 @@ struct Limits {
   Duration idle_timeout = std::chrono::seconds(60);
   Duration upstream_timeout = std::chrono::seconds(30);
   std::uint64_t max_connections = 10000;
+  // The longest gap between two reads of a request or response body (either direction).
+  Duration body_timeout = std::chrono::seconds(60);
 };
 
 struct LogConfig {
@@ -125,6 +127,13 @@ struct Config {
   unsigned workers = 0;  // 0: one per CPU core ("auto")
   std::vector<Provider> providers;
   std::vector<Route> routes;  // filled with one "/" route, auth required, when not given
+  // Route prefixes match case-insensitively unless this is set (upstreams such as Express,
+  // ASP.NET Core and IIS route /ADMIN to the /admin handler).
+  bool routes_case_sensitive = false;
+  // X-Original-URL, X-Rewrite-URL, X-HTTP-Method-Override, X-HTTP-Method and X-Method-Override
+  // are removed from requests unless this is set: they make frameworks route by a path or method
+  // other than the one jwtgate authorized.
+  bool forward_override_headers = false;
   Limits limits;
   LogConfig log;
 };
