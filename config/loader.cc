@@ -12,7 +12,7 @@ namespace {
 void read_limits(YamlReader& r, const YAML::Node& node, Limits& limits) {
   const std::string path = "limits";
   if (!r.mapping(node, path, {"max_header_bytes", "max_token_bytes", "header_timeout", "idle_timeout",
-                              "upstream_timeout", "max_connections"})) {
+                              "upstream_timeout", "max_connections", "body_timeout"})) {
     return;
   }
   auto positive = [&](const YAML::Node& n, const std::string& p, Duration& out) {
@@ -40,6 +40,7 @@ void read_limits(YamlReader& r, const YAML::Node& node, Limits& limits) {
   if (auto n = node["header_timeout"]) positive(n, "limits.header_timeout", limits.header_timeout);
   if (auto n = node["idle_timeout"]) positive(n, "limits.idle_timeout", limits.idle_timeout);
   if (auto n = node["upstream_timeout"]) positive(n, "limits.upstream_timeout", limits.upstream_timeout);
+  if (auto n = node["body_timeout"]) positive(n, "limits.body_timeout", limits.body_timeout);
   if (auto n = node["max_connections"]) {
     if (auto v = r.integer(n, "limits.max_connections", 1, 1'000'000)) limits.max_connections = *v;
   }
@@ -86,7 +87,8 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
     r.error(root, "", "the config file is empty; see deploy/examples/ for a starting point");
     return;
   }
-  if (!r.mapping(root, "", {"listen", "admin_listen", "upstream", "workers", "providers", "routes", "limits", "log"})) {
+  if (!r.mapping(root, "", {"listen", "admin_listen", "upstream", "workers", "providers", "routes",
+                            "routes_case_sensitive", "forward_override_headers", "limits", "log"})) {
     return;
   }
   std::string why;
@@ -121,10 +123,28 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
   if (auto n = root["providers"]) read_providers(r, n, options, config.providers);
   else r.error(root, "providers", "missing required key: at least one identity provider");
 
+  // Read before routes, wherever it appears in the file: it decides which prefixes collide.
+  // When it is invalid (an error already), the case-only checks are skipped rather than guessed.
+  bool case_checks = true;
+  if (auto n = root["routes_case_sensitive"]) {
+    if (auto v = r.boolean(n, "routes_case_sensitive")) config.routes_case_sensitive = *v;
+    else case_checks = false;
+  }
   if (auto n = root["routes"]) {
-    read_routes(r, n, config.providers, config.routes);
+    read_routes(r, n, config.providers, config.routes_case_sensitive || !case_checks, config.routes);
   } else {
     config.routes.push_back(Route{"/", {}, AuthMode::required, {}, {}, {}});
+  }
+  if (auto n = root["forward_override_headers"]) {
+    if (auto v = r.boolean(n, "forward_override_headers")) {
+      config.forward_override_headers = *v;
+      if (*v) {
+        r.warning(n, "forward_override_headers",
+                  "X-Original-URL, X-Rewrite-URL, X-HTTP-Method-Override, X-HTTP-Method and X-Method-Override will "
+                  "reach the upstream and let frameworks that honor them route by a path or method other than the one "
+                  "jwtgate authorized; leave this false unless the upstream ignores them");
+      }
+    }
   }
   if (auto n = root["limits"]) read_limits(r, n, config.limits);
   if (auto n = root["log"]) read_log(r, n, config.log);

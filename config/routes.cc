@@ -128,9 +128,20 @@ bool methods_overlap(const Route& a, const Route& b) {
   return false;
 }
 
+// Prefixes are ASCII (prefix_problem refuses anything else), so ASCII folding is all it takes.
+bool equal_ignoring_case(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-void read_routes(YamlReader& r, const YAML::Node& node, const std::vector<Provider>& providers, std::vector<Route>& out) {
+void read_routes(YamlReader& r, const YAML::Node& node, const std::vector<Provider>& providers, bool case_sensitive,
+                 std::vector<Route>& out) {
   if (!node.IsSequence()) {
     r.error(node, "routes", "expected a list of routes, found " + YamlReader::describe(node));
     return;
@@ -145,9 +156,24 @@ void read_routes(YamlReader& r, const YAML::Node& node, const std::vector<Provid
     Route route;
     read_route(r, node[i], path, providers, route);
     for (std::size_t j = 0; j < out.size(); ++j) {
-      if (!route.prefix.empty() && out[j].prefix == route.prefix && methods_overlap(out[j], route)) {
-        r.error(node[i], path, "same prefix \"" + route.prefix + "\" and methods as routes[" + std::to_string(j) +
-                                   "]: which one applies would be ambiguous");
+      if (route.prefix.empty()) break;
+      const std::string other = YamlReader::index_path("routes", j);
+      if (out[j].prefix == route.prefix) {
+        if (methods_overlap(out[j], route)) {
+          r.error(node[i], path, "same prefix \"" + route.prefix + "\" and methods as " + other +
+                                     ": which one applies would be ambiguous");
+        }
+      } else if (!case_sensitive && equal_ignoring_case(out[j].prefix, route.prefix)) {
+        const std::string pair = "prefix \"" + route.prefix + "\" differs from " + other + "'s \"" + out[j].prefix +
+                                 "\" only in case";
+        if (methods_overlap(out[j], route)) {
+          r.error(node[i], path, pair + ", and their methods overlap: with case-insensitive matching "
+                                 "(routes_case_sensitive: false) they cover the same paths, so which one applies would "
+                                 "be ambiguous; merge them, or set routes_case_sensitive: true");
+        } else {
+          r.warning(node[i], path, pair + ": with case-insensitive matching (routes_case_sensitive: false) they cover "
+                                   "the same paths; write them the same, or set routes_case_sensitive: true");
+        }
       }
     }
     catch_all |= route.prefix == "/" && route.methods.empty();

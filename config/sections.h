@@ -10,7 +10,10 @@
 namespace jwtgate::config {
 
 void read_providers(YamlReader& r, const YAML::Node& node, const LoadOptions& options, std::vector<Provider>& out);
-void read_routes(YamlReader& r, const YAML::Node& node, const std::vector<Provider>& providers, std::vector<Route>& out);
+// `case_sensitive`: routes_case_sensitive. When false, prefixes equal but for ASCII case cover the
+// same paths, and are checked as such.
+void read_routes(YamlReader& r, const YAML::Node& node, const std::vector<Provider>& providers, bool case_sensitive,
+                 std::vector<Route>& out);
 
 // RFC 9110 field-name: a token.
 bool is_header_name(std::string_view name);

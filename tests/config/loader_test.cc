@@ -66,6 +66,9 @@ TEST_CASE("a minimal config loads with every default") {
   CHECK(c.limits.idle_timeout == std::chrono::seconds(60));
   CHECK(c.limits.upstream_timeout == std::chrono::seconds(30));
   CHECK(c.limits.max_connections == 10000);
+  CHECK(c.limits.body_timeout == std::chrono::seconds(60));
+  CHECK_FALSE(c.routes_case_sensitive);
+  CHECK_FALSE(c.forward_override_headers);
   CHECK(c.log.format == LogConfig::Format::json);
   CHECK(c.log.level == LogConfig::Level::info);
   CHECK(r.diagnostics.items().empty());
@@ -120,6 +123,9 @@ TEST_CASE("every key of the full schema is read") {
   CHECK(c.limits.max_token_bytes == 4 * 1024);
   CHECK(c.limits.upstream_timeout == std::chrono::milliseconds(500));
   CHECK(c.limits.max_connections == 500);
+  CHECK(c.limits.body_timeout == std::chrono::seconds(45));
+  CHECK(c.routes_case_sensitive);
+  CHECK(c.forward_override_headers);
   CHECK(c.log.format == LogConfig::Format::text);
   CHECK(c.log.level == LogConfig::Level::debug);
   CHECK_FALSE(c.log.access_log);
@@ -254,6 +260,98 @@ TEST_CASE("routes that contradict themselves or each other are refused") {
   CHECK_MESSAGE(disjoint.config, text(disjoint));
   CHECK(has(load(kMinimal + "routes:\n  - prefix: /\n    providers: [nobody]\n"), "no provider is named \"nobody\""));
   CHECK(has(load(kMinimal + "routes:\n  - prefix: /\n    methods: [get]\n"), "methods are upper-case"));
+}
+
+TEST_CASE("routes_case_sensitive, forward_override_headers and limits.body_timeout are read and type-checked") {
+  LoadResult on = load(kMinimal + "routes_case_sensitive: true\nforward_override_headers: true\nlimits: {body_timeout: 90s}\n");
+  REQUIRE_MESSAGE(on.config, text(on));
+  CHECK(on.config->routes_case_sensitive);
+  CHECK(on.config->forward_override_headers);
+  CHECK(on.config->limits.body_timeout == std::chrono::seconds(90));
+  LoadResult off = load(kMinimal + "routes_case_sensitive: false\nforward_override_headers: false\nlimits: {body_timeout: 500ms}\n");
+  REQUIRE_MESSAGE(off.config, text(off));
+  CHECK_FALSE(off.config->routes_case_sensitive);
+  CHECK_FALSE(off.config->forward_override_headers);
+  CHECK(off.config->limits.body_timeout == std::chrono::milliseconds(500));
+  CHECK(off.diagnostics.items().empty());
+
+  LoadResult maybe = load(kMinimal + "routes_case_sensitive: maybe\n");
+  CHECK_FALSE(maybe.config);
+  CHECK(has(maybe, "test.yaml:9:24: error: routes_case_sensitive: expected true or false, found \"maybe\""));
+  CHECK(has(load(kMinimal + "routes_case_sensitive: yes\n"), "error: routes_case_sensitive: expected true or false, found \"yes\""));
+  CHECK(has(load(kMinimal + "forward_override_headers: [true]\n"),
+            "error: forward_override_headers: expected true or false, found a list"));
+  CHECK(has(load(kMinimal + "forward_override_headers: 1\n"), "error: forward_override_headers: expected true or false, found \"1\""));
+  CHECK(has(load(kMinimal + "limits: {body_timeout: 0s}\n"), "error: limits.body_timeout: must be longer than 0s"));
+  for (const char* bad : {"banana", "5", "1.5s", "-1s", "1m30s"}) {
+    CAPTURE(std::string(bad));
+    LoadResult r = load(kMinimal + "limits: {body_timeout: \"" + bad + "\"}\n");
+    CHECK_FALSE(r.config);
+    CHECK(has(r, "error: limits.body_timeout: expected a duration such as 500ms, 30s, 5m or 1h"));
+  }
+
+  // Misspellings are suggested, and the new keys do not take suggestions from the old ones.
+  CHECK(has(load(kMinimal + "route_case_sensitive: true\n"),
+            "route_case_sensitive: unknown key \"route_case_sensitive\"; did you mean \"routes_case_sensitive\"?"));
+  CHECK(has(load(kMinimal + "forward_overide_headers: true\n"), "did you mean \"forward_override_headers\"?"));
+  CHECK(has(load(kMinimal + "limits: {body_timout: 5s}\n"), "did you mean \"body_timeout\"?"));
+  CHECK(has(load(kMinimal + "route: []\n"), "did you mean \"routes\"?"));
+}
+
+TEST_CASE("with case-insensitive routes, prefixes differing only in case are warned about or refused") {
+  const std::string disjoint = kMinimal + "routes:\n  - prefix: /admin\n    methods: [GET]\n  - prefix: /Admin\n"
+                                          "    methods: [POST]\n  - prefix: /\n";
+  LoadResult w = load(disjoint);
+  REQUIRE_MESSAGE(w.config, text(w));
+  CHECK(has(w, "test.yaml:12:5: warning: routes[1]: prefix \"/Admin\" differs from routes[0]'s \"/admin\" only in case: "
+               "with case-insensitive matching (routes_case_sensitive: false) they cover the same paths; write them the "
+               "same, or set routes_case_sensitive: true"));
+  CHECK(w.diagnostics.count(Diagnostic::Severity::warning) == 1);
+  CHECK(has(load(disjoint + "routes_case_sensitive: false\n"), "warning: routes[1]: prefix \"/Admin\" differs"));
+  // routes_case_sensitive is honoured wherever it appears, here after the routes.
+  LoadResult sensitive = load(disjoint + "routes_case_sensitive: true\n");
+  REQUIRE_MESSAGE(sensitive.config, text(sensitive));
+  CHECK(sensitive.diagnostics.items().empty());
+  LoadResult before = load("routes_case_sensitive: true\n" + disjoint);
+  REQUIRE_MESSAGE(before.config, text(before));
+  CHECK(before.diagnostics.items().empty());
+
+  // Overlapping methods: as ambiguous as the same prefix written the same way.
+  const std::string overlap = kMinimal + "routes:\n  - prefix: /api/Orders\n    methods: [GET, POST]\n  - prefix: /\n"
+                                         "  - prefix: /API/orders\n    methods: [POST]\n";
+  LoadResult e = load(overlap);
+  CHECK_FALSE(e.config);
+  CHECK(has(e, "test.yaml:13:5: error: routes[2]: prefix \"/API/orders\" differs from routes[0]'s \"/api/Orders\" only in "
+               "case, and their methods overlap: with case-insensitive matching (routes_case_sensitive: false) they cover "
+               "the same paths, so which one applies would be ambiguous; merge them, or set routes_case_sensitive: true"));
+  CHECK_FALSE(has(e, "warning: routes[2]"));
+  CHECK(has(load(kMinimal + "routes:\n  - prefix: /a\n  - prefix: /A\n    methods: [GET]\n  - prefix: /\n"),
+            "error: routes[1]: prefix \"/A\" differs from routes[0]'s \"/a\" only in case, and their methods overlap"));
+  LoadResult allowed = load(overlap + "routes_case_sensitive: true\n");
+  REQUIRE_MESSAGE(allowed.config, text(allowed));
+  CHECK(allowed.diagnostics.items().empty());
+  // An invalid routes_case_sensitive is its own error; the routes are not judged by a guess.
+  LoadResult invalid = load(overlap + "routes_case_sensitive: maybe\n");
+  CHECK_FALSE(invalid.config);
+  CHECK(invalid.diagnostics.count(Diagnostic::Severity::error) == 1);
+  CHECK(has(invalid, "error: routes_case_sensitive: expected true or false"));
+  // Prefixes that differ in more than case, or only within a longer prefix, are unrelated.
+  LoadResult unrelated = load(kMinimal + "routes:\n  - prefix: /admin\n  - prefix: /Admin/x\n  - prefix: /admins\n  - prefix: /\n");
+  REQUIRE_MESSAGE(unrelated.config, text(unrelated));
+  CHECK(unrelated.diagnostics.items().empty());
+}
+
+TEST_CASE("forward_override_headers: true is warned about") {
+  LoadResult r = load(kMinimal + "forward_override_headers: true\n");
+  REQUIRE_MESSAGE(r.config, text(r));
+  CHECK(r.config->forward_override_headers);
+  CHECK(has(r, "test.yaml:9:27: warning: forward_override_headers: X-Original-URL, X-Rewrite-URL, X-HTTP-Method-Override, "
+               "X-HTTP-Method and X-Method-Override will reach the upstream and let frameworks that honor them route by a "
+               "path or method other than the one jwtgate authorized; leave this false unless the upstream ignores them"));
+  CHECK(r.diagnostics.count(Diagnostic::Severity::warning) == 1);
+  LoadResult off = load(kMinimal + "forward_override_headers: false\n");
+  REQUIRE_MESSAGE(off.config, text(off));
+  CHECK(off.diagnostics.items().empty());
 }
 
 TEST_CASE("insecure settings are refused or warned about") {
