@@ -410,6 +410,8 @@ std::string effective_config_json(const Config& config) {
   w.begin_array();
   for (const auto& r : config.routes) route(w, r);
   w.end_array();
+  w.key("routes_case_sensitive"); w.boolean(config.routes_case_sensitive);
+  w.key("forward_override_headers"); w.boolean(config.forward_override_headers);
   w.key("limits");
   w.begin_object();
   w.key("max_header_bytes"); size(w, config.limits.max_header_bytes);
@@ -418,6 +420,7 @@ std::string effective_config_json(const Config& config) {
   w.key("idle_timeout"); duration(w, config.limits.idle_timeout);
   w.key("upstream_timeout"); duration(w, config.limits.upstream_timeout);
   w.key("max_connections"); size(w, config.limits.max_connections);
+  w.key("body_timeout"); duration(w, config.limits.body_timeout);
   w.end_object();
   w.key("log");
   w.begin_object();

@@ -172,13 +172,16 @@ TEST_CASE("a minimal config shows every default") {
       "providers": null
     }
   ],
+  "routes_case_sensitive": false,
+  "forward_override_headers": false,
   "limits": {
     "max_header_bytes": 16384,
     "max_token_bytes": 8192,
     "header_timeout": "10s",
     "idle_timeout": "1m",
     "upstream_timeout": "30s",
-    "max_connections": 10000
+    "max_connections": 10000,
+    "body_timeout": "1m"
   },
   "log": {
     "format": "json",
@@ -375,13 +378,16 @@ TEST_CASE("the full schema renders every field in the configured order") {
       "providers": null
     }
   ],
+  "routes_case_sensitive": true,
+  "forward_override_headers": true,
   "limits": {
     "max_header_bytes": 32768,
     "max_token_bytes": 4096,
     "header_timeout": "5s",
     "idle_timeout": "2m",
     "upstream_timeout": "500ms",
-    "max_connections": 500
+    "max_connections": 500,
+    "body_timeout": "45s"
   },
   "log": {
     "format": "text",
