@@ -36,6 +36,12 @@ Status read_numeric_date(const Claims& claims, std::string_view name, std::optio
     default: return {Reason::invalid_claim, "\"" + std::string(name) + "\" is not a NumericDate (a JSON number)"};
   }
   if (!std::isfinite(v)) return {Reason::invalid_claim, "\"" + std::string(name) + "\" is not a finite number"};
+  // A time no 64-bit clock can hold is not a real time: treated as one, exp: 1e300 would mean
+  // "never expires", and converting it to an integer time anywhere would be undefined.
+  constexpr double kLimit = 9223372036854775807.0;  // 2^63 seconds
+  if (v >= kLimit || v <= -kLimit) {
+    return {Reason::invalid_claim, "\"" + std::string(name) + "\" is beyond any representable time"};
+  }
   out = v;
   return Status::Ok();
 }

@@ -81,7 +81,7 @@ TEST_CASE("exp is required unless configured otherwise") {
 TEST_CASE("NumericDate accepts integers and decimals, nothing else") {
   CHECK(check("{\"exp\":" + std::to_string(kNow + 10) + ".75}").ok());
   CHECK(check("{\"exp\":1.8e9}").ok());
-  CHECK(check("{\"exp\":18446744073709551615}").ok());
+  CHECK(check("{\"exp\":9000000000000000000}").ok());  // far, but a time a 64-bit clock holds
   for (const char* bad : {R"({"exp":"1800000000"})", R"({"exp":true})", R"({"exp":null})", R"({"exp":[1800000000]})",
                           R"({"exp":{}})", R"({"exp":1800000000,"nbf":"0"})", R"({"exp":1800000000,"iat":false})"}) {
     CAPTURE(bad);
@@ -210,4 +210,15 @@ TEST_CASE("claim header values: strings as is, arrays joined, objects compact, c
   CHECK_FALSE(claim_header_value(*c.find("arr_ctl")));
   // Inside JSON the newline is escaped, so the compact form is safe.
   CHECK(claim_header_value(*c.find("obj_ctl")) == "{\"k\":\"a\\nb\"}");
+}
+
+TEST_CASE("a NumericDate beyond any 64-bit time is invalid, not 'never expires'") {
+  for (const char* exp : {"1e300", "9.3e18", "18446744073709551615", "-1e300"}) {
+    CAPTURE(exp);
+    const Status s = check(std::string("{\"exp\":") + exp + "}");
+    CHECK(s.reason() == Reason::invalid_claim);
+  }
+  CHECK(check("{\"exp\":" + std::to_string(kNow + 3600) + ",\"nbf\":-1e300}").reason() == Reason::invalid_claim);
+  CHECK(check("{\"exp\":" + std::to_string(kNow + 3600) + ",\"iat\":1e300}").reason() == Reason::invalid_claim);
+  CHECK(check("{\"exp\":4102444800}").ok());  // the year 2100 is a real time
 }
