@@ -91,13 +91,18 @@ bool normalize_request_target(std::string_view target, RequestTarget& out, std::
   out.path = "/";
   out.match_path = "/";
   for (std::size_t i = 0; i < segments.size(); ++i) {
-    if (i) { out.path += '/'; out.match_path += '/'; }
+    if (i) out.path += '/';
     out.path += segments[i];
-    out.match_path += segments[i].substr(0, segments[i].find(';'));
+    // A segment that is only ";params" vanishes for Tomcat, Jetty and Spring, which then merge
+    // the slashes around it: "/;x/admin" is their "/admin", so it must be ours too.
+    const std::string_view name = segments[i].substr(0, segments[i].find(';'));
+    if (name.empty()) continue;
+    if (out.match_path.size() > 1) out.match_path += '/';
+    out.match_path += name;
   }
   if (ends_in_dir && !segments.empty()) {
     out.path += '/';
-    out.match_path += '/';
+    if (out.match_path.size() > 1) out.match_path += '/';
   }
   return true;
 }

@@ -47,6 +47,16 @@ TEST_CASE("path parameters do not change which route matches, and the upstream s
   CHECK(match_of("/public/..;/admin") == "/admin");
 }
 
+TEST_CASE("a segment of ;params alone vanishes for matching, as Tomcat, Jetty and Spring drop it") {
+  CHECK(match_of("/;x/admin/users") == "/admin/users");
+  CHECK(path_of("/;x/admin/users") == "/;x/admin/users");
+  CHECK(match_of("/;/admin") == "/admin");
+  CHECK(match_of("/;a=b/;c/admin;d/") == "/admin/");
+  CHECK(match_of("/public/;x/../admin") == "/public/admin");  // ";x" is a segment ".." removes
+  CHECK(match_of("/;x") == "/");
+  CHECK(match_of("/;x/") == "/");
+}
+
 TEST_CASE("the query never takes part in the path") {
   RequestTarget t;
   std::string error;
