@@ -166,7 +166,7 @@ void Authenticator::decide(const config::Route& route, const ExtractedToken& tok
     if (verified->claim_headers[i]) result.add_headers.push_back({p.claims_to_headers[i].header, *verified->claim_headers[i]});
   }
   if (!p.forward_payload_header.empty()) result.add_headers.push_back({p.forward_payload_header, verified->payload_header});
-  if (!p.forward_token) result.strip_source = token.source;
+  if (!p.forward_token) result.strip_sources = token.found_in;
 }
 
 }  // namespace jwtgate::proxy

@@ -25,8 +25,9 @@ struct AuthResult {
   bool authenticated = false;           // a token was verified (false for auth none / optional without token)
   int provider = -1;                    // also set when the token's kid is unknown to its provider
   std::vector<HeaderField> add_headers;  // claim and payload headers to add
-  // When the provider does not forward the token: where it was, to remove it from the request.
-  std::optional<config::TokenSource> strip_source;
+  // When the provider does not forward the token: every place it was sent in, as bits over the
+  // route's token sources (see ExtractedToken::found_in), to remove it from all of them.
+  std::uint64_t strip_sources = 0;
   bool cache_hit = false;
   bool token_present = false;
   std::optional<core::TokenDigest> digest;  // of the presented token: for its fingerprint only

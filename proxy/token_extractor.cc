@@ -3,11 +3,7 @@
 namespace jwtgate::proxy {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using detail::trim_wsp;
 
 bool find_query_param(std::string_view query, std::string_view name, std::string_view& value, std::size_t& count) {
   count = 0;
@@ -28,31 +24,42 @@ core::Status invalid(std::string detail) { return {core::Reason::multiple_tokens
 
 }  // namespace
 
-bool find_cookie(std::string_view header, std::string_view name, std::string_view& value) {
-  while (!header.empty()) {
-    const std::size_t semi = header.find(';');
-    const std::string_view pair = trim(header.substr(0, semi));
-    const std::size_t eq = pair.find('=');
-    if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
-      value = pair.substr(eq + 1);
-      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-      return true;
+std::string without_cookie(std::string_view header, std::string_view name) {
+  std::string out;
+  for_each_cookie(header, [&](const CookiePair& c) {
+    if (c.name == name) return;
+    if (!out.empty()) out += "; ";
+    out += c.text;
+  });
+  return out;
+}
+
+std::string without_query_param(std::string_view query, std::string_view name) {
+  std::string out;
+  while (true) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    if (pair.substr(0, pair.find('=')) != name && !pair.empty()) {
+      if (!out.empty()) out += '&';
+      out += pair;
     }
-    if (semi == std::string_view::npos) break;
-    header.remove_prefix(semi + 1);
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
   }
-  return false;
+  return out;
 }
 
 core::Status extract_token(const HeaderList& headers, std::string_view query,
                            const std::vector<config::TokenSource>& sources, ExtractedToken& out) {
   out = ExtractedToken{};
-  for (const auto& src : sources) {
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    const config::TokenSource& src = sources[i];
     auto take = [&](std::string_view token, std::string_view where) -> core::Status {
       if (out.present && out.token != token) return invalid("more than one token in the request (" + std::string(where) + ")");
       if (!out.present) out.source = src;
       out.present = true;
       out.token = std::string(token);
+      out.found_in |= std::uint64_t{1} << (i < 63 ? i : 63);
       return core::Status::Ok();
     };
     switch (src.kind) {
@@ -65,17 +72,24 @@ core::Status extract_token(const HeaderList& headers, std::string_view query,
           // Another scheme (e.g. Basic) in a header configured for Bearer: not a token for us.
           break;
         }
-        const std::string_view token = trim(value.substr(src.prefix.size()));
+        const std::string_view token = trim_wsp(value.substr(src.prefix.size()));
         if (token.empty()) break;
         if (core::Status s = take(token, src.name + " header"); !s) return s;
         break;
       }
       case config::TokenSource::Kind::cookie: {
+        std::size_t count = 0;
+        std::string_view value;
         for (std::string_view cookie_header : headers.all("cookie")) {
-          std::string_view value;
-          if (find_cookie(cookie_header, src.name, value) && !value.empty()) {
-            if (core::Status s = take(value, "cookie " + src.name); !s) return s;
-          }
+          for_each_cookie(cookie_header, [&](const CookiePair& c) {
+            if (c.name != src.name) return;
+            if (count++ == 0) value = c.value;
+          });
+        }
+        // Servers disagree on which of two same-named cookies they read (first, last, both).
+        if (count > 1) return invalid("the " + src.name + " cookie is sent more than once");
+        if (count == 1 && !value.empty()) {
+          if (core::Status s = take(value, "cookie " + src.name); !s) return s;
         }
         break;
       }

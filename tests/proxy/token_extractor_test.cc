@@ -55,6 +55,40 @@ TEST_CASE("two different tokens, or the token header twice, are an invalid reque
   same.add("Cookie", "access_token=a.b.c");
   REQUIRE(proxy::extract_token(same, "", kAll, t).ok());
   CHECK(t.token == "a.b.c");
+  CHECK(t.found_in == 0b011);  // both places, so forward_token: false removes it from both
+}
+
+TEST_CASE("two cookies of the token's name are an invalid request, whatever their values") {
+  const std::vector<TokenSource> cookie = {{TokenSource::Kind::cookie, "at", ""}};
+  ExtractedToken t;
+  for (std::vector<const char*> headers : std::vector<std::vector<const char*>>{
+           {"at=a.b.c; at=x.y.z"},       // in one header (a server may read either)
+           {"at=a.b.c; at=a.b.c"},       // even the same value twice
+           {"at=a.b.c", "at=x.y.z"},     // in two headers
+           {"at=a.b.c; other=1", " at =x.y.z"},
+           {"at=a.b.c;at"},              // a bare name some servers read as at=""
+       }) {
+    HeaderList h;
+    for (const char* v : headers) h.add("Cookie", v);
+    CAPTURE(headers[0]);
+    CHECK(proxy::extract_token(h, "", cookie, t).reason() == core::Reason::multiple_tokens);
+  }
+}
+
+TEST_CASE("cookie names and values are trimmed of spaces and tabs (RFC 6265 section 5.2)") {
+  const std::vector<TokenSource> cookie = {{TokenSource::Kind::cookie, "at", ""}};
+  for (const char* v : {"at=a.b.c", " at=a.b.c ", "x=1;\tat\t=\ta.b.c", "x=1 ;at = a.b.c;y=2", "at=\"a.b.c\""}) {
+    HeaderList h;
+    h.add("Cookie", v);
+    ExtractedToken t;
+    CAPTURE(v);
+    REQUIRE(proxy::extract_token(h, "", cookie, t).ok());
+    CHECK(t.token == "a.b.c");
+  }
+  // Removal uses the same reading, so a spelling that was read as the token is also removed.
+  CHECK(proxy::without_cookie("x=1 ;\tat = a.b.c; y=2", "at") == "x=1; y=2");
+  CHECK(proxy::without_cookie("at=a.b.c", "at").empty());
+  CHECK(proxy::without_cookie("at2=1;  at=q", "at") == "at2=1");
 }
 
 TEST_CASE("cookies and query parameters are found by exact name") {
