@@ -63,38 +63,14 @@ std::string chunk(std::string_view data) {
   return out;
 }
 
-// Removes cookie `name` from a Cookie header value; returns the rest.
-std::string without_cookie(std::string_view header, std::string_view name) {
-  std::string out;
-  while (!header.empty()) {
-    const std::size_t semi = header.find(';');
-    std::string_view pair = header.substr(0, semi);
-    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-    const std::size_t eq = pair.find('=');
-    if (!(eq != std::string_view::npos && pair.substr(0, eq) == name) && !pair.empty()) {
-      if (!out.empty()) out += "; ";
-      out += pair;
-    }
-    if (semi == std::string_view::npos) break;
-    header.remove_prefix(semi + 1);
-  }
-  return out;
+// Names a Connection header may not make hop-by-hop: they frame or route the message, and
+// removing them would make jwtgate and the upstream read different requests from the same bytes.
+bool frames_or_routes(std::string_view name) {
+  return same_header_to_cgi(name, "content-length") || same_header_to_cgi(name, "transfer-encoding") ||
+         same_header_to_cgi(name, "host");
 }
 
-std::string without_query_param(std::string_view query, std::string_view name) {
-  std::string out;
-  while (true) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    if (pair.substr(0, pair.find('=')) != name && !pair.empty()) {
-      if (!out.empty()) out += '&';
-      out += pair;
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return out;
-}
+bool source_stripped(std::uint64_t mask, std::size_t i) { return ((mask >> (i < 63 ? i : 63)) & 1) != 0; }
 
 }  // namespace
 
@@ -181,25 +157,95 @@ void ClientConnection::feed(const char* data, std::size_t len) {
     }
     return;
   }
-  if (llhttp_get_errno(&parser_) == HPE_PAUSED || llhttp_get_errno(&parser_) == HPE_PAUSED_UPGRADE) {
-    // An exchange is in flight: hold pipelined bytes, bounded.
-    pending_.append(data, len);
-    if (pending_.size() > kMaxPending) stop_reading();
-    return;
+  if (parser_paused_ || held_bytes() > 0 || input_blocked_ || in_input_loop_) {
+    // An exchange is in flight, or earlier bytes wait: these wait behind them, bounded.
+    hold_input(data, len);
+  } else {
+    // Straight from the read buffer, without a copy.
+    in_input_loop_ = true;
+    execute(data, len, false);
+    in_input_loop_ = false;
   }
-  handle_parse_result(llhttp_execute(&parser_, data, len), data, len);
+  resume_input();
 }
 
-void ClientConnection::handle_parse_result(llhttp_errno_t err, const char* data, std::size_t len) {
+void ClientConnection::hold_input(const char* data, std::size_t len) {
+  if (held_bytes() == 0) {
+    pending_.clear();
+    pending_pos_ = 0;
+  } else if (pending_pos_ >= 64 * 1024 && pending_pos_ * 2 >= pending_.size()) {
+    pending_.erase(0, pending_pos_);  // amortized: each byte is moved a bounded number of times
+    pending_pos_ = 0;
+  }
+  pending_.append(data, len);
+}
+
+void ClientConnection::execute(const char* data, std::size_t len, bool from_pending) {
+  const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
   if (closed_) return;
-  if (err == HPE_OK) return;
-  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-    const char* pos = llhttp_get_error_pos(&parser_);
-    const std::size_t used = pos ? static_cast<std::size_t>(pos - data) : len;
-    pending_.insert(0, data + used, len - used);
-    if (phase_ == Phase::head) process_head();
+  if (err == HPE_OK) {
+    if (from_pending) {
+      pending_.clear();
+      pending_pos_ = 0;
+    }
     return;
   }
+  if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
+    handle_parse_error(err);
+    return;
+  }
+  const char* pos = llhttp_get_error_pos(&parser_);
+  const std::size_t used = pos ? static_cast<std::size_t>(pos - data) : len;
+  if (from_pending) {
+    pending_pos_ += used;
+  } else {
+    pending_.assign(data + used, len - used);
+    pending_pos_ = 0;
+  }
+  parser_paused_ = true;
+  if (err == HPE_PAUSED_UPGRADE && phase_ != Phase::forwarding) {
+    // The end of an Upgrade request that was refused: there is no tunnel, and what follows on
+    // the connection is HTTP again (pipelined requests must not hang behind it).
+    parser_paused_ = false;
+    llhttp_resume_after_upgrade(&parser_);
+    return;
+  }
+  if (phase_ == Phase::head) process_head();
+}
+
+void ClientConnection::resume_parser() {
+  if (!parser_paused_) return;
+  parser_paused_ = false;
+  llhttp_resume(&parser_);
+}
+
+void ClientConnection::resume_input() {
+  if (in_input_loop_) return;  // the loop below (or feed) goes on with whatever became ready
+  in_input_loop_ = true;
+  while (!closed_ && phase_ != Phase::closing && phase_ != Phase::tunnel && !parser_paused_ && held_bytes() > 0) {
+    if (client_queue_size() > kHighWater) {
+      // A client that pipelines requests without reading the answers: wait until it reads.
+      input_blocked_ = true;
+      break;
+    }
+    execute(pending_.data() + pending_pos_, held_bytes(), true);
+  }
+  in_input_loop_ = false;
+  if (closed_ || phase_ == Phase::closing || phase_ == Phase::tunnel) return;
+  if (held_bytes() == 0) {
+    pending_.clear();
+    pending_pos_ = 0;
+  }
+  // Bytes after an Upgrade request belong to the tunnel and are held until the upstream agrees;
+  // a key refresh being awaited holds everything behind the request.
+  const bool hold = input_blocked_ || read_paused_for_backpressure_ || phase_ == Phase::awaiting_keys ||
+                    (upgrade_request_ && phase_ == Phase::forwarding) || held_bytes() > kMaxPending;
+  if (hold) stop_reading();
+  else start_reading();
+}
+
+void ClientConnection::handle_parse_error(llhttp_errno_t err) {
+  (void)err;
   // Malformed or hostile framing (smuggling attempts, bad header names, bare LF, obs-fold...):
   // answer once and close, so nothing after it is interpreted.
   if (head_too_large_) {
@@ -265,6 +311,8 @@ int ClientConnection::cb_headers_complete(llhttp_t* p) {
   c->chunked_request_ = (p->flags & F_CHUNKED) != 0;
   c->upgrade_request_ = p->upgrade != 0;
   c->head_request_ = p->method == HTTP_HEAD;
+  c->has_content_length_ = (p->flags & F_CONTENT_LENGTH) != 0;
+  c->content_length_ = p->content_length;
   // Handle the head outside llhttp (process_head may write, close, or wait for the upstream).
   return HPE_PAUSED;
 }
@@ -272,6 +320,7 @@ int ClientConnection::cb_headers_complete(llhttp_t* p) {
 int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
   auto* c = self(p);
   if (!c->upstream_) return 0;
+  c->body_progress();
   const std::string_view data(at, len);
   c->upstream_->write(c->chunked_request_ ? chunk(data) : std::string(data));
   if (c->upstream_ && c->upstream_->write_queue_size() > kHighWater) {
@@ -305,6 +354,9 @@ void ClientConnection::reset_request() {
   head_bytes_ = 0;
   head_too_large_ = false;
   chunked_request_ = false;
+  has_content_length_ = false;
+  content_length_ = 0;
+  connection_options_.clear();
   upgrade_request_ = false;
   head_request_ = false;
   request_done_ = false;
@@ -346,25 +398,72 @@ void ClientConnection::reject(std::string response, bool keep_alive) {
   finish_exchange();
 }
 
+bool ClientConnection::check_connection_options(std::string& why) {
+  std::size_t hosts = 0;
+  headers_.get("host", &hosts);
+  if (hosts > 1) {
+    why = "the request has more than one Host header";
+    return false;
+  }
+  if (hosts == 0 && parser_.http_major == 1 && parser_.http_minor >= 1) {
+    why = "an HTTP/1.1 request must have a Host header";
+    return false;
+  }
+  for (std::string_view v : headers_.all("connection")) {
+    while (!v.empty()) {
+      const std::size_t comma = v.find(',');
+      std::string_view item = v.substr(0, comma);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+      if (item.empty() || iequals(item, "keep-alive") || iequals(item, "close") || iequals(item, "upgrade")) continue;
+      if (frames_or_routes(item)) {
+        why = "the Connection header must not list " + std::string(item) + ": it frames or routes the request";
+        return false;
+      }
+      // Any other listed name is hop-by-hop, as RFC 9110 section 7.6.1 says. That cannot touch
+      // what jwtgate itself adds (identity and X-Forwarded-* headers are added afterwards), and
+      // the upstream only ever sees jwtgate's own Connection header.
+      connection_options_.emplace_back(item);
+    }
+  }
+  return true;
+}
+
 void ClientConnection::process_head() {
   arm(Timer::none);
   const RuntimeConfig& rc = rt();
   const bool can_keep_alive = keep_alive_ && !expects_body() && !worker_.draining();
 
   std::string why;
-  if (!normalize_request_target(url_, target_, why)) {
+  if (!normalize_request_target(url_, target_, why) || !check_connection_options(why)) {
     reject(plain_error_response(400, "invalid_request", why, false), false);
     return;
   }
   const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-  route_ = rc.routes.match(target_.match_path, method);
+  std::string allow;
+  route_ = rc.routes.match(target_.match_path, method, &allow);
   if (!route_) {
     outcome_ = Outcome::no_route;
-    reject(plain_error_response(404, "not_found", "no route covers this path", can_keep_alive), can_keep_alive);
+    if (!allow.empty()) {
+      // The path's route exists but excludes the method: never a shorter, weaker route instead.
+      reject(plain_error_response(405, "method_not_allowed", "this route does not accept the method", can_keep_alive,
+                                  "Allow: " + allow + "\r\n"),
+             can_keep_alive);
+    } else {
+      reject(plain_error_response(404, "not_found", "no route covers this path", can_keep_alive), can_keep_alive);
+    }
     return;
   }
-  // Claim headers a client sends are never passed on, on any route.
-  for (const auto& h : rc.injected_headers) headers_.remove(h);
+  // Headers jwtgate sets from a token, and the override headers, are never passed on from a
+  // client, on any route, in any spelling a CGI-style upstream reads as the same name.
+  auto& fields = headers_.fields();
+  fields.erase(std::remove_if(fields.begin(), fields.end(),
+                              [&](const HeaderField& f) {
+                                return std::any_of(rc.removed_headers.begin(), rc.removed_headers.end(),
+                                                   [&](const std::string& h) { return same_header_to_cgi(f.name, h); });
+                              }),
+               fields.end());
   authorize();
 }
 
@@ -439,39 +538,50 @@ void ClientConnection::connect_upstream(bool allow_reuse) {
 
 std::string ClientConnection::build_upstream_head(const AuthResult& auth, const RequestTarget& target) {
   const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  const auto& sources = rt().route_token_sources[rt().routes.index_of(route_)];
+  // forward_token: false removes the token from every place it was sent in.
+  auto stripped = [&](config::TokenSource::Kind kind, auto&& visit) {
+    if (auth.strip_sources == 0) return;
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      if (sources[i].kind == kind && source_stripped(auth.strip_sources, i)) visit(sources[i]);
+    }
+  };
   std::string query = target.query;
-  if (auth.strip_source && auth.strip_source->kind == config::TokenSource::Kind::query) {
-    query = without_query_param(query, auth.strip_source->name);
-  }
+  bool query_stripped = false;
+  stripped(config::TokenSource::Kind::query, [&](const config::TokenSource& s) {
+    query = without_query_param(query, s.name);
+    query_stripped = true;
+  });
   std::string head;
   head.reserve(512 + head_bytes_);
   head += method;
   head += ' ';
   head += target.path;
-  if (target.has_query && !(auth.strip_source && query.empty() && auth.strip_source->kind == config::TokenSource::Kind::query)) {
+  if (target.has_query && !(query_stripped && query.empty())) {
     head += '?';
     head += query;
   }
   head += " HTTP/1.1\r\n";
 
-  const std::vector<std::string> options = connection_options(headers_);
   std::string forwarded_for, host;
   for (const auto& f : headers_.fields()) {
-    if (is_hop_by_hop(f.name) || listed(options, f.name)) continue;
-    if (iequals(f.name, "expect") || iequals(f.name, "x-forwarded-proto") || iequals(f.name, "x-forwarded-host")) continue;
+    if (is_hop_by_hop(f.name) || listed(connection_options_, f.name)) continue;
+    // jwtgate frames the message itself (below), from what llhttp parsed.
+    if (iequals(f.name, "content-length") || iequals(f.name, "expect")) continue;
     if (iequals(f.name, "x-forwarded-for")) {
       forwarded_for += (forwarded_for.empty() ? "" : ", ") + f.value;
       continue;
     }
+    if (same_header_to_cgi(f.name, "x-forwarded-for")) continue;  // X_Forwarded_For: a spoof
     if (iequals(f.name, "host")) host = f.value;
-    if (auth.strip_source) {
-      const auto& s = *auth.strip_source;
-      if (s.kind == config::TokenSource::Kind::header && iequals(f.name, s.name)) continue;
-      if (s.kind == config::TokenSource::Kind::cookie && iequals(f.name, "cookie")) {
-        const std::string rest = without_cookie(f.value, s.name);
-        if (!rest.empty()) head += "Cookie: " + rest + "\r\n";
-        continue;
-      }
+    bool drop = false;
+    stripped(config::TokenSource::Kind::header, [&](const config::TokenSource& s) { drop |= iequals(f.name, s.name); });
+    if (drop) continue;
+    if (iequals(f.name, "cookie") && auth.strip_sources != 0) {
+      std::string rest = f.value;
+      stripped(config::TokenSource::Kind::cookie, [&](const config::TokenSource& s) { rest = without_cookie(rest, s.name); });
+      if (!rest.empty()) head += "Cookie: " + rest + "\r\n";
+      continue;
     }
     head += f.name;
     head += ": ";
@@ -488,7 +598,11 @@ std::string ClientConnection::build_upstream_head(const AuthResult& auth, const 
   head += "X-Forwarded-For: " + forwarded_for + "\r\n";
   head += "X-Forwarded-Proto: http\r\n";
   if (!host.empty()) head += "X-Forwarded-Host: " + host + "\r\n";
-  if (chunked_request_) head += "Transfer-Encoding: chunked\r\n";
+  if (chunked_request_) {
+    head += "Transfer-Encoding: chunked\r\n";
+  } else if (has_content_length_) {
+    head += "Content-Length: " + std::to_string(content_length_) + "\r\n";
+  }
   if (upgrade_request_) {
     head += "Connection: Upgrade\r\nUpgrade: " + std::string(headers_.get("upgrade")) + "\r\n";
   } else {
@@ -508,21 +622,18 @@ void ClientConnection::send_upstream_head() {
   upstream_->begin_exchange(head_request_);
   upstream_->write(upstream_head_);
   if (!upstream_) return;
-  // Continue parsing the body (if any) and whatever else arrived.
-  llhttp_resume(&parser_);
-  std::string rest = std::move(pending_);
-  pending_.clear();
-  if (upgrade_request_) {
-    // Bytes after an Upgrade request belong to the tunnel; hold them until the upstream agrees.
-    pending_ = std::move(rest);
-    return;
-  }
-  if (!rest.empty()) {
-    handle_parse_result(llhttp_execute(&parser_, rest.data(), rest.size()), rest.data(), rest.size());
-    if (closed_) return;
+  if (upgrade_request_) return;  // what follows belongs to the tunnel, held until the upstream agrees
+  if (!retried_) {
+    // Go on with the body (if any) and whatever else arrived. A retry only sends the head again:
+    // it is for body-less requests, whose parsing is done, and parsing on would start the next
+    // pipelined request while this one still runs.
+    resume_parser();
+    resume_input();
+    if (closed_ || !upstream_) return;
   }
   if (!request_done_) {
-    start_reading();
+    body_progress();
+    arm(Timer::body);
   } else if (!response_head_sent_) {
     arm(Timer::upstream);
   }
@@ -548,7 +659,6 @@ void ClientConnection::upstream_failed(UpstreamConnection* up, int status, bool 
 int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, std::string_view reason,
                                              const HeaderList& headers) {
   if (up != upstream_ || closed_) return -1;
-  arm(Timer::none);
   if (upstream_sent_ns_ != 0) {
     upstream_ns_ = uv_hrtime() - upstream_sent_ns_;
     worker_.metrics().upstream_seconds.observe(static_cast<double>(upstream_ns_) / 1e9);
@@ -569,7 +679,9 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, s
   head += "\r\n";
   const std::vector<std::string> options = connection_options(headers);
   for (const auto& f : headers.fields()) {
-    if (is_hop_by_hop(f.name) || listed(options, f.name)) continue;
+    if (is_hop_by_hop(f.name)) continue;
+    // The response is framed by what llhttp read; its Connection cannot unframe it for the client.
+    if (listed(options, f.name) && !frames_or_routes(f.name)) continue;
     if (!no_body && !switching && upstream_chunked && iequals(f.name, "content-length")) continue;
     head += f.name;
     head += ": ";
@@ -577,6 +689,7 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, s
     head += "\r\n";
   }
   if (switching) {
+    arm(Timer::none);
     head += "Connection: Upgrade\r\nUpgrade: " + std::string(headers.get("upgrade")) + "\r\n\r\n";
     write_client(std::move(head));
     response_head_sent_ = true;
@@ -595,11 +708,18 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, s
   head += keep_alive_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   write_client(std::move(head));
   response_head_sent_ = true;
+  if (no_body && request_done_) {
+    arm(Timer::none);
+  } else {
+    body_progress();
+    arm(Timer::body);  // a body still flows one way or the other
+  }
   return no_body ? 1 : 0;
 }
 
 void ClientConnection::upstream_body(UpstreamConnection* up, std::string_view data) {
   if (up != upstream_ || closed_ || data.empty()) return;
+  body_progress();
   if (rechunk_response_) write_client(chunk(data));
   else append_client(data);
   if (client_queue_size() > kHighWater) up->pause_reading();
@@ -627,8 +747,9 @@ void ClientConnection::upstream_tunnel_data(UpstreamConnection* up, std::string_
   if (phase_ != Phase::tunnel) {
     phase_ = Phase::tunnel;
     up->start_tunnel();
-    std::string early = std::move(pending_);
+    std::string early = pending_.substr(pending_pos_);
     pending_.clear();
+    pending_pos_ = 0;
     if (!early.empty()) up->write(std::move(early));
     start_reading();
   }
@@ -638,6 +759,7 @@ void ClientConnection::upstream_tunnel_data(UpstreamConnection* up, std::string_
 
 void ClientConnection::upstream_writable(UpstreamConnection* up) {
   if (up != upstream_ || closed_) return;
+  body_progress();
   if (read_paused_for_backpressure_) {
     read_paused_for_backpressure_ = false;
     start_reading();
@@ -652,14 +774,8 @@ void ClientConnection::finish_exchange() {
     return;
   }
   arm(Timer::idle);
-  llhttp_resume(&parser_);
-  if (!pending_.empty()) {
-    std::string rest = std::move(pending_);
-    pending_.clear();
-    handle_parse_result(llhttp_execute(&parser_, rest.data(), rest.size()), rest.data(), rest.size());
-    if (closed_ || phase_ != Phase::idle) return;
-  }
-  start_reading();
+  resume_parser();
+  resume_input();
 }
 
 void ClientConnection::write_client(std::string data) {
@@ -713,7 +829,13 @@ void ClientConnection::on_written(void* owner, int status) {
     c->close();
     return;
   }
-  if (c->upstream_ && queued < kLowWater) c->upstream_->resume_reading();
+  c->body_progress();
+  if (queued >= kLowWater) return;
+  if (c->upstream_) c->upstream_->resume_reading();
+  if (c->input_blocked_) {
+    c->input_blocked_ = false;
+    c->resume_input();
+  }
 }
 
 void ClientConnection::close_after_writes() {
@@ -746,6 +868,7 @@ void ClientConnection::arm(Timer kind) {
     case Timer::idle: d = limits.idle_timeout; break;
     case Timer::head: d = limits.header_timeout; break;
     case Timer::upstream: d = limits.upstream_timeout; break;
+    case Timer::body: d = limits.body_timeout; break;
     case Timer::keys: {
       // Bounded by the fetch's own timeout (twice for discovery, which may fetch two documents).
       const config::JwksConfig& jwks = rt().providers[static_cast<std::size_t>(awaited_provider_)].config.jwks;
@@ -774,6 +897,26 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
       if (c->response_head_sent_) c->close();
       else c->reject(plain_error_response(504, "gateway_timeout", "the upstream service did not answer in time", false), false);
       return;
+    case Timer::body: {
+      // Progress only stores a time; the timer fires at the first possible deadline and is set
+      // again for what is left of the gap since the last progress.
+      const auto limit = static_cast<std::uint64_t>(c->rt().config.limits.body_timeout.count());
+      const std::uint64_t idle = uv_now(c->worker_.loop()) - c->last_body_progress_ms_;
+      if (idle < limit) {
+        uv_timer_start(&c->timer_, on_timer, limit - idle, 0);
+        return;
+      }
+      if (c->upstream_) {
+        c->upstream_->close();
+        c->upstream_ = nullptr;
+      }
+      if (!c->response_head_sent_) {
+        c->reject(plain_error_response(408, "request_timeout", "the request body stopped arriving", false), false);
+      } else {
+        c->close();  // the response cannot be completed; closing tells the client it is cut short
+      }
+      return;
+    }
     case Timer::keys:
       // The refresh did not end in time: decide with the keys there are (a 401 for the kid).
       c->worker_.cancel_key_wait(c);

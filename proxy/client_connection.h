@@ -52,7 +52,7 @@ class ClientConnection final : public UpstreamClient {
 
  private:
   enum class Phase { idle, head, awaiting_keys, forwarding, tunnel, closing };
-  enum class Timer { none, idle, head, upstream, keys };
+  enum class Timer { none, idle, head, upstream, keys, body };
 
   static const llhttp_settings_t& request_settings();
   static int cb_message_begin(llhttp_t* p);
@@ -69,7 +69,21 @@ class ClientConnection final : public UpstreamClient {
   static void on_closed(uv_handle_t* handle);
 
   void feed(const char* data, std::size_t len);
-  void handle_parse_result(llhttp_errno_t err, const char* data, std::size_t len);
+  // Runs llhttp over `data` (from the read buffer, or pending_ at pending_pos_) and acts on how
+  // it stopped. Never re-enters itself: whatever a refusal or a finished exchange makes ready
+  // is parsed by resume_input's loop.
+  void execute(const char* data, std::size_t len, bool from_pending);
+  void handle_parse_error(llhttp_errno_t err);
+  // Parses held bytes, one request after another in a loop (not by recursion), while the parser
+  // may go on and the client's unread output stays under the high-water mark; then decides
+  // whether to read from the socket.
+  void resume_input();
+  void hold_input(const char* data, std::size_t len);
+  std::size_t held_bytes() const { return pending_.size() - pending_pos_; }
+  // Lets llhttp go on with the body, or with the next request.
+  void resume_parser();
+  // Refuses the request when its Connection header lists a header that frames or routes it.
+  bool check_connection_options(std::string& why);
   void process_head();
   // Authenticates the parsed request on route_ and forwards or refuses it; may instead park the
   // connection until its provider's keys are refreshed (once per request).
@@ -88,6 +102,8 @@ class ClientConnection final : public UpstreamClient {
   void flush_client();
   std::size_t client_queue_size() const;
   void close_after_writes();
+  // Body progress (a read either way, or client output written): postpones the body timeout.
+  void body_progress() { last_body_progress_ms_ = uv_now(worker_.loop()); }
   // Starts the timer for `kind` with its configured limit (none: stops it).
   void arm(Timer kind);
   // Adds to the request-head size; false (and head_too_large_) once over the limits.
@@ -114,6 +130,11 @@ class ClientConnection final : public UpstreamClient {
   bool closed_ = false;
   std::string peer_ip_;
   std::string pending_;  // received but not yet parsed (while an exchange is in flight)
+  std::size_t pending_pos_ = 0;  // pending_ before this was parsed already
+  bool parser_paused_ = false;   // llhttp stopped at a head or a message end, for us to act
+  bool in_input_loop_ = false;
+  bool input_blocked_ = false;   // refusals piled up unread: parsing waits for the client to read
+  std::uint64_t last_body_progress_ms_ = 0;
   bool batching_ = false;
   std::string out_;      // collected for the client while batching_
 
@@ -124,6 +145,9 @@ class ClientConnection final : public UpstreamClient {
   bool head_too_large_ = false;
   bool keep_alive_ = true;
   bool chunked_request_ = false;
+  bool has_content_length_ = false;
+  std::uint64_t content_length_ = 0;
+  std::vector<std::string> connection_options_;  // hop-by-hop names the client's Connection lists
   bool upgrade_request_ = false;
   bool head_request_ = false;
   bool request_done_ = false;

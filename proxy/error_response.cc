@@ -14,6 +14,7 @@ std::string status_text(int code) {
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
     case 431: return "Request Header Fields Too Large";
@@ -48,7 +49,8 @@ std::string error_response(const core::Status& status, bool keep_alive) {
   return response(e.http_status, headers, core::error_body(status), keep_alive);
 }
 
-std::string plain_error_response(int code, std::string_view error, std::string_view description, bool keep_alive) {
+std::string plain_error_response(int code, std::string_view error, std::string_view description, bool keep_alive,
+                                 std::string_view extra_headers) {
   core::JsonWriter w;
   w.begin_object();
   w.key("error");
@@ -56,7 +58,9 @@ std::string plain_error_response(int code, std::string_view error, std::string_v
   w.key("error_description");
   w.string(description);
   w.end_object();
-  return response(code, code == 503 ? "Retry-After: 5\r\n" : "", w.take(), keep_alive);
+  std::string headers(extra_headers);
+  if (code == 503) headers += "Retry-After: 5\r\n";
+  return response(code, headers, w.take(), keep_alive);
 }
 
 }  // namespace jwtgate::proxy

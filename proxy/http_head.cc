@@ -23,6 +23,16 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+bool same_header_to_cgi(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i] == '_' ? '-' : lower(a[i]);
+    const char y = b[i] == '_' ? '-' : lower(b[i]);
+    if (x != y) return false;
+  }
+  return true;
+}
+
 bool istarts_with(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
 }

@@ -15,6 +15,9 @@ struct HeaderField {
 // Case-insensitive ASCII comparison for header names and auth schemes.
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view text, std::string_view prefix);
+// The same header to a CGI/WSGI/PHP stack, which reads both X-Jwt-Sub and X_Jwt_Sub as
+// HTTP_X_JWT_SUB: ASCII case ignored and '_' taken as '-'.
+bool same_header_to_cgi(std::string_view a, std::string_view b);
 
 class HeaderList {
  public:

@@ -7,7 +7,7 @@
 
 namespace jwtgate::proxy {
 
-RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(config.routes) {
+RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(config.routes, config.routes_case_sensitive) {
   for (const auto& p : config.providers) {
     ProviderRuntime rt{p, {}};
     rt.policy.algorithms = p.algorithm_set;
@@ -30,6 +30,12 @@ RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(co
     };
     for (const auto& ch : p.claims_to_headers) add_header(ch.header);
     if (!p.forward_payload_header.empty()) add_header(p.forward_payload_header);
+  }
+  removed_headers = injected_headers;
+  removed_headers.insert(removed_headers.end(), {"X-Forwarded-Proto", "X-Forwarded-Host"});
+  if (!config.forward_override_headers) {
+    removed_headers.insert(removed_headers.end(),
+                           {"X-Original-URL", "X-Rewrite-URL", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"});
   }
   for (const auto& r : config.routes) {
     std::vector<config::TokenSource> sources;

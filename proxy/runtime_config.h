@@ -27,6 +27,10 @@ struct RuntimeConfig {
   // Every header jwtgate may set from a token (claim and payload headers of all providers):
   // removed from every incoming request, on every route, before anything is added.
   std::vector<std::string> injected_headers;
+  // Removed from every incoming request in any spelling (case ignored, '_' as '-'): the
+  // injected headers, the X-Forwarded-Proto/Host jwtgate sets, and the override headers
+  // (X-Original-URL ...) unless forward_override_headers is set.
+  std::vector<std::string> removed_headers;
   // Per route (configured order): the token sources of every provider it accepts, deduplicated,
   // so the request path does not assemble them per request.
   std::vector<std::vector<config::TokenSource>> route_token_sources;
