@@ -388,6 +388,12 @@ void ClientConnection::reject(std::string response, bool keep_alive) {
     started_ns_ = uv_hrtime();
   }
   status_ = response.size() > 12 ? std::atoi(response.c_str() + 9) : 0;  // "HTTP/1.1 NNN"
+  if (head_request_) {
+    // A response to HEAD has no body (RFC 9110 section 9.3.2): one sent anyway would be read
+    // by the client as the next response on the connection.
+    const std::size_t end = response.find("\r\n\r\n");
+    if (end != std::string::npos) response.resize(end + 4);
+  }
   account();
   arm(Timer::none);
   write_client(std::move(response));

@@ -9,6 +9,11 @@ implementation). Binds 127.0.0.1 on a free port, prints the port on stdout, serv
   GET  /close-mid           -> promises 100000 bytes, sends 10, closes
   GET  /status?code=N       -> empty response with that status
   GET  /ws                  -> WebSocket upgrade; echoes text/binary frames
+  GET  /close-next          -> answers, then closes the connection when the next request on it
+                               arrives, without answering it (a pooled connection gone stale)
+  GET  /stall-body?ms=N     -> promises 20 bytes, sends 10, waits N ms, sends the rest
+  GET  /__seen[?clear=1]    -> (sent directly, not through jwtgate) every request head this
+                               upstream has parsed so far, as JSON [{method, path, headers}]
 """
 import base64
 import hashlib
@@ -21,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB
+SEEN = []  # every request head parsed, for tests whose oracle is what the upstream received
+SEEN_LOCK = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -28,6 +35,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def parse_request(self):
+        if not super().parse_request():
+            return False
+        if self.path.startswith("/__seen"):
+            return True
+        with SEEN_LOCK:
+            SEEN.append({"method": self.command, "path": self.path, "headers": list(self.headers.items())})
+        if getattr(self, "close_next", False):
+            self.close_connection = True
+            return False  # read, never answered: the connection just closes
+        return True
 
     def _json(self, obj, code=200):
         body = json.dumps(obj).encode()
@@ -72,6 +91,24 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
+        if url.path == "/__seen":
+            with SEEN_LOCK:
+                seen = list(SEEN)
+                if query.get("clear"):
+                    SEEN.clear()
+            return self._json(seen)
+        if url.path.endswith("/close-next"):
+            self.close_next = True
+            return self._echo()
+        if url.path.endswith("/stall-body"):
+            self.send_response(200)
+            self.send_header("Content-Length", "20")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            time.sleep(int(query.get("ms", ["1000"])[0]) / 1000)
+            self.wfile.write(b"abcdefghij")
+            return
         if url.path.endswith("/download"):
             size = int(query.get("size", ["0"])[0])
             chunked = query.get("chunked", ["0"])[0] == "1"
