@@ -19,7 +19,7 @@ llhttp_suite=${JWTGATE_LLHTTP_SUITE:-trixie}
 
 packages=(g++ cmake make pkg-config ca-certificates
           libuv1-dev libssl-dev openssl libsimdjson-dev libcurl4-openssl-dev libyaml-cpp-dev doctest-dev
-          python3-jwt python3-jwcrypto python3-cryptography)
+          python3-jwt python3-jwcrypto python3-cryptography python3-h11)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
