@@ -70,6 +70,40 @@ bool frames_or_routes(std::string_view name) {
          same_header_to_cgi(name, "host");
 }
 
+// RFC 9110 section 7.2's uri-host [":" port], narrowed to what real hosts use: a name or IPv4
+// address, or an IPv6 literal in brackets. No spaces or commas, so nothing downstream can read
+// the value as a list of hosts.
+bool valid_host(std::string_view host) {
+  for (char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '.' || c == '_' || c == '~' || c == ':' || c == '[' || c == ']' || c == '%';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// True when the request's transfer codings are "chunked" alone: jwtgate decodes chunked framing
+// and re-frames the body, so another coding (gzip, chunked) would reach the upstream undone.
+bool only_chunked(const HeaderList& headers) {
+  std::size_t items = 0;
+  bool other = false;
+  for (std::string_view v : headers.all("transfer-encoding")) {
+    while (true) {
+      const std::size_t comma = v.find(',');
+      std::string_view item = v.substr(0, comma);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (!item.empty()) {
+        ++items;
+        other |= !iequals(item, "chunked");
+      }
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return items == 1 && !other;
+}
+
 bool source_stripped(std::uint64_t mask, std::size_t i) { return ((mask >> (i < 63 ? i : 63)) & 1) != 0; }
 
 }  // namespace
@@ -404,7 +438,7 @@ void ClientConnection::reject(std::string response, bool keep_alive) {
   finish_exchange();
 }
 
-bool ClientConnection::check_connection_options(std::string& why) {
+bool ClientConnection::check_head_framing(std::string& why) {
   std::size_t hosts = 0;
   headers_.get("host", &hosts);
   if (hosts > 1) {
@@ -413,6 +447,17 @@ bool ClientConnection::check_connection_options(std::string& why) {
   }
   if (hosts == 0 && parser_.http_major == 1 && parser_.http_minor >= 1) {
     why = "an HTTP/1.1 request must have a Host header";
+    return false;
+  }
+  if (hosts == 1 && !valid_host(headers_.get("host"))) {
+    why = "the Host header is not a host name or address with an optional port";
+    return false;
+  }
+  std::size_t codings = 0;
+  headers_.get("transfer-encoding", &codings);
+  if (codings > 0 && !chunked_request_) {
+    // RFC 9112 section 6.3: without chunked as the final coding the length cannot be known.
+    why = "a request's Transfer-Encoding must end in chunked";
     return false;
   }
   for (std::string_view v : headers_.all("connection")) {
@@ -442,8 +487,12 @@ void ClientConnection::process_head() {
   const bool can_keep_alive = keep_alive_ && !expects_body() && !worker_.draining();
 
   std::string why;
-  if (!normalize_request_target(url_, target_, why) || !check_connection_options(why)) {
+  if (!normalize_request_target(url_, target_, why) || !check_head_framing(why)) {
     reject(plain_error_response(400, "invalid_request", why, false), false);
+    return;
+  }
+  if (chunked_request_ && !only_chunked(headers_)) {
+    reject(plain_error_response(501, "not_implemented", "the only transfer coding accepted is chunked", false), false);
     return;
   }
   const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
@@ -916,7 +965,10 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
         c->upstream_->close();
         c->upstream_ = nullptr;
       }
-      if (!c->response_head_sent_) {
+      if (!c->response_head_sent_ && c->read_paused_for_backpressure_) {
+        // The client's body waited for the upstream, which stopped taking it.
+        c->reject(plain_error_response(504, "gateway_timeout", "the upstream service stopped reading the request body", false), false);
+      } else if (!c->response_head_sent_) {
         c->reject(plain_error_response(408, "request_timeout", "the request body stopped arriving", false), false);
       } else {
         c->close();  // the response cannot be completed; closing tells the client it is cut short

@@ -82,8 +82,10 @@ class ClientConnection final : public UpstreamClient {
   std::size_t held_bytes() const { return pending_.size() - pending_pos_; }
   // Lets llhttp go on with the body, or with the next request.
   void resume_parser();
-  // Refuses the request when its Connection header lists a header that frames or routes it.
-  bool check_connection_options(std::string& why);
+  // False (with why) for a head whose framing or routing is ambiguous: Host twice, missing or
+  // malformed, a Transfer-Encoding not ending in chunked, or a Connection header listing a
+  // header that frames or routes the request. Collects the other Connection-listed names.
+  bool check_head_framing(std::string& why);
   void process_head();
   // Authenticates the parsed request on route_ and forwards or refuses it; may instead park the
   // connection until its provider's keys are refreshed (once per request).

@@ -27,7 +27,7 @@ core::Status invalid(std::string detail) { return {core::Reason::multiple_tokens
 std::string without_cookie(std::string_view header, std::string_view name) {
   std::string out;
   for_each_cookie(header, [&](const CookiePair& c) {
-    if (c.name == name) return;
+    if (iequals(c.name, name)) return;  // every spelling some server reads as the token's cookie
     if (!out.empty()) out += "; ";
     out += c.text;
   });
@@ -82,8 +82,11 @@ core::Status extract_token(const HeaderList& headers, std::string_view query,
         std::string_view value;
         for (std::string_view cookie_header : headers.all("cookie")) {
           for_each_cookie(cookie_header, [&](const CookiePair& c) {
-            if (c.name != src.name) return;
-            if (count++ == 0) value = c.value;
+            // Names are case-sensitive (RFC 6265), but some servers (ASP.NET Core) read them
+            // without case: JWT= beside jwt= is as ambiguous as jwt= twice.
+            if (!iequals(c.name, src.name)) return;
+            ++count;
+            if (c.name == src.name) value = c.value;
           });
         }
         // Servers disagree on which of two same-named cookies they read (first, last, both).

@@ -41,7 +41,8 @@ struct CookiePair {
 template <typename Visit>
 void for_each_cookie(std::string_view cookie_header, Visit&& visit);
 
-// The Cookie header value without any cookie named `name` (empty when nothing is left).
+// The Cookie header value without any cookie named `name`, in any case (empty when nothing is
+// left).
 std::string without_cookie(std::string_view cookie_header, std::string_view name);
 
 // The query string without any parameter named `name`.

@@ -70,11 +70,21 @@ TEST_CASE("Connection cannot unframe a request: the body is never read upstream 
   CHECK(echoed_header(r, "Content-Length") == "5");
 }
 
-TEST_CASE("duplicate Host, or none on HTTP/1.1, is refused") {
+TEST_CASE("duplicate, missing or list-like Host, and transfer codings other than chunked, are refused") {
   Env env(kRoutes);
+  upstream_seen(env);
   CHECK(http_request(env.port, "GET /public HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").status == 400);
   CHECK(http_request(env.port, "GET /public HTTP/1.1\r\n\r\n").status == 400);
+  CHECK(http_request(env.port, "GET /public HTTP/1.1\r\nHost: a, b\r\n\r\n").status == 400);
+  CHECK(http_request(env.port, "GET /public HTTP/1.1\r\nHost: a b\r\n\r\n").status == 400);
+  // Without chunked last the body's length is unknown; gzip before it would reach the upstream undone.
+  CHECK(http_request(env.port, "POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status == 400);
+  CHECK(http_request(env.port, "POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n").status == 400);
+  CHECK(http_request(env.port, "POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status == 501);
+  CHECK(upstream_seen(env) == "[]");
   CHECK(http_request(env.port, "GET /public HTTP/1.0\r\n\r\n").status == 200);
+  CHECK(http_request(env.port, "GET /public HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n").status == 200);
+  CHECK(http_request(env.port, "POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status == 200);
 }
 
 TEST_CASE("a ;params-only segment and upper case cannot skip the /admin route") {

@@ -67,6 +67,7 @@ TEST_CASE("two cookies of the token's name are an invalid request, whatever thei
            {"at=a.b.c", "at=x.y.z"},     // in two headers
            {"at=a.b.c; other=1", " at =x.y.z"},
            {"at=a.b.c;at"},              // a bare name some servers read as at=""
+           {"at=a.b.c; AT=x.y.z"},       // ASP.NET Core reads cookie names without case
        }) {
     HeaderList h;
     for (const char* v : headers) h.add("Cookie", v);
@@ -89,6 +90,7 @@ TEST_CASE("cookie names and values are trimmed of spaces and tabs (RFC 6265 sect
   CHECK(proxy::without_cookie("x=1 ;\tat = a.b.c; y=2", "at") == "x=1; y=2");
   CHECK(proxy::without_cookie("at=a.b.c", "at").empty());
   CHECK(proxy::without_cookie("at2=1;  at=q", "at") == "at2=1");
+  CHECK(proxy::without_cookie("At=1; x=2", "at") == "x=2");
 }
 
 TEST_CASE("cookies and query parameters are found by exact name") {
