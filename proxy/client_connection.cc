@@ -35,15 +35,7 @@ bool is_hop_by_hop(std::string_view name) {
 std::vector<std::string> connection_options(const HeaderList& headers) {
   std::vector<std::string> out;
   for (std::string_view v : headers.all("connection")) {
-    while (!v.empty()) {
-      const std::size_t comma = v.find(',');
-      std::string_view item = v.substr(0, comma);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-      if (!item.empty()) out.emplace_back(item);
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
+    for_each_list_item(v, [&](std::string_view item) { out.emplace_back(item); });
   }
   return out;
 }
@@ -88,18 +80,10 @@ bool only_chunked(const HeaderList& headers) {
   std::size_t items = 0;
   bool other = false;
   for (std::string_view v : headers.all("transfer-encoding")) {
-    while (true) {
-      const std::size_t comma = v.find(',');
-      std::string_view item = v.substr(0, comma);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-      if (!item.empty()) {
-        ++items;
-        other |= !iequals(item, "chunked");
-      }
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
+    for_each_list_item(v, [&](std::string_view item) {
+      ++items;
+      other |= !iequals(item, "chunked");
+    });
   }
   return items == 1 && !other;
 }
@@ -460,25 +444,23 @@ bool ClientConnection::check_head_framing(std::string& why) {
     why = "a request's Transfer-Encoding must end in chunked";
     return false;
   }
+  bool ok = true;
   for (std::string_view v : headers_.all("connection")) {
-    while (!v.empty()) {
-      const std::size_t comma = v.find(',');
-      std::string_view item = v.substr(0, comma);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
-      if (item.empty() || iequals(item, "keep-alive") || iequals(item, "close") || iequals(item, "upgrade")) continue;
+    for_each_list_item(v, [&](std::string_view item) {
+      if (!ok || iequals(item, "keep-alive") || iequals(item, "close") || iequals(item, "upgrade")) return;
       if (frames_or_routes(item)) {
-        why = "the Connection header must not list " + std::string(item) + ": it frames or routes the request";
-        return false;
+        // Never echoed: error descriptions carry no bytes from the request.
+        why = "the Connection header must not list Content-Length, Transfer-Encoding or Host: they frame and route the request";
+        ok = false;
+        return;
       }
       // Any other listed name is hop-by-hop, as RFC 9110 section 7.6.1 says. That cannot touch
       // what jwtgate itself adds (identity and X-Forwarded-* headers are added afterwards), and
       // the upstream only ever sees jwtgate's own Connection header.
       connection_options_.emplace_back(item);
-    }
+    });
   }
-  return true;
+  return ok;
 }
 
 void ClientConnection::process_head() {

@@ -7,12 +7,6 @@ namespace {
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -70,13 +64,9 @@ bool HeaderList::has(std::string_view name) const {
 }
 
 bool header_lists_token(std::string_view value, std::string_view token) {
-  while (!value.empty()) {
-    const std::size_t comma = value.find(',');
-    if (iequals(trim(value.substr(0, comma)), token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
+  bool found = false;
+  for_each_list_item(value, [&](std::string_view item) { found |= iequals(item, token); });
+  return found;
 }
 
 }  // namespace jwtgate::proxy

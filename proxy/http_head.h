@@ -53,6 +53,21 @@ class HeaderList {
   bool in_value_ = false;
 };
 
+// Calls `visit(item)` for each item of a comma-separated header value ("keep-alive, Upgrade"),
+// with spaces and tabs trimmed; empty items are skipped.
+template <typename Visit>
+void for_each_list_item(std::string_view value, Visit&& visit) {
+  while (true) {
+    const std::size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty()) visit(item);
+    if (comma == std::string_view::npos) return;
+    value.remove_prefix(comma + 1);
+  }
+}
+
 // True when the comma-separated header value lists `token` (case-insensitive), as in
 // "Connection: keep-alive, Upgrade".
 bool header_lists_token(std::string_view value, std::string_view token);
