@@ -444,6 +444,12 @@ bool ClientConnection::check_head_framing(std::string& why) {
     why = "a request's Transfer-Encoding must end in chunked";
     return false;
   }
+  if (codings > 0 && parser_.http_major == 1 && parser_.http_minor == 0) {
+    // RFC 9112 section 6.1: HTTP/1.0 has no transfer codings; such framing is to be treated as
+    // faulty, whatever else the message says.
+    why = "an HTTP/1.0 request must not have a Transfer-Encoding";
+    return false;
+  }
   bool ok = true;
   for (std::string_view v : headers_.all("connection")) {
     for_each_list_item(v, [&](std::string_view item) {

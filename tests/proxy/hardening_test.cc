@@ -81,6 +81,7 @@ TEST_CASE("duplicate, missing or list-like Host, and transfer codings other than
   CHECK(http_request(env.port, "POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status == 400);
   CHECK(http_request(env.port, "POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n").status == 400);
   CHECK(http_request(env.port, "POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status == 501);
+  CHECK(http_request(env.port, "POST /public HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status == 400);
   CHECK(upstream_seen(env) == "[]");
   CHECK(http_request(env.port, "GET /public HTTP/1.0\r\n\r\n").status == 200);
   CHECK(http_request(env.port, "GET /public HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n").status == 200);
