@@ -68,7 +68,7 @@ bool frames_or_routes(std::string_view name) {
 bool valid_host(std::string_view host) {
   for (char c : host) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '.' || c == '_' || c == '~' || c == ':' || c == '[' || c == ']' || c == '%';
+                    c == '.' || c == '_' || c == '~' || c == ':' || c == '[' || c == ']';
     if (!ok) return false;
   }
   return true;
@@ -266,16 +266,18 @@ void ClientConnection::handle_parse_error(llhttp_errno_t err) {
   (void)err;
   // Malformed or hostile framing (smuggling attempts, bad header names, bare LF, obs-fold...):
   // answer once and close, so nothing after it is interpreted.
-  if (head_too_large_) {
-    reject(plain_error_response(431, "invalid_request", "the request head is larger than allowed", false), false);
-  } else if (phase_ == Phase::forwarding && response_head_sent_) {
-    close();
+  if (phase_ == Phase::forwarding && response_head_sent_) {
+    close();  // a response is under way: nothing may be spliced into it
   } else if (phase_ == Phase::forwarding) {
     if (upstream_) {
       upstream_->close();
       upstream_ = nullptr;
     }
-    reject(plain_error_response(400, "invalid_request", "the request body is malformed", false), false);
+    reject(head_too_large_ ? plain_error_response(431, "invalid_request", "the request trailers are larger than allowed", false)
+                           : plain_error_response(400, "invalid_request", "the request body is malformed", false),
+           false);
+  } else if (head_too_large_) {
+    reject(plain_error_response(431, "invalid_request", "the request head is larger than allowed", false), false);
   } else {
     reject(plain_error_response(400, "invalid_request", "the request is not valid HTTP/1.1", false), false);
   }
@@ -382,6 +384,7 @@ void ClientConnection::reset_request() {
   retried_ = false;
   upstream_head_.clear();
   route_ = nullptr;
+  also_route_ = nullptr;
   target_ = RequestTarget{};
   waited_for_keys_ = false;
   awaited_provider_ = -1;
@@ -423,6 +426,15 @@ void ClientConnection::reject(std::string response, bool keep_alive) {
 }
 
 bool ClientConnection::check_head_framing(std::string& why) {
+  if (parser_.http_major != 1 || parser_.http_minor > 1) {
+    why = "only HTTP/1.0 and HTTP/1.1 are spoken here";
+    return false;
+  }
+  if (upgrade_request_ && expects_body()) {
+    // A tunnel's first bytes would be the body: the upstream waits for it, jwtgate for a 101.
+    why = "an Upgrade request must not have a body";
+    return false;
+  }
   std::size_t hosts = 0;
   headers_.get("host", &hosts);
   if (hosts > 1) {
@@ -486,6 +498,10 @@ void ClientConnection::process_head() {
   const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
   std::string allow;
   route_ = rc.routes.match(target_.match_path, method, &allow);
+  if (route_ && !rc.routes.case_sensitive()) {
+    const config::Route* exact = rc.routes.match_exact(target_.match_path, method);
+    if (exact && exact != route_) also_route_ = exact;
+  }
   if (!route_) {
     outcome_ = Outcome::no_route;
     if (!allow.empty()) {
@@ -522,6 +538,16 @@ void ClientConnection::authorize() {
   const bool can_keep_alive = keep_alive_ && !body && !worker_.draining();
   const std::uint64_t t0 = uv_hrtime();
   AuthResult auth = gen_->authenticator->authenticate(*route_, headers_, target_.query, worker_.now_seconds());
+  const config::Route* auth_route = route_;
+  if (also_route_ && auth.status.ok()) {
+    // Matched without case, the path has another exact-case route: both readings must pass, and
+    // a verified identity from either is forwarded.
+    AuthResult exact = gen_->authenticator->authenticate(*also_route_, headers_, target_.query, worker_.now_seconds());
+    if (!exact.status.ok() || (exact.authenticated && !auth.authenticated)) {
+      auth = std::move(exact);
+      auth_route = also_route_;
+    }
+  }
   if (auth.token_present) {
     WorkerMetrics& m = worker_.metrics();
     m.verify_seconds.observe(static_cast<double>(uv_hrtime() - t0) / 1e9);
@@ -550,7 +576,7 @@ void ClientConnection::authorize() {
   request_done_ = !body;  // llhttp reports the end of a body-less request only with the next bytes
   retryable_ = !body && !upgrade_request_ &&
                (parser_.method == HTTP_GET || parser_.method == HTTP_HEAD || parser_.method == HTTP_OPTIONS);
-  upstream_head_ = build_upstream_head(auth, target_);
+  upstream_head_ = build_upstream_head(auth, *auth_route, target_);
   if (body && header_lists_token(headers_.get("expect"), "100-continue")) {
     // Authorized: now the client may send the body.
     write_client("HTTP/1.1 100 Continue\r\n\r\n");
@@ -579,9 +605,10 @@ void ClientConnection::connect_upstream(bool allow_reuse) {
   }
 }
 
-std::string ClientConnection::build_upstream_head(const AuthResult& auth, const RequestTarget& target) {
+std::string ClientConnection::build_upstream_head(const AuthResult& auth, const config::Route& auth_route,
+                                                  const RequestTarget& target) {
   const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-  const auto& sources = rt().route_token_sources[rt().routes.index_of(route_)];
+  const auto& sources = rt().route_token_sources[rt().routes.index_of(&auth_route)];
   // forward_token: false removes the token from every place it was sent in.
   auto stripped = [&](config::TokenSource::Kind kind, auto&& visit) {
     if (auth.strip_sources == 0) return;
@@ -609,8 +636,12 @@ std::string ClientConnection::build_upstream_head(const AuthResult& auth, const 
   std::string forwarded_for, host;
   for (const auto& f : headers_.fields()) {
     if (is_hop_by_hop(f.name) || listed(connection_options_, f.name)) continue;
-    // jwtgate frames the message itself (below), from what llhttp parsed.
-    if (iequals(f.name, "content-length") || iequals(f.name, "expect")) continue;
+    // jwtgate frames the message itself (below), from what llhttp parsed; Content_Length and
+    // the like are dropped too, as stacks that fold '_' into '-' would frame by them.
+    if (same_header_to_cgi(f.name, "content-length") || same_header_to_cgi(f.name, "transfer-encoding") ||
+        iequals(f.name, "expect")) {
+      continue;
+    }
     if (iequals(f.name, "x-forwarded-for")) {
       forwarded_for += (forwarded_for.empty() ? "" : ", ") + f.value;
       continue;
@@ -834,8 +865,19 @@ void ClientConnection::write_client(std::string data) {
 
 void ClientConnection::send_client(std::string data) {
   const int rc = write_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(data), this, on_written);
-  if (rc < 0) close();
-  else if (rc != kWrittenNow) ++writes_in_flight_;
+  if (rc < 0) {
+    close();
+    return;
+  }
+  if (rc != kWrittenNow) ++writes_in_flight_;
+  // Output collected during an upstream read may go out at once, with no write callback to come.
+  unblock_input_if_drained();
+}
+
+void ClientConnection::unblock_input_if_drained() {
+  if (!input_blocked_ || closed_ || client_queue_size() >= kLowWater) return;
+  input_blocked_ = false;
+  resume_input();
 }
 
 void ClientConnection::append_client(std::string_view data) {
@@ -875,10 +917,7 @@ void ClientConnection::on_written(void* owner, int status) {
   c->body_progress();
   if (queued >= kLowWater) return;
   if (c->upstream_) c->upstream_->resume_reading();
-  if (c->input_blocked_) {
-    c->input_blocked_ = false;
-    c->resume_input();
-  }
+  c->unblock_input_if_drained();
 }
 
 void ClientConnection::close_after_writes() {

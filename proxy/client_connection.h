@@ -91,7 +91,9 @@ class ClientConnection final : public UpstreamClient {
   // connection until its provider's keys are refreshed (once per request).
   void authorize();
   void reject(std::string response, bool keep_alive);
-  std::string build_upstream_head(const struct AuthResult& auth, const struct RequestTarget& target);
+  // `auth_route`: the route whose verdict `auth` is (its token sources say what to strip).
+  std::string build_upstream_head(const struct AuthResult& auth, const config::Route& auth_route,
+                                  const struct RequestTarget& target);
   void connect_upstream(bool allow_reuse);
   void send_upstream_head();
   void finish_exchange();
@@ -100,6 +102,8 @@ class ClientConnection final : public UpstreamClient {
   // (see upstream_read_begin).
   void write_client(std::string data);
   void send_client(std::string data);  // now, batching or not
+  // Parsing stopped for unread output goes on once the output is below the low-water mark.
+  void unblock_input_if_drained();
   void append_client(std::string_view data);
   void flush_client();
   std::size_t client_queue_size() const;
@@ -157,6 +161,8 @@ class ClientConnection final : public UpstreamClient {
   bool retried_ = false;
   std::string upstream_head_;
   const config::Route* route_ = nullptr;
+  // The route exact-case matching picks, when it differs from route_: the request must pass it too.
+  const config::Route* also_route_ = nullptr;
   RequestTarget target_;
   bool waited_for_keys_ = false;
   int awaited_provider_ = -1;

@@ -19,10 +19,12 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool same_header_to_cgi(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
+  auto cgi = [](char c) {
+    const char l = lower(c);
+    return (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') ? l : '_';
+  };
   for (std::size_t i = 0; i < a.size(); ++i) {
-    const char x = a[i] == '_' ? '-' : lower(a[i]);
-    const char y = b[i] == '_' ? '-' : lower(b[i]);
-    if (x != y) return false;
+    if (cgi(a[i]) != cgi(b[i])) return false;
   }
   return true;
 }

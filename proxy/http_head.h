@@ -16,7 +16,8 @@ struct HeaderField {
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view text, std::string_view prefix);
 // The same header to a CGI/WSGI/PHP stack, which reads both X-Jwt-Sub and X_Jwt_Sub as
-// HTTP_X_JWT_SUB: ASCII case ignored and '_' taken as '-'.
+// HTTP_X_JWT_SUB: ASCII case ignored, and every byte that is not a letter or digit taken as the
+// same separator (lighttpd's CGI/FastCGI/SCGI turn each of them into '_': X.Jwt.Sub too).
 bool same_header_to_cgi(std::string_view a, std::string_view b);
 
 class HeaderList {

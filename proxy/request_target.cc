@@ -79,6 +79,12 @@ bool normalize_request_target(std::string_view target, RequestTarget& out, std::
     // A segment is a dot segment if its name, without ;params, is "." or "..".
     const std::string_view name = seg.substr(0, seg.find(';'));
     if (seg.empty()) continue;
+    // "..%3B" is ".." to a server that decodes before it strips ;params: refused, as %2F is.
+    const std::string_view unescaped_name = name.substr(0, name.find("%3B"));
+    if (unescaped_name != name && (unescaped_name == "." || unescaped_name == "..")) {
+      error = "request path has a dot segment followed by an encoded semicolon";
+      return false;
+    }
     if (name == ".") { ends_in_dir = true; continue; }
     if (name == "..") {
       if (!segments.empty()) segments.pop_back();

@@ -17,15 +17,16 @@ RouteTable::RouteTable(const std::vector<config::Route>& routes, bool case_sensi
   });
 }
 
-bool RouteTable::covers(std::string_view prefix, std::string_view path) const {
+bool RouteTable::covers(std::string_view prefix, std::string_view path, bool case_sensitive) {
   if (prefix == "/") return true;
   if (path.size() < prefix.size()) return false;
   const std::string_view head = path.substr(0, prefix.size());
-  if (case_sensitive_ ? head != prefix : !iequals(head, prefix)) return false;
+  if (case_sensitive ? head != prefix : !iequals(head, prefix)) return false;
   return path.size() == prefix.size() || path[prefix.size()] == '/';
 }
 
-const config::Route* RouteTable::match(std::string_view match_path, std::string_view method, std::string* allow) const {
+const config::Route* RouteTable::match_with(std::string_view match_path, std::string_view method, std::string* allow,
+                                            bool case_sensitive) const {
   if (allow) allow->clear();
   std::size_t longest = 0;
   bool found = false;
@@ -33,7 +34,7 @@ const config::Route* RouteTable::match(std::string_view match_path, std::string_
     const config::Route& r = routes_[i];
     // order_ is longest prefix first: once a prefix covered the path, shorter ones never apply.
     if (found && r.prefix.size() < longest) break;
-    if (!covers(r.prefix, match_path)) continue;
+    if (!covers(r.prefix, match_path, case_sensitive)) continue;
     found = true;
     longest = r.prefix.size();
     if (r.methods.empty() || std::find(r.methods.begin(), r.methods.end(), method) != r.methods.end()) return &r;

@@ -20,13 +20,24 @@ class RouteTable {
   // over one that lists none. When every route with that prefix excludes the method, the result
   // is nullptr and `allow` (if given) receives the methods they list ("GET, HEAD"): a 405, never
   // a shorter, weaker prefix. `allow` stays empty when no prefix covers the path at all (404).
-  const config::Route* match(std::string_view match_path, std::string_view method, std::string* allow = nullptr) const;
+  const config::Route* match(std::string_view match_path, std::string_view method, std::string* allow = nullptr) const {
+    return match_with(match_path, method, allow, case_sensitive_);
+  }
+  // The route exact (case-sensitive) matching picks. When prefixes match without case and this
+  // differs from match(), a request must satisfy both: a case-sensitive upstream serves /PUBLIC/x
+  // from whatever route covers it exactly, not from /public.
+  const config::Route* match_exact(std::string_view match_path, std::string_view method) const {
+    return match_with(match_path, method, nullptr, true);
+  }
+  bool case_sensitive() const { return case_sensitive_; }
 
   // Index of a route in the configured order, for labels.
   std::size_t index_of(const config::Route* route) const;
 
  private:
-  bool covers(std::string_view prefix, std::string_view path) const;
+  const config::Route* match_with(std::string_view match_path, std::string_view method, std::string* allow,
+                                  bool case_sensitive) const;
+  static bool covers(std::string_view prefix, std::string_view path, bool case_sensitive);
   std::vector<config::Route> routes_;
   bool case_sensitive_;         // configured order
   std::vector<std::size_t> order_;            // match order: longest prefix, then method-specific

@@ -32,7 +32,10 @@ RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(co
     if (!p.forward_payload_header.empty()) add_header(p.forward_payload_header);
   }
   removed_headers = injected_headers;
-  removed_headers.insert(removed_headers.end(), {"X-Forwarded-Proto", "X-Forwarded-Host"});
+  // Forwarded (RFC 7239) and X-Forwarded-Port/-Prefix are what the X-Forwarded-* jwtgate sets
+  // are to other frameworks (Spring builds links and paths from them): a client's are never passed.
+  removed_headers.insert(removed_headers.end(),
+                         {"X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Forwarded-Port", "X-Forwarded-Prefix"});
   if (!config.forward_override_headers) {
     removed_headers.insert(removed_headers.end(),
                            {"X-Original-URL", "X-Rewrite-URL", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"});

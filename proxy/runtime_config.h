@@ -28,7 +28,8 @@ struct RuntimeConfig {
   // removed from every incoming request, on every route, before anything is added.
   std::vector<std::string> injected_headers;
   // Removed from every incoming request in any spelling (case ignored, '_' as '-'): the
-  // injected headers, the X-Forwarded-Proto/Host jwtgate sets, and the override headers
+  // injected headers, the X-Forwarded-Proto/Host jwtgate sets (and Forwarded,
+  // X-Forwarded-Port/-Prefix), and the override headers
   // (X-Original-URL ...) unless forward_override_headers is set.
   std::vector<std::string> removed_headers;
   // Per route (configured order): the token sources of every provider it accepts, deduplicated,

@@ -5,13 +5,37 @@ namespace {
 
 using detail::trim_wsp;
 
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Whether a raw query parameter name is `name` once decoded as every framework decodes it
+// (%XX, and '+' as a space): access%5Ftoken is access_token to the upstream, so it is to us.
+bool query_name_is(std::string_view raw, std::string_view name) {
+  std::size_t j = 0;
+  for (std::size_t i = 0; i < raw.size(); ++i, ++j) {
+    char c = raw[i];
+    if (c == '+') {
+      c = ' ';
+    } else if (c == '%' && i + 2 < raw.size() && hex_digit(raw[i + 1]) >= 0 && hex_digit(raw[i + 2]) >= 0) {
+      c = static_cast<char>(hex_digit(raw[i + 1]) * 16 + hex_digit(raw[i + 2]));
+      i += 2;
+    }
+    if (j >= name.size() || name[j] != c) return false;
+  }
+  return j == name.size();
+}
+
 bool find_query_param(std::string_view query, std::string_view name, std::string_view& value, std::size_t& count) {
   count = 0;
   while (!query.empty()) {
     const std::size_t amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
     const std::size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
+    if (query_name_is(pair.substr(0, eq), name)) {
       if (count++ == 0) value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
     }
     if (amp == std::string_view::npos) break;
@@ -39,7 +63,7 @@ std::string without_query_param(std::string_view query, std::string_view name) {
   while (true) {
     const std::size_t amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
-    if (pair.substr(0, pair.find('=')) != name && !pair.empty()) {
+    if (!query_name_is(pair.substr(0, pair.find('=')), name) && !pair.empty()) {
       if (!out.empty()) out += '&';
       out += pair;
     }
@@ -83,10 +107,10 @@ core::Status extract_token(const HeaderList& headers, std::string_view query,
         for (std::string_view cookie_header : headers.all("cookie")) {
           for_each_cookie(cookie_header, [&](const CookiePair& c) {
             // Names are case-sensitive (RFC 6265), but some servers (ASP.NET Core) read them
-            // without case: JWT= beside jwt= is as ambiguous as jwt= twice.
+            // without case: JWT= is the token's cookie to them, so it is to us (and JWT= beside
+            // jwt= is as ambiguous as jwt= twice).
             if (!iequals(c.name, src.name)) return;
-            ++count;
-            if (c.name == src.name) value = c.value;
+            if (count++ == 0) value = c.value;
           });
         }
         // Servers disagree on which of two same-named cookies they read (first, last, both).

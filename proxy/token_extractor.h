@@ -30,6 +30,7 @@ core::Status extract_token(const HeaderList& headers, std::string_view query,
 
 // One cookie-pair of a Cookie header, parsed as RFC 6265 §5.2 says a user agent's cookie string
 // is: pairs split at ';', name and value split at the first '=', space and tab trimmed from both.
+// ',' separates pairs too, as RFC 2965-era servers still read it (no cookie value may hold one).
 struct CookiePair {
   std::string_view name;
   std::string_view value;  // without the optional surrounding DQUOTEs
@@ -60,7 +61,7 @@ inline std::string_view trim_wsp(std::string_view s) {
 template <typename Visit>
 void for_each_cookie(std::string_view header, Visit&& visit) {
   while (!header.empty()) {
-    const std::size_t semi = header.find(';');
+    const std::size_t semi = header.find_first_of(";,");
     const std::string_view pair = detail::trim_wsp(header.substr(0, semi));
     const std::size_t eq = pair.find('=');
     if (!pair.empty()) {

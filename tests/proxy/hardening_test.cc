@@ -68,6 +68,16 @@ TEST_CASE("Connection cannot unframe a request: the body is never read upstream 
   CHECK(contains(r.body, "\"body_length\": 5"));
   CHECK(echoed_header(r, "X-Drop") == "<absent>");
   CHECK(echoed_header(r, "Content-Length") == "5");
+
+  // Spellings a '_'-folding stack would frame by never reach the upstream.
+  RawConnection folded(env.port);
+  REQUIRE(folded.send("POST /public HTTP/1.1\r\nHost: svc\r\nContent_Length: 40\r\nTransfer_Encoding: chunked\r\n"
+                      "Content-Length: 5\r\n\r\nhello"));
+  HttpResponse f = folded.read_response();
+  REQUIRE(f.status == 200);
+  CHECK(echoed_header(f, "Content_Length") == "<absent>");
+  CHECK(echoed_header(f, "Transfer_Encoding") == "<absent>");
+  CHECK(contains(f.body, "\"body_length\": 5"));
 }
 
 TEST_CASE("duplicate, missing or list-like Host, and transfer codings other than chunked, are refused") {
@@ -77,6 +87,12 @@ TEST_CASE("duplicate, missing or list-like Host, and transfer codings other than
   CHECK(http_request(env.port, "GET /public HTTP/1.1\r\n\r\n").status == 400);
   CHECK(http_request(env.port, "GET /public HTTP/1.1\r\nHost: a, b\r\n\r\n").status == 400);
   CHECK(http_request(env.port, "GET /public HTTP/1.1\r\nHost: a b\r\n\r\n").status == 400);
+  CHECK(http_request(env.port, "GET /public HTTP/1.1\r\nHost: evil.com%2Cgood\r\n\r\n").status == 400);
+  CHECK(http_request(env.port, "GET /public HTTP/2.0\r\n\r\n").status == 400);
+  CHECK(http_request(env.port, "GET /public HTTP/1.9\r\nHost: a\r\n\r\n").status == 400);
+  // An Upgrade request with a body: the tunnel's first bytes would be that body.
+  CHECK(http_request(env.port, "GET /public/ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                               "Content-Length: 5\r\n\r\nhello").status == 400);
   // Without chunked last the body's length is unknown; gzip before it would reach the upstream undone.
   CHECK(http_request(env.port, "POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status == 400);
   CHECK(http_request(env.port, "POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n").status == 400);
@@ -110,6 +126,16 @@ TEST_CASE("a ;params-only segment and upper case cannot skip the /admin route") 
   CHECK(subs == 7);
 }
 
+TEST_CASE("matched without case, a path must also pass the route exact matching gives it") {
+  // /PUBLIC/x is /public to Express, but to a case-sensitive upstream it is what "/" protects.
+  Env env("routes:\n  - prefix: /public\n    auth: none\n  - prefix: /\n");
+  CHECK(env.get("/public/x").status == 200);
+  CHECK(env.get("/PUBLIC/x").status == 401);
+  HttpResponse r = env.get_with_token("/PUBLIC/x", env.token());
+  REQUIRE(r.status == 200);
+  CHECK(echoed_header(r, "X-Jwt-Sub") == "alice");
+}
+
 TEST_CASE("routes_case_sensitive: true restores exact prefix matching") {
   Env env(kRoutes, "routes_case_sensitive: true\n");
   CHECK(env.get("/admin/users").status == 401);
@@ -120,7 +146,11 @@ TEST_CASE("identity headers are removed in every spelling, on public, optional a
   Env env("routes:\n  - prefix: /public\n    auth: none\n  - prefix: /maybe\n    auth: optional\n  - prefix: /\n");
   const std::string spoof =
       "X_Jwt_Sub: root\r\nx-jwt-sub: root\r\nX-JWT_SUB: root\r\nx_jwt_roles: admin\r\nX_Jwt_Payload: e30\r\n"
-      "X_Forwarded_For: 10.0.0.1\r\nX_Forwarded_Host: evil\r\nX-Forwarded_Proto: https\r\n";
+      "X_Forwarded_For: 10.0.0.1\r\nX_Forwarded_Host: evil\r\nX-Forwarded_Proto: https\r\n"
+      // lighttpd's CGI gateways turn every non-alphanumeric byte into '_'
+      "X.Jwt.Sub: root\r\nX~Jwt~Sub: root\r\nX!Jwt#Sub: root\r\n"
+      // what other frameworks read where jwtgate sets X-Forwarded-*
+      "Forwarded: for=10.0.0.1;host=evil;proto=https\r\nX-Forwarded-Prefix: /evil\r\nX-Forwarded-Port: 1\r\n";
   upstream_seen(env);
   REQUIRE(env.get("/public/x", spoof).status == 200);
   REQUIRE(env.get("/maybe/x", spoof).status == 200);
@@ -133,6 +163,8 @@ TEST_CASE("identity headers are removed in every spelling, on public, optional a
   CHECK_MESSAGE(!contains(seen, "evil"), seen);
   CHECK_MESSAGE(!contains(seen, "\"https\""), seen);
   CHECK_MESSAGE(!upstream_saw_header(seen, "X-Jwt-Roles"), seen);
+  CHECK_MESSAGE(!upstream_saw_header(seen, "Forwarded"), seen);
+  CHECK_MESSAGE(!upstream_saw_header(seen, "X-Forwarded-Port"), seen);
 }
 
 TEST_CASE("override headers are removed unless forward_override_headers is set") {
@@ -181,18 +213,30 @@ TEST_CASE("a method the path's route excludes is a 405 with Allow, never a weake
 TEST_CASE("two cookies of the token's name are refused; forward_token: false strips the token everywhere") {
   Env env(kRoutes, "",
           "    token_sources:\n      - {header: Authorization, prefix: \"Bearer \"}\n      - {cookie: at}\n"
+          "      - {query: access_token}\n"
           "    forward_token: false\n");
   const std::string token = env.token(R"("scope":"admin")");
   TestKey other = make_key(core::Alg::ES256, "k1");
   const std::string forged = signed_token(header_for(other), payload_now(R"("scope":"admin")"), other);
-  for (const std::string& cookies : {"Cookie: at=" + token + "; at=" + forged + "\r\n",
+  for (const std::string& cookies : {"Cookie: at=" + token + "; At=" + forged + "\r\n",
+                                     "Authorization: Bearer " + token + "\r\nCookie: AT=" + forged + "\r\n",
+                                     "Authorization: Bearer " + token + "\r\nCookie: a=b, at=" + forged + "\r\n",
+                                     "Cookie: at=" + token + "; at=" + forged + "\r\n",
                                      "Cookie: at=" + token + "\r\nCookie: at=" + forged + "\r\n",
                                      "Cookie: at=" + forged + ";at =" + token + "\r\n"}) {
     HttpResponse r = env.get("/admin/x", cookies);
     CHECK(r.status == 400);
     CHECK(contains(r.body, "invalid_request"));
   }
+  // A query parameter name is what the upstream decodes it to.
+  for (const std::string& query : {"access_token=" + token + "&access%5Ftoken=" + forged,
+                                   "%61ccess_token=" + forged + "&access_token=" + token}) {
+    CHECK(env.get("/admin/x?" + query).status == 400);
+  }
   upstream_seen(env);
+  HttpResponse encoded = env.get("/admin/x?a=1&access%5Ftoken=" + token + "&b=2");
+  REQUIRE(encoded.status == 200);
+  CHECK(echoed_path(encoded) == "/admin/x?a=1&b=2");
   HttpResponse both = env.get_with_token("/admin/x", token, "Cookie: a=1; at=" + token + " ;\tb=2\r\n");
   REQUIRE(both.status == 200);
   CHECK(echoed_header(both, "X-Jwt-Sub") == "alice");
@@ -320,4 +364,37 @@ TEST_CASE("a NumericDate no 64-bit clock holds is an invalid claim at the proxy 
                                                              env.key));
   CHECK(r.status == 401);
   CHECK(contains(r.header("WWW-Authenticate"), "invalid_token"));
+}
+
+TEST_CASE("pipelined refusals answered inside an upstream read do not stall the connection") {
+  Env env(kRoutes);
+  RawConnection c(env.port, 20);
+  std::string blob = "GET /public/first HTTP/1.1\r\nHost: a\r\n\r\n";
+  for (int i = 0; i < 7000; ++i) blob += "GET /admin HTTP/1.1\r\nHost: a\r\n\r\n";
+  blob += "GET /public/last HTTP/1.1\r\nHost: a\r\n\r\n";
+  std::thread sender([&] { c.send(blob); });
+  REQUIRE(c.read_response().status == 200);
+  int refused = 0;
+  for (; refused < 7000; ++refused) {
+    if (c.read_response().status != 401) break;
+  }
+  CHECK(refused == 7000);
+  HttpResponse last = c.read_response();
+  CHECK(last.status == 200);
+  CHECK(echoed_path(last) == "/public/last");
+  sender.join();
+}
+
+TEST_CASE("oversized trailers after an early response close the connection; nothing is spliced into the body") {
+  Env env(kRoutes);
+  RawConnection c(env.port, 10);
+  REQUIRE(c.send("POST /public/early HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the early response is under way
+  std::string trailers = "0\r\n";
+  for (int i = 0; i < 400; ++i) trailers += "X-T" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
+  c.send(trailers + "\r\n");
+  const std::string got = c.read_all();
+  CHECK(contains(got, "HTTP/1.1 200"));
+  CHECK_MESSAGE(!contains(got, "431"), got);
+  CHECK(!contains(got, "HTTP/1.1 4"));
 }

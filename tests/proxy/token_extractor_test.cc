@@ -68,6 +68,7 @@ TEST_CASE("two cookies of the token's name are an invalid request, whatever thei
            {"at=a.b.c; other=1", " at =x.y.z"},
            {"at=a.b.c;at"},              // a bare name some servers read as at=""
            {"at=a.b.c; AT=x.y.z"},       // ASP.NET Core reads cookie names without case
+           {"x=1, at=a.b.c, at=x.y.z"},  // ',' separates pairs to RFC 2965-era servers
        }) {
     HeaderList h;
     for (const char* v : headers) h.add("Cookie", v);
@@ -104,4 +105,28 @@ TEST_CASE("cookies and query parameters are found by exact name") {
   // Query tokens are only read when configured.
   REQUIRE(proxy::extract_token(HeaderList(), "access_token=q.r.s", kBearer, t).ok());
   CHECK_FALSE(t.present);
+}
+
+TEST_CASE("query parameter names are compared as the upstream decodes them") {
+  const std::vector<TokenSource> query = {{TokenSource::Kind::query, "access_token", ""}};
+  ExtractedToken t;
+  CHECK(proxy::extract_token(HeaderList(), "access_token=a.b.c&access%5Ftoken=x.y.z", query, t).reason() ==
+        core::Reason::multiple_tokens);
+  CHECK(proxy::extract_token(HeaderList(), "%61ccess_token=a.b.c&access_token=x.y.z", query, t).reason() ==
+        core::Reason::multiple_tokens);
+  REQUIRE(proxy::extract_token(HeaderList(), "x=1&access%5ftoken=q.r.s", query, t).ok());
+  CHECK(t.token == "q.r.s");
+  CHECK(proxy::without_query_param("a=1&access%5Ftoken=q&%61ccess_token=r&b=2", "access_token") == "a=1&b=2");
+  REQUIRE(proxy::extract_token(HeaderList(), "access_tokens=q.r.s&access_toke=x", query, t).ok());
+  CHECK_FALSE(t.present);
+}
+
+TEST_CASE("header names are the same to a CGI stack when only case and punctuation differ") {
+  for (const char* name : {"X-Jwt-Sub", "x_jwt_sub", "X.Jwt.Sub", "X~JWT~SUB", "x!jwt#sub"}) {
+    CAPTURE(name);
+    CHECK(proxy::same_header_to_cgi(name, "X-Jwt-Sub"));
+  }
+  CHECK_FALSE(proxy::same_header_to_cgi("X-Jwt-Subs", "X-Jwt-Sub"));
+  CHECK_FALSE(proxy::same_header_to_cgi("X-Jwt-Sua", "X-Jwt-Sub"));
+  CHECK_FALSE(proxy::same_header_to_cgi("XJwt-Sub", "X-Jwt-Sub"));
 }

@@ -171,7 +171,8 @@ def allowed(route, token):
 
 
 def norm_header_name(name):
-    return name.strip().lower().replace("_", "-")
+    # As lighttpd's CGI gateways read names: every byte not a letter or digit is one separator.
+    return "".join(c if c.isascii() and c.isalnum() else "-" for c in name.strip().lower())
 
 
 # --- cases ---------------------------------------------------------------------------------------
@@ -520,6 +521,7 @@ def build_cases(b):
 
     # --- spellings of the identity header, and other X-Jwt-* names ------------------------------------
     for name, hdr in [("identity_underscore", "X_Jwt_Sub"), ("identity_lowercase", "x-jwt-sub"),
+                      ("identity_dots", "X.Jwt.Sub"), ("identity_tildes", "X~Jwt~Sub"),
                       ("identity_uppercase", "X-JWT-SUB"), ("identity_mixed_underscore", "x_JWT-sub")]:
         add(f"{name}_public", b.get("/public/id", 1, headers=[f"{hdr}: admin"]), [b.exp(1, "GET", "/public/id")])
         add(f"{name}_root_user", b.get("/orders", 1, U, headers=[f"{hdr}: admin"]), [b.exp(1, "GET", "/orders", U)])

@@ -12,6 +12,7 @@ implementation). Binds 127.0.0.1 on a free port, prints the port on stdout, serv
   GET  /close-next          -> answers, then closes the connection when the next request on it
                                arrives, without answering it (a pooled connection gone stale)
   GET  /stall-body?ms=N     -> promises 20 bytes, sends 10, waits N ms, sends the rest
+  POST .../early            -> answers 200 (promising 100 bytes, sending 10) before reading the body
   GET  /__seen[?clear=1]    -> (sent directly, not through jwtgate) every request head this
                                upstream has parsed so far, as JSON [{method, path, headers}]
 """
@@ -151,7 +152,20 @@ class Handler(BaseHTTPRequestHandler):
             return self._websocket()
         return self._echo()
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _echo
+    def do_POST(self):
+        if urlsplit(self.path).path.endswith("/early"):
+            # Answers before reading the body, promising more than it sends, then waits.
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            time.sleep(3)
+            self.close_connection = True
+            return
+        return self._echo()
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _echo
 
     def do_HEAD(self):
         self.send_response(200)
