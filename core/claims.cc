@@ -22,16 +22,8 @@ std::optional<element> find_in(simdjson::dom::object obj, std::string_view path)
   return std::nullopt;
 }
 
-// `"name" what`. Built by appending: GCC 12 at -O3 reports a false -Wrestrict overlap for
-// "\"" + std::string(name) + "...", which broke users' Release builds.
 Status invalid_claim(std::string_view name, std::string_view what) {
-  std::string detail;
-  detail.reserve(name.size() + what.size() + 3);
-  detail += '"';
-  detail.append(name);
-  detail += "\" ";
-  detail.append(what);
-  return {Reason::invalid_claim, std::move(detail)};
+  return {Reason::invalid_claim, quoted_detail(name, what)};
 }
 
 }  // namespace

@@ -30,9 +30,9 @@ bool optional_string(object obj, std::string_view name, std::optional<std::strin
 
 Status decode_member(object obj, std::string_view name, std::string& out) {
   std::optional<std::string_view> text;
-  if (!optional_string(obj, name, text)) return skip("\"" + std::string(name) + "\" is not a string");
-  if (!text) return skip("\"" + std::string(name) + "\" is missing");
-  if (!base64url_decode(*text, out) || out.empty()) return skip("\"" + std::string(name) + "\" is not valid base64url");
+  if (!optional_string(obj, name, text)) return skip(quoted_detail(name, "is not a string"));
+  if (!text) return skip(quoted_detail(name, "is missing"));
+  if (!base64url_decode(*text, out) || out.empty()) return skip(quoted_detail(name, "is not valid base64url"));
   return Status::Ok();
 }
 

@@ -2,6 +2,16 @@
 
 namespace jwtgate::core {
 
+std::string quoted_detail(std::string_view name, std::string_view what) {
+  std::string detail;
+  detail.reserve(name.size() + what.size() + 3);
+  detail += '"';
+  detail.append(name);
+  detail += "\" ";
+  detail.append(what);
+  return detail;
+}
+
 std::string_view reason_name(Reason r) noexcept {
   switch (r) {
     case Reason::ok: return "ok";
