@@ -242,8 +242,11 @@ void ClientConnection::resume_input() {
   in_input_loop_ = true;
   while (!closed_ && phase_ != Phase::closing && phase_ != Phase::tunnel && !parser_paused_ && held_bytes() > 0) {
     if (client_queue_size() > kHighWater) {
-      // A client that pipelines requests without reading the answers: wait until it reads.
+      // A client that pipelines requests without reading the answers: wait until it reads. It
+      // is not idle while it reads, however slowly; one that stops reading for body_timeout goes.
       input_blocked_ = true;
+      body_progress();
+      if (phase_ == Phase::idle) arm(Timer::body);
       break;
     }
     execute(pending_.data() + pending_pos_, held_bytes(), true);
@@ -499,8 +502,12 @@ void ClientConnection::process_head() {
   std::string allow;
   route_ = rc.routes.match(target_.match_path, method, &allow);
   if (route_ && !rc.routes.case_sensitive()) {
-    const config::Route* exact = rc.routes.match_exact(target_.match_path, method);
-    if (exact && exact != route_) also_route_ = exact;
+    // Case folding may only make a rule stricter: where exact matching finds another route, the
+    // request must pass that one too, and where it finds none (404) or excludes the method (405),
+    // that is the answer, since a case-sensitive upstream serves the path as exact matching reads it.
+    const config::Route* exact = rc.routes.match_exact(target_.match_path, method, &allow);
+    if (!exact) route_ = nullptr;
+    else if (exact != route_) also_route_ = exact;
   }
   if (!route_) {
     outcome_ = Outcome::no_route;
@@ -649,7 +656,7 @@ std::string ClientConnection::build_upstream_head(const AuthResult& auth, const 
     if (same_header_to_cgi(f.name, "x-forwarded-for")) continue;  // X_Forwarded_For: a spoof
     if (iequals(f.name, "host")) host = f.value;
     bool drop = false;
-    stripped(config::TokenSource::Kind::header, [&](const config::TokenSource& s) { drop |= iequals(f.name, s.name); });
+    stripped(config::TokenSource::Kind::header, [&](const config::TokenSource& s) { drop |= same_header_to_cgi(f.name, s.name); });
     if (drop) continue;
     if (iequals(f.name, "cookie") && auth.strip_sources != 0) {
       std::string rest = f.value;
@@ -878,6 +885,7 @@ void ClientConnection::unblock_input_if_drained() {
   if (!input_blocked_ || closed_ || client_queue_size() >= kLowWater) return;
   input_blocked_ = false;
   resume_input();
+  if (!closed_ && phase_ == Phase::idle && timer_kind_ == Timer::body) arm(Timer::idle);
 }
 
 void ClientConnection::append_client(std::string_view data) {
@@ -986,6 +994,10 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
       const std::uint64_t idle = uv_now(c->worker_.loop()) - c->last_body_progress_ms_;
       if (idle < limit) {
         uv_timer_start(&c->timer_, on_timer, limit - idle, 0);
+        return;
+      }
+      if (c->phase_ == Phase::idle) {
+        c->close();  // answers were waiting for a client that stopped reading them
         return;
       }
       if (c->upstream_) {

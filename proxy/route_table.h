@@ -23,11 +23,12 @@ class RouteTable {
   const config::Route* match(std::string_view match_path, std::string_view method, std::string* allow = nullptr) const {
     return match_with(match_path, method, allow, case_sensitive_);
   }
-  // The route exact (case-sensitive) matching picks. When prefixes match without case and this
-  // differs from match(), a request must satisfy both: a case-sensitive upstream serves /PUBLIC/x
-  // from whatever route covers it exactly, not from /public.
-  const config::Route* match_exact(std::string_view match_path, std::string_view method) const {
-    return match_with(match_path, method, nullptr, true);
+  // The route exact (case-sensitive) matching picks. When prefixes match without case, a request
+  // must satisfy this too: a case-sensitive upstream serves /PUBLIC/x from whatever route covers
+  // it exactly, not from /public (and not at all where no route covers it exactly).
+  const config::Route* match_exact(std::string_view match_path, std::string_view method,
+                                   std::string* allow = nullptr) const {
+    return match_with(match_path, method, allow, true);
   }
   bool case_sensitive() const { return case_sensitive_; }
 

@@ -32,10 +32,14 @@ RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(co
     if (!p.forward_payload_header.empty()) add_header(p.forward_payload_header);
   }
   removed_headers = injected_headers;
-  // Forwarded (RFC 7239) and X-Forwarded-Port/-Prefix are what the X-Forwarded-* jwtgate sets
-  // are to other frameworks (Spring builds links and paths from them): a client's are never passed.
+  // The rest say, to one framework or another, what X-Forwarded-Proto/-Host and the client's
+  // address say (Spring builds links and paths from Forwarded and X-Forwarded-Prefix, Rack takes
+  // the scheme from X-Forwarded-Ssl/-Scheme first, chi's RealIP takes True-Client-IP and
+  // X-Real-IP first): jwtgate is the one that knows them, and a client's are never passed on.
   removed_headers.insert(removed_headers.end(),
-                         {"X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Forwarded-Port", "X-Forwarded-Prefix"});
+                         {"X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Forwarded-Port", "X-Forwarded-Prefix",
+                          "X-Forwarded-Scheme", "X-Forwarded-Ssl", "Front-End-Https", "X-Real-IP", "True-Client-IP",
+                          "X-Client-IP"});
   if (!config.forward_override_headers) {
     removed_headers.insert(removed_headers.end(),
                            {"X-Original-URL", "X-Rewrite-URL", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"});

@@ -12,11 +12,20 @@ int hex_digit(char c) {
   return -1;
 }
 
-// Whether a raw query parameter name is `name` once decoded as every framework decodes it
-// (%XX, and '+' as a space): access%5Ftoken is access_token to the upstream, so it is to us.
-bool query_name_is(std::string_view raw, std::string_view name) {
-  std::size_t j = 0;
-  for (std::size_t i = 0; i < raw.size(); ++i, ++j) {
+// Bytes some parser trims from a name: Python's str.strip() on latin-1 text (Django, Werkzeug)
+// takes \x85 and \xa0 as well as ASCII white space.
+bool trimmed_by_someone(unsigned char c) {
+  return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0;
+}
+
+// A query parameter or cookie name as the most lenient common server reads it: %XX and '+'
+// decoded (Rack also decodes cookie names), cut at a NUL (PHP), trimmed, "name[...]" taken as
+// "name" (PHP and Rack arrays), ' ', '.' and a lone '[' read as '_' (PHP), case ignored
+// (ASP.NET Core). Two names alike in this form are one name to some upstream.
+std::string lenient_name(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
     char c = raw[i];
     if (c == '+') {
       c = ' ';
@@ -24,23 +33,49 @@ bool query_name_is(std::string_view raw, std::string_view name) {
       c = static_cast<char>(hex_digit(raw[i + 1]) * 16 + hex_digit(raw[i + 2]));
       i += 2;
     }
-    if (j >= name.size() || name[j] != c) return false;
+    if (c == '\0') break;
+    out += c;
   }
-  return j == name.size();
+  std::size_t a = 0, b = out.size();
+  while (a < b && trimmed_by_someone(static_cast<unsigned char>(out[a]))) ++a;
+  while (b > a && trimmed_by_someone(static_cast<unsigned char>(out[b - 1]))) --b;
+  out = out.substr(a, b - a);
+  if (const std::size_t open = out.find('['); open != std::string::npos && out.find(']', open) != std::string::npos) {
+    out.resize(open);
+  }
+  for (char& c : out) {
+    if (c == ' ' || c == '.' || c == '[') c = '_';
+    else if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool same_param_name(std::string_view raw, std::string_view configured) {
+  return lenient_name(raw) == lenient_name(configured);
+}
+
+// Calls `visit(pair, separator_before)` for each piece of a query string. '&' and ';' both
+// separate, as Rack, Perl's CGI.pm and older Go and Python split on ';' too.
+template <typename Visit>
+void for_each_query_pair(std::string_view query, Visit&& visit) {
+  char separator = 0;
+  while (true) {
+    const std::size_t at = query.find_first_of("&;");
+    visit(query.substr(0, at), separator);
+    if (at == std::string_view::npos) return;
+    separator = query[at];
+    query.remove_prefix(at + 1);
+  }
 }
 
 bool find_query_param(std::string_view query, std::string_view name, std::string_view& value, std::size_t& count) {
   count = 0;
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
+  for_each_query_pair(query, [&](std::string_view pair, char) {
+    if (pair.empty()) return;
     const std::size_t eq = pair.find('=');
-    if (query_name_is(pair.substr(0, eq), name)) {
-      if (count++ == 0) value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
+    if (!same_param_name(pair.substr(0, eq), name)) return;
+    if (count++ == 0) value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+  });
   return count > 0;
 }
 
@@ -51,7 +86,7 @@ core::Status invalid(std::string detail) { return {core::Reason::multiple_tokens
 std::string without_cookie(std::string_view header, std::string_view name) {
   std::string out;
   for_each_cookie(header, [&](const CookiePair& c) {
-    if (iequals(c.name, name)) return;  // every spelling some server reads as the token's cookie
+    if (same_param_name(c.name, name)) return;  // every spelling some server reads as the token's cookie
     if (!out.empty()) out += "; ";
     out += c.text;
   });
@@ -60,16 +95,11 @@ std::string without_cookie(std::string_view header, std::string_view name) {
 
 std::string without_query_param(std::string_view query, std::string_view name) {
   std::string out;
-  while (true) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    if (!query_name_is(pair.substr(0, pair.find('=')), name) && !pair.empty()) {
-      if (!out.empty()) out += '&';
-      out += pair;
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
+  for_each_query_pair(query, [&](std::string_view pair, char separator) {
+    if (pair.empty() || same_param_name(pair.substr(0, pair.find('=')), name)) return;
+    if (!out.empty()) out += separator ? separator : '&';  // the others keep the separator they had
+    out += pair;
+  });
   return out;
 }
 
@@ -88,8 +118,12 @@ core::Status extract_token(const HeaderList& headers, std::string_view query,
     };
     switch (src.kind) {
       case config::TokenSource::Kind::header: {
+        // X_Api_Token is X-Api-Token to a CGI-style stack, so it counts (and is stripped) too.
         std::size_t count = 0;
-        const std::string_view value = headers.get(src.name, &count);
+        std::string_view value;
+        for (const auto& f : headers.fields()) {
+          if (same_header_to_cgi(f.name, src.name) && count++ == 0) value = f.value;
+        }
         if (count == 0) break;
         if (count > 1) return invalid("the " + src.name + " header is sent more than once");
         if (!src.prefix.empty() && !istarts_with(value, src.prefix)) {
@@ -106,10 +140,10 @@ core::Status extract_token(const HeaderList& headers, std::string_view query,
         std::string_view value;
         for (std::string_view cookie_header : headers.all("cookie")) {
           for_each_cookie(cookie_header, [&](const CookiePair& c) {
-            // Names are case-sensitive (RFC 6265), but some servers (ASP.NET Core) read them
-            // without case: JWT= is the token's cookie to them, so it is to us (and JWT= beside
-            // jwt= is as ambiguous as jwt= twice).
-            if (!iequals(c.name, src.name)) return;
+            // Names are case-sensitive (RFC 6265), but servers read them leniently (ASP.NET
+            // Core without case, Rack decoded, PHP with arrays): a name any of them reads as
+            // the token's cookie is the token's cookie to us, and two of them are ambiguous.
+            if (!same_param_name(c.name, src.name)) return;
             if (count++ == 0) value = c.value;
           });
         }

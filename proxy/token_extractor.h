@@ -42,11 +42,12 @@ struct CookiePair {
 template <typename Visit>
 void for_each_cookie(std::string_view cookie_header, Visit&& visit);
 
-// The Cookie header value without any cookie named `name`, in any case (empty when nothing is
-// left).
+// The Cookie header value without any cookie some server reads as `name` (empty when nothing is
+// left): case ignored, %XX decoded, PHP's name mangling applied.
 std::string without_cookie(std::string_view cookie_header, std::string_view name);
 
-// The query string without any parameter named `name`.
+// The query string without any parameter some server reads as `name` (as for cookies); '&' and
+// ';' both separate parameters.
 std::string without_query_param(std::string_view query, std::string_view name);
 
 // --- implementation of the template ---

@@ -4,7 +4,9 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
@@ -136,6 +138,26 @@ TEST_CASE("matched without case, a path must also pass the route exact matching 
   CHECK(echoed_header(r, "X-Jwt-Sub") == "alice");
 }
 
+TEST_CASE("matched without case, a path exact matching refuses (404 or 405) is refused") {
+  {
+    Env env("routes:\n  - prefix: /api\n    methods: [GET]\n    require_scopes: [read]\n  - prefix: /api/docs\n"
+            "    auth: none\n");
+    upstream_seen(env);
+    HttpResponse r = http_request(env.port, "POST /api/DOCS/x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+    CHECK(r.status == 405);
+    CHECK(r.header("Allow") == "GET");
+    CHECK(env.get("/api/DOCS/x").status == 401);
+    CHECK(env.get("/api/docs/x").status == 200);
+  }
+  {
+    Env env("routes:\n  - prefix: /docs\n    auth: none\n  - prefix: /admin\n");
+    CHECK(env.get("/DOCS/x").status == 404);
+    CHECK(env.get("/docs/x").status == 200);
+    CHECK(env.get_with_token("/ADMIN/x", env.token()).status == 404);
+    CHECK(env.get_with_token("/admin/x", env.token()).status == 200);
+  }
+}
+
 TEST_CASE("routes_case_sensitive: true restores exact prefix matching") {
   Env env(kRoutes, "routes_case_sensitive: true\n");
   CHECK(env.get("/admin/users").status == 401);
@@ -150,7 +172,9 @@ TEST_CASE("identity headers are removed in every spelling, on public, optional a
       // lighttpd's CGI gateways turn every non-alphanumeric byte into '_'
       "X.Jwt.Sub: root\r\nX~Jwt~Sub: root\r\nX!Jwt#Sub: root\r\n"
       // what other frameworks read where jwtgate sets X-Forwarded-*
-      "Forwarded: for=10.0.0.1;host=evil;proto=https\r\nX-Forwarded-Prefix: /evil\r\nX-Forwarded-Port: 1\r\n";
+      "Forwarded: for=10.0.0.1;host=evil;proto=https\r\nX-Forwarded-Prefix: /evil\r\nX-Forwarded-Port: 1\r\n"
+      "X-Forwarded-Scheme: https\r\nX-Forwarded-Ssl: on\r\nFront-End-Https: on\r\nX-Real-IP: 10.0.0.1\r\n"
+      "True-Client-IP: 10.0.0.1\r\nX-Client-IP: 10.0.0.1\r\n";
   upstream_seen(env);
   REQUIRE(env.get("/public/x", spoof).status == 200);
   REQUIRE(env.get("/maybe/x", spoof).status == 200);
@@ -165,6 +189,9 @@ TEST_CASE("identity headers are removed in every spelling, on public, optional a
   CHECK_MESSAGE(!upstream_saw_header(seen, "X-Jwt-Roles"), seen);
   CHECK_MESSAGE(!upstream_saw_header(seen, "Forwarded"), seen);
   CHECK_MESSAGE(!upstream_saw_header(seen, "X-Forwarded-Port"), seen);
+  for (const char* h : {"X-Forwarded-Scheme", "X-Forwarded-Ssl", "Front-End-Https", "X-Real-IP", "True-Client-IP", "X-Client-IP"}) {
+    CHECK_MESSAGE(!upstream_saw_header(seen, h), h);
+  }
 }
 
 TEST_CASE("override headers are removed unless forward_override_headers is set") {
@@ -213,7 +240,7 @@ TEST_CASE("a method the path's route excludes is a 405 with Allow, never a weake
 TEST_CASE("two cookies of the token's name are refused; forward_token: false strips the token everywhere") {
   Env env(kRoutes, "",
           "    token_sources:\n      - {header: Authorization, prefix: \"Bearer \"}\n      - {cookie: at}\n"
-          "      - {query: access_token}\n"
+          "      - {query: access_token}\n      - {header: X-Api-Token}\n"
           "    forward_token: false\n");
   const std::string token = env.token(R"("scope":"admin")");
   TestKey other = make_key(core::Alg::ES256, "k1");
@@ -223,14 +250,27 @@ TEST_CASE("two cookies of the token's name are refused; forward_token: false str
                                      "Authorization: Bearer " + token + "\r\nCookie: a=b, at=" + forged + "\r\n",
                                      "Cookie: at=" + token + "; at=" + forged + "\r\n",
                                      "Cookie: at=" + token + "\r\nCookie: at=" + forged + "\r\n",
-                                     "Cookie: at=" + forged + ";at =" + token + "\r\n"}) {
+                                     "Cookie: at=" + forged + ";at =" + token + "\r\n",
+                                     // Django strips \xa0, Rack decodes names, PHP reads at[] as at
+                                     "Authorization: Bearer " + token + "\r\nCookie: \xa0" "at=" + forged + "\r\n",
+                                     "Authorization: Bearer " + token + "\r\nCookie: %61t=" + forged + "\r\n",
+                                     "Authorization: Bearer " + token + "\r\nCookie: at[]=" + forged + "\r\n",
+                                     // a CGI stack reads X_Api_Token as the X-Api-Token source
+                                     "Authorization: Bearer " + token + "\r\nX_Api_Token: " + forged + "\r\n"}) {
     HttpResponse r = env.get("/admin/x", cookies);
     CHECK(r.status == 400);
     CHECK(contains(r.body, "invalid_request"));
   }
   // A query parameter name is what the upstream decodes it to.
   for (const std::string& query : {"access_token=" + token + "&access%5Ftoken=" + forged,
-                                   "%61ccess_token=" + forged + "&access_token=" + token}) {
+                                   "%61ccess_token=" + forged + "&access_token=" + token,
+                                   "access_token=" + token + "&ACCESS_TOKEN=" + forged,   // ASP.NET Core
+                                   "access_token=" + token + "&x=1;access_token=" + forged,  // Rack splits on ;
+                                   "access_token=" + token + "&access.token=" + forged,   // PHP: access_token
+                                   "access_token=" + token + "&access_token[]=" + forged,
+                                   "access_token=" + token + "&access_token%00=" + forged,
+                                   "access_token=" + token + "&+access_token=" + forged}) {
+    CAPTURE(query.substr(query.size() - 60));
     CHECK(env.get("/admin/x?" + query).status == 400);
   }
   upstream_seen(env);
@@ -397,4 +437,47 @@ TEST_CASE("oversized trailers after an early response close the connection; noth
   CHECK(contains(got, "HTTP/1.1 200"));
   CHECK_MESSAGE(!contains(got, "431"), got);
   CHECK(!contains(got, "HTTP/1.1 4"));
+}
+
+TEST_CASE("a pipelining client that reads slowly is not cut off by the idle timeout") {
+  Env env(kRoutes);  // idle_timeout: 5s
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  const int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(env.port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  std::string blob = "GET /public/download?size=700000 HTTP/1.1\r\nHost: a\r\n\r\n";
+  for (int i = 0; i < 20000; ++i) blob += "GET /admin HTTP/1.1\r\nHost: a\r\n\r\n";
+  std::thread sender([&] {
+    std::size_t sent = 0;
+    while (sent < blob.size()) {
+      const ssize_t n = ::send(fd, blob.data() + sent, blob.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      sent += static_cast<std::size_t>(n);
+    }
+  });
+  // About 60 KB/s for 7 s: slower than the proxy can answer, never silent for long.
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t received = 0;
+  bool cut = false;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(7)) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      cut = true;
+      break;
+    }
+    received += static_cast<std::size_t>(n);
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  }
+  MESSAGE("received " << received << " bytes in 7 s");
+  CHECK_FALSE(cut);
+  CHECK(received > 100000);
+  ::shutdown(fd, SHUT_RDWR);
+  sender.join();
+  ::close(fd);
 }

@@ -119,6 +119,14 @@ TEST_CASE("query parameter names are compared as the upstream decodes them") {
   CHECK(proxy::without_query_param("a=1&access%5Ftoken=q&%61ccess_token=r&b=2", "access_token") == "a=1&b=2");
   REQUIRE(proxy::extract_token(HeaderList(), "access_tokens=q.r.s&access_toke=x", query, t).ok());
   CHECK_FALSE(t.present);
+  // As ASP.NET Core (case), Rack (';'), PHP (mangling, arrays, NUL) read names.
+  for (const char* q : {"access_token=a&ACCESS_TOKEN=b", "access_token=a;access_token=b", "access_token=a&access.token=b",
+                        "access_token=a&access+token=b", "access_token=a&access[token=b", "access_token=a&access_token[]=b",
+                        "access_token=a&access_token%00x=b", "access_token=a&+access_token=b"}) {
+    CAPTURE(q);
+    CHECK(proxy::extract_token(HeaderList(), q, query, t).reason() == core::Reason::multiple_tokens);
+  }
+  CHECK(proxy::without_query_param("a=1;access_token=x;b=2&ACCESS_TOKEN=y&c=3", "access_token") == "a=1;b=2&c=3");
 }
 
 TEST_CASE("header names are the same to a CGI stack when only case and punctuation differ") {
