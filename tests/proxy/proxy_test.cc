@@ -188,14 +188,7 @@ TEST_CASE("100 MiB upload and download stream through with bounded proxy memory"
   HttpResponse ok = up.read_response();
   REQUIRE(ok.status == 200);
   CHECK(ok.body.find("\"body_length\": " + std::to_string(kSize)) != std::string::npos);
-  const long peak = env.proxy->peak_rss_kib();
-  MESSAGE("proxy peak RSS after 2 x 100 MiB: " << peak << " KiB");
-  CHECK(peak > 0);
-#ifdef JWTGATE_SANITIZED
-  CHECK(peak < 160 * 1024);  // sanitizer shadow memory and quarantine; still far below 200 MiB moved
-#else
-  CHECK(peak < 48 * 1024);
-#endif
+  check_peak_rss(env, "after 2 x 100 MiB", 48 * 1024, 160 * 1024);  // far below the 200 MiB moved
 }
 
 TEST_CASE("a client that does not read does not grow the proxy's memory") {
@@ -204,13 +197,7 @@ TEST_CASE("a client that does not read does not grow the proxy's memory") {
   constexpr std::size_t kSize = 64u * 1024 * 1024;
   REQUIRE(c.send("GET /public/download?size=" + std::to_string(kSize) + " HTTP/1.1\r\nHost: t\r\n\r\n"));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the upstream could send it all by now
-  const long peak = env.proxy->peak_rss_kib();
-  MESSAGE("proxy peak RSS with a stalled 64 MiB download: " << peak << " KiB");
-#ifdef JWTGATE_SANITIZED
-  CHECK(peak < 160 * 1024);
-#else
-  CHECK(peak < 32 * 1024);
-#endif
+  check_peak_rss(env, "with a stalled 64 MiB download", 32 * 1024, 160 * 1024);
   HttpResponse r = c.read_response();
   CHECK(r.status == 200);
   CHECK(r.body.size() == kSize);

@@ -82,6 +82,21 @@ inline std::string echoed_path(const HttpResponse& r) {
 }
 
 
+// Checks the proxy's peak resident memory against a bound (in KiB) for normal builds and a
+// looser one for sanitizer builds, whose shadow memory and quarantine dominate.
+inline void check_peak_rss(const Env& env, const char* after, long limit_kib, long sanitized_limit_kib) {
+  const long peak = env.proxy->peak_rss_kib();
+  MESSAGE("proxy peak RSS " << std::string(after) << ": " << peak << " KiB");
+  CHECK(peak > 0);
+#ifdef JWTGATE_SANITIZED
+  (void)limit_kib;
+  CHECK(peak < sanitized_limit_kib);
+#else
+  (void)sanitized_limit_kib;
+  CHECK(peak < limit_kib);
+#endif
+}
+
 // The request heads the upstream has parsed since the last call, as its JSON text (cleared).
 inline std::string upstream_seen(const Env& env) {
   HttpResponse r = http_request(env.upstream_port, "GET /__seen?clear=1 HTTP/1.1\r\nHost: upstream\r\n\r\n");
