@@ -21,4 +21,7 @@ struct RequestTarget {
 // reason). Dot segments are resolved (RFC 3986 §5.2.4) and repeated slashes merged.
 bool normalize_request_target(std::string_view target, RequestTarget& out, std::string& error);
 
+// The value of one hex digit of a %-escape, or -1.
+int hex_value(char c);
+
 }  // namespace jwtgate::proxy

@@ -1,16 +1,11 @@
 #include "proxy/token_extractor.h"
 
+#include "proxy/request_target.h"
+
 namespace jwtgate::proxy {
 namespace {
 
 using detail::trim_wsp;
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Bytes some parser trims from a name: Python's str.strip() on latin-1 text (Django, Werkzeug)
 // takes \x85 and \xa0 as well as ASCII white space.
@@ -29,8 +24,8 @@ std::string lenient_name(std::string_view raw) {
     char c = raw[i];
     if (c == '+') {
       c = ' ';
-    } else if (c == '%' && i + 2 < raw.size() && hex_digit(raw[i + 1]) >= 0 && hex_digit(raw[i + 2]) >= 0) {
-      c = static_cast<char>(hex_digit(raw[i + 1]) * 16 + hex_digit(raw[i + 2]));
+    } else if (c == '%' && i + 2 < raw.size() && hex_value(raw[i + 1]) >= 0 && hex_value(raw[i + 2]) >= 0) {
+      c = static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
       i += 2;
     }
     if (c == '\0') break;
