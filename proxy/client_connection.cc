@@ -209,7 +209,7 @@ void ClientConnection::execute(const char* data, std::size_t len, bool from_pend
     return;
   }
   if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
-    handle_parse_error(err);
+    handle_parse_error();
     return;
   }
   const char* pos = llhttp_get_error_pos(&parser_);
@@ -265,8 +265,7 @@ void ClientConnection::resume_input() {
   else start_reading();
 }
 
-void ClientConnection::handle_parse_error(llhttp_errno_t err) {
-  (void)err;
+void ClientConnection::handle_parse_error() {
   // Malformed or hostile framing (smuggling attempts, bad header names, bare LF, obs-fold...):
   // answer once and close, so nothing after it is interpreted.
   if (phase_ == Phase::forwarding && response_head_sent_) {
@@ -439,7 +438,7 @@ bool ClientConnection::check_head_framing(std::string& why) {
     return false;
   }
   std::size_t hosts = 0;
-  headers_.get("host", &hosts);
+  const std::string_view host = headers_.get("host", &hosts);
   if (hosts > 1) {
     why = "the request has more than one Host header";
     return false;
@@ -448,7 +447,7 @@ bool ClientConnection::check_head_framing(std::string& why) {
     why = "an HTTP/1.1 request must have a Host header";
     return false;
   }
-  if (hosts == 1 && !valid_host(headers_.get("host"))) {
+  if (hosts == 1 && !valid_host(host)) {
     why = "the Host header is not a host name or address with an optional port";
     return false;
   }

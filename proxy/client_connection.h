@@ -73,7 +73,7 @@ class ClientConnection final : public UpstreamClient {
   // it stopped. Never re-enters itself: whatever a refusal or a finished exchange makes ready
   // is parsed by resume_input's loop.
   void execute(const char* data, std::size_t len, bool from_pending);
-  void handle_parse_error(llhttp_errno_t err);
+  void handle_parse_error();
   // Parses held bytes, one request after another in a loop (not by recursion), while the parser
   // may go on and the client's unread output stays under the high-water mark; then decides
   // whether to read from the socket.
