@@ -22,6 +22,7 @@ struct Env {
   std::unique_ptr<Child> proxy;
   int upstream_port = 0;
   int port = 0;
+  int admin_port = 0;
 
   // `providers_extra` is appended to the main provider, `tail` after the providers.
   explicit Env(const std::string& routes = "", const std::string& tail = "", const std::string& providers_extra = "",
@@ -35,8 +36,9 @@ struct Env {
       upstream_port = free_port();
     }
     port = free_port();
+    admin_port = free_port();
     std::string yaml = "listen: 127.0.0.1:" + std::to_string(port) + "\nadmin_listen: 127.0.0.1:" +
-                       std::to_string(free_port()) + "\nupstream: http://127.0.0.1:" + std::to_string(upstream_port) +
+                       std::to_string(admin_port) + "\nupstream: http://127.0.0.1:" + std::to_string(upstream_port) +
                        "\nworkers: 2\nproviders:\n  - name: main\n    issuer: https://idp.test/\n    audiences: [api]\n"
                        "    algorithms: [ES256]\n    jwks: {file: " + dir.file("jwks.json") + "}\n"
                        "    claims_to_headers: {sub: X-Jwt-Sub, realm_access.roles: X-Jwt-Roles}\n"
@@ -52,6 +54,15 @@ struct Env {
     proxy = std::make_unique<Child>(std::vector<std::string>{JWTGATE_BINARY, "--config", dir.file("jwtgate.yaml")}, dir.path(),
                                     "proxy", std::vector<std::string>{"ASAN_OPTIONS=quarantine_size_mb=8:thread_local_quarantine_size_kb=256"});
     REQUIRE_MESSAGE(wait_for_port(port), proxy->stderr_text());
+    // wait_for_port's own probe connection counts against limits.max_connections until the
+    // proxy has seen it close: start every test with none open.
+    REQUIRE_MESSAGE(eventually(
+                        [&] {
+                          return http_request(admin_port, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", 1)
+                                     .body.find("\njwtgate_connections_active 0\n") != std::string::npos;
+                        },
+                        5),
+                    proxy->stderr_text());
   }
 
   std::string token(const std::string& extra = "", std::int64_t exp_offset = 300) const {
