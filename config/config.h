@@ -109,6 +109,8 @@ struct Limits {
   std::uint64_t max_connections = 10000;
   // The longest gap between two reads of a request or response body (either direction).
   Duration body_timeout = std::chrono::seconds(60);
+  // An upstream's status line plus headers; a larger response head is answered with 502.
+  std::uint64_t max_response_header_bytes = 64 * 1024;
 };
 
 struct LogConfig {

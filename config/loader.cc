@@ -12,7 +12,7 @@ namespace {
 void read_limits(YamlReader& r, const YAML::Node& node, Limits& limits) {
   const std::string path = "limits";
   if (!r.mapping(node, path, {"max_header_bytes", "max_token_bytes", "header_timeout", "idle_timeout",
-                              "upstream_timeout", "max_connections", "body_timeout"})) {
+                              "upstream_timeout", "max_connections", "body_timeout", "max_response_header_bytes"})) {
     return;
   }
   auto positive = [&](const YAML::Node& n, const std::string& p, Duration& out) {
@@ -25,6 +25,12 @@ void read_limits(YamlReader& r, const YAML::Node& node, Limits& limits) {
     if (auto s = r.size(n, "limits.max_header_bytes")) {
       if (*s < 1024 || *s > 1024 * 1024) r.error(n, "limits.max_header_bytes", "must be from 1KiB to 1MiB");
       else limits.max_header_bytes = *s;
+    }
+  }
+  if (auto n = node["max_response_header_bytes"]) {
+    if (auto s = r.size(n, "limits.max_response_header_bytes")) {
+      if (*s < 1024 || *s > 1024 * 1024) r.error(n, "limits.max_response_header_bytes", "must be from 1KiB to 1MiB");
+      else limits.max_response_header_bytes = *s;
     }
   }
   if (auto n = node["max_token_bytes"]) {

@@ -699,7 +699,7 @@ void ClientConnection::upstream_connected(UpstreamConnection* up) {
 
 void ClientConnection::send_upstream_head() {
   upstream_sent_ns_ = uv_hrtime();
-  upstream_->begin_exchange(head_request_);
+  upstream_->begin_exchange(head_request_, rt().config.limits.max_response_header_bytes);
   upstream_->write(upstream_head_);
   if (!upstream_) return;
   if (upgrade_request_) return;  // what follows belongs to the tunnel, held until the upstream agrees
@@ -732,21 +732,28 @@ void ClientConnection::upstream_failed(UpstreamConnection* up, int status, bool 
     close();  // the response cannot be completed; closing tells the client it is truncated
     return;
   }
+  if (!up->protocol_error().empty()) {
+    // The upstream answered, but not with one well-formed HTTP/1 response: nothing of it is relayed.
+    log_event("warn", "upstream response refused", {{"reason", up->protocol_error()}});
+    reject(plain_error_response(502, "bad_gateway", "the upstream service sent an invalid response", false), false);
+    return;
+  }
   (void)status;
   reject(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
 }
 
-int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, std::string_view reason,
-                                             const HeaderList& headers) {
+int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, const HeaderList& headers) {
   if (up != upstream_ || closed_) return -1;
   if (upstream_sent_ns_ != 0) {
     upstream_ns_ = uv_hrtime() - upstream_sent_ns_;
     worker_.metrics().upstream_seconds.observe(static_cast<double>(upstream_ns_) / 1e9);
   }
+  if (code == 101 && !upgrade_request_) return up->refuse("101 Switching Protocols to a request that did not ask to upgrade");
+  if (code == 101 && headers.get("upgrade").empty()) return up->refuse("101 Switching Protocols without an Upgrade header");
   upstream_status_ = code;
   status_ = code;
-  const bool switching = code == 101 && upgrade_request_;
-  const bool no_body = head_request_ || code == 204 || code == 304 || (code >= 100 && code < 200);
+  const bool switching = code == 101;
+  const bool no_body = head_request_ || code == 204 || code == 304;
   const bool has_length = headers.has("content-length");
   const bool upstream_chunked = header_lists_token(headers.get("transfer-encoding"), "chunked");
   const bool http11 = parser_.http_major == 1 && parser_.http_minor == 1;
@@ -754,15 +761,15 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, s
   if (upgrade_request_ && !switching) keep_alive_ = false;  // a refused upgrade: the parser state is spent
   if (worker_.draining()) keep_alive_ = false;
 
-  std::string head = "HTTP/1.1 " + std::to_string(code) + " ";
-  head += reason.empty() ? status_text(code) : std::string(reason);
-  head += "\r\n";
+  // Only the status code is relayed: the reason phrase is jwtgate's, so no byte the upstream
+  // chose (control characters, a second status line) reaches the client in the status line.
+  std::string head = "HTTP/1.1 " + std::to_string(code) + " " + status_text(code) + "\r\n";
   const std::vector<std::string> options = connection_options(headers);
   for (const auto& f : headers.fields()) {
-    if (is_hop_by_hop(f.name)) continue;
-    // The response is framed by what llhttp read; its Connection cannot unframe it for the client.
-    if (listed(options, f.name) && !frames_or_routes(f.name)) continue;
-    if (!no_body && !switching && upstream_chunked && iequals(f.name, "content-length")) continue;
+    // The message is framed by what llhttp read and jwtgate writes the framing itself below, so
+    // no Content-Length or Transfer-Encoding (in any spelling) and nothing a Connection header
+    // lists is copied.
+    if (is_hop_by_hop(f.name) || frames_or_routes(f.name) || listed(options, f.name)) continue;
     head += f.name;
     head += ": ";
     head += f.value;
@@ -776,7 +783,21 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, s
     account();  // the exchange is now a tunnel: its request is done
     return 2;
   }
-  if (!no_body && (upstream_chunked || !has_length)) {
+  if (upstream_chunked) {
+    // A body of unknown length: re-chunked for an HTTP/1.1 client, delimited by closing for 1.0.
+    // For HEAD and 304 the header only describes the resource; 204 has no framing at all.
+    if (no_body) {
+      if (code != 204 && http11) head += "Transfer-Encoding: chunked\r\n";
+    } else if (http11) {
+      rechunk_response_ = true;
+      head += "Transfer-Encoding: chunked\r\n";
+    } else {
+      close_delimited_response_ = true;
+      keep_alive_ = false;
+    }
+  } else if (has_length) {
+    if (code != 204) head += "Content-Length: " + std::to_string(up->content_length()) + "\r\n";
+  } else if (!no_body) {
     if (http11) {
       rechunk_response_ = true;
       head += "Transfer-Encoding: chunked\r\n";

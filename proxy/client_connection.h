@@ -41,7 +41,7 @@ class ClientConnection final : public UpstreamClient {
   // UpstreamClient
   void upstream_connected(UpstreamConnection* up) override;
   void upstream_failed(UpstreamConnection* up, int status, bool response_started) override;
-  int upstream_response_head(UpstreamConnection* up, int status_code, std::string_view reason,
+  int upstream_response_head(UpstreamConnection* up, int status_code,
                              const HeaderList& headers) override;
   void upstream_body(UpstreamConnection* up, std::string_view data) override;
   void upstream_complete(UpstreamConnection* up) override;

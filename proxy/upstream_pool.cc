@@ -10,6 +10,12 @@ namespace {
 
 UpstreamConnection* self(llhttp_t* p) { return static_cast<UpstreamConnection*>(p->data); }
 
+// The same bound on fields as for request heads.
+constexpr std::size_t kMaxResponseFields = 200;
+// 103 Early Hints may come more than once; an endless stream of interim heads is an upstream
+// holding the client with no answer.
+constexpr unsigned kMaxInterimResponses = 16;
+
 }  // namespace
 
 UpstreamConnection::UpstreamConnection(uv_loop_t* loop, UpstreamPool* pool) : pool_(pool) {
@@ -19,9 +25,13 @@ UpstreamConnection::UpstreamConnection(uv_loop_t* loop, UpstreamPool* pool) : po
   parser_.data = this;
 }
 
-void UpstreamConnection::begin_exchange(bool head_request) {
+void UpstreamConnection::begin_exchange(bool head_request, std::size_t max_head_bytes) {
   head_request_ = head_request;
+  max_head_bytes_ = max_head_bytes;
   response_started_ = false;
+  final_head_ = false;
+  interim_responses_ = 0;
+  protocol_error_.clear();
   headers_.clear();
   llhttp_init(&parser_, HTTP_RESPONSE, &response_settings());
   parser_.data = this;
@@ -132,6 +142,10 @@ void UpstreamConnection::parse(const char* data, std::size_t len) {
     // Reported only now, outside llhttp: the client may reuse this connection (and re-initialise
     // the parser) at once.
     message_done_ = false;
+    // Bytes after a complete response answer no request: reusing the connection would hand them
+    // to the next client as its response.
+    const char* pos = llhttp_get_error_pos(&parser_);
+    if (pos && pos < data + len) keep_alive_ = false;
     if (client_) client_->upstream_complete(this);
     return;
   }
@@ -171,6 +185,11 @@ void UpstreamConnection::resume_reading() {
 
 void UpstreamConnection::start_tunnel() { tunnel_ = true; }
 
+int UpstreamConnection::refuse(const char* why) {
+  protocol_error_ = why;
+  return -1;
+}
+
 void UpstreamConnection::fail(int status) {
   UpstreamClient* client = client_;
   const bool started = response_started_;
@@ -195,43 +214,62 @@ void UpstreamConnection::on_closed(uv_handle_t* handle) {
 int UpstreamConnection::cb_message_begin(llhttp_t* p) {
   auto* up = self(p);
   up->response_started_ = true;
+  up->head_bytes_ = 0;
   up->headers_.clear();
-  up->reason_.clear();
   return 0;
 }
 
-int UpstreamConnection::cb_status(llhttp_t* p, const char* at, std::size_t len) {
-  self(p)->reason_.append(at, len);
+int UpstreamConnection::count_head_bytes(std::size_t len) {
+  head_bytes_ += len;
+  if (head_bytes_ > max_head_bytes_) return refuse("response head larger than limits.max_response_header_bytes");
   return 0;
+}
+
+int UpstreamConnection::cb_status(llhttp_t* p, const char* /*at*/, std::size_t len) {
+  // The reason phrase is only counted: jwtgate writes its own, so no byte of it reaches the client.
+  return self(p)->count_head_bytes(len);
 }
 
 int UpstreamConnection::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
-  self(p)->headers_.append_name_piece(std::string_view(at, len));
+  auto* up = self(p);
+  if (up->count_head_bytes(len) != 0) return -1;
+  up->headers_.append_name_piece(std::string_view(at, len));
+  if (up->headers_.fields().size() > kMaxResponseFields) return up->refuse("response head has more than 200 header fields");
   return 0;
 }
 
 int UpstreamConnection::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
-  self(p)->headers_.append_value_piece(std::string_view(at, len));
+  auto* up = self(p);
+  if (up->count_head_bytes(len) != 0) return -1;
+  up->headers_.append_value_piece(std::string_view(at, len));
   return 0;
 }
 
 int UpstreamConnection::cb_headers_complete(llhttp_t* p) {
   auto* up = self(p);
   const int code = llhttp_get_status_code(p);
-  if (code >= 100 && code < 200 && code != 101) {
-    up->headers_.clear();  // interim response: dropped, parsing goes on
-    up->reason_.clear();
-    return 0;
+  if (code < 100 || code > 599) return up->refuse("response status outside 100-599");
+  if (code < 200 && code != 101) {
+    // RFC 9110 section 15.2: an interim response ends with its head. One that claims a body
+    // would have llhttp read the next response as that body.
+    if (up->headers_.has("content-length") || up->headers_.has("transfer-encoding")) {
+      return up->refuse("interim (1xx) response with a body");
+    }
+    if (++up->interim_responses_ > kMaxInterimResponses) return up->refuse("more than 16 interim (1xx) responses");
+    up->headers_.clear();  // dropped, parsing goes on
+    return 1;
   }
+  up->final_head_ = true;
   up->keep_alive_ = llhttp_should_keep_alive(p) != 0;
   if (!up->client_) return -1;
-  const int verdict = up->client_->upstream_response_head(up, code, up->reason_, up->headers_);
+  const int verdict = up->client_->upstream_response_head(up, code, up->headers_);
   if (verdict == 0 && up->head_request_) return 1;
   return verdict;
 }
 
 int UpstreamConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
   auto* up = self(p);
+  if (!up->final_head_) return up->refuse("response body before a final head");
   if (up->client_) up->client_->upstream_body(up, std::string_view(at, len));
   return 0;
 }

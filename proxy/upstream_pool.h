@@ -6,6 +6,7 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,10 +25,10 @@ class UpstreamClient {
   virtual void upstream_connected(UpstreamConnection* up) = 0;
   // `status` is a libuv error; `response_started` whether any response byte had arrived.
   virtual void upstream_failed(UpstreamConnection* up, int status, bool response_started) = 0;
-  // Returns what llhttp's on_headers_complete should return (0 body follows, 1 no body,
-  // 2 upgrade) or -1 to refuse the response.
-  virtual int upstream_response_head(UpstreamConnection* up, int status_code, std::string_view reason,
-                                     const HeaderList& headers) = 0;
+  // A final response head (status 101 or 200-599; the reason phrase is not passed on, jwtgate
+  // writes its own). Returns what llhttp's on_headers_complete should return (0 body follows,
+  // 1 no body, 2 upgrade) or -1 to refuse the response.
+  virtual int upstream_response_head(UpstreamConnection* up, int status_code, const HeaderList& headers) = 0;
   virtual void upstream_body(UpstreamConnection* up, std::string_view data) = 0;
   virtual void upstream_complete(UpstreamConnection* up) = 0;
   virtual void upstream_tunnel_data(UpstreamConnection* up, std::string_view data) = 0;
@@ -53,8 +54,9 @@ class UpstreamConnection {
 
   void attach(UpstreamClient* client) { client_ = client; }
   UpstreamClient* client() const { return client_; }
-  // Prepares the response parser for the next exchange.
-  void begin_exchange(bool head_request);
+  // Prepares the response parser for the next exchange; a response head larger than
+  // `max_head_bytes` is refused.
+  void begin_exchange(bool head_request, std::size_t max_head_bytes);
   void write(std::string data);
   std::size_t write_queue_size() const;
   void pause_reading();
@@ -68,6 +70,13 @@ class UpstreamConnection {
   bool keep_alive() const { return keep_alive_; }
   bool response_started() const { return response_started_; }
   bool reused() const { return reused_; }
+  // Records why the response is malformed; returned from an llhttp callback (or
+  // upstream_response_head) it makes llhttp stop, and the exchange fails with 502.
+  int refuse(const char* why);
+  // Why the last response was refused as malformed (empty when it was not).
+  const std::string& protocol_error() const { return protocol_error_; }
+  // The response's Content-Length as llhttp parsed it: jwtgate writes its own framing.
+  std::uint64_t content_length() const { return parser_.content_length; }
   void mark_reused() { reused_ = true; }
 
  private:
@@ -79,6 +88,7 @@ class UpstreamConnection {
   static void on_write(void* owner, int status);
   static void on_closed(uv_handle_t* handle);
   void fail(int status);
+  int count_head_bytes(std::size_t len);
   void parse(const char* data, std::size_t len);
 
   static const llhttp_settings_t& response_settings();
@@ -104,8 +114,12 @@ class UpstreamConnection {
   bool reading_ = false;
   bool reused_ = false;
   bool message_done_ = false;
+  bool final_head_ = false;  // a final (non-1xx) head was parsed: only now may body bytes flow
+  std::size_t max_head_bytes_ = 64 * 1024;
+  std::size_t head_bytes_ = 0;
+  unsigned interim_responses_ = 0;
   HeaderList headers_;
-  std::string reason_;
+  std::string protocol_error_;
 };
 
 class UpstreamPool {

@@ -181,7 +181,8 @@ TEST_CASE("a minimal config shows every default") {
     "idle_timeout": "1m",
     "upstream_timeout": "30s",
     "max_connections": 10000,
-    "body_timeout": "1m"
+    "body_timeout": "1m",
+    "max_response_header_bytes": 65536
   },
   "log": {
     "format": "json",
@@ -387,7 +388,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
     "idle_timeout": "2m",
     "upstream_timeout": "500ms",
     "max_connections": 500,
-    "body_timeout": "45s"
+    "body_timeout": "45s",
+    "max_response_header_bytes": 131072
   },
   "log": {
     "format": "text",

@@ -67,6 +67,7 @@ TEST_CASE("a minimal config loads with every default") {
   CHECK(c.limits.upstream_timeout == std::chrono::seconds(30));
   CHECK(c.limits.max_connections == 10000);
   CHECK(c.limits.body_timeout == std::chrono::seconds(60));
+  CHECK(c.limits.max_response_header_bytes == 64 * 1024);
   CHECK_FALSE(c.routes_case_sensitive);
   CHECK_FALSE(c.forward_override_headers);
   CHECK(c.log.format == LogConfig::Format::json);
@@ -124,6 +125,7 @@ TEST_CASE("every key of the full schema is read") {
   CHECK(c.limits.upstream_timeout == std::chrono::milliseconds(500));
   CHECK(c.limits.max_connections == 500);
   CHECK(c.limits.body_timeout == std::chrono::seconds(45));
+  CHECK(c.limits.max_response_header_bytes == 128 * 1024);
   CHECK(c.routes_case_sensitive);
   CHECK(c.forward_override_headers);
   CHECK(c.log.format == LogConfig::Format::text);
@@ -283,6 +285,10 @@ TEST_CASE("routes_case_sensitive, forward_override_headers and limits.body_timeo
             "error: forward_override_headers: expected true or false, found a list"));
   CHECK(has(load(kMinimal + "forward_override_headers: 1\n"), "error: forward_override_headers: expected true or false, found \"1\""));
   CHECK(has(load(kMinimal + "limits: {body_timeout: 0s}\n"), "error: limits.body_timeout: must be longer than 0s"));
+  CHECK(has(load(kMinimal + "limits: {max_response_header_bytes: 512B}\n"),
+            "error: limits.max_response_header_bytes: must be from 1KiB to 1MiB"));
+  CHECK(has(load(kMinimal + "limits: {max_response_header_bytes: 2MiB}\n"),
+            "error: limits.max_response_header_bytes: must be from 1KiB to 1MiB"));
   for (const char* bad : {"banana", "5", "1.5s", "-1s", "1m30s"}) {
     CAPTURE(std::string(bad));
     LoadResult r = load(kMinimal + "limits: {body_timeout: \"" + bad + "\"}\n");
