@@ -300,9 +300,13 @@ void check_forwarded(const Message& u, const Message& m, bool upstream_complete)
   static const char* const kNever[] = {"forwarded", "x_forwarded_port", "x_forwarded_prefix", "x_forwarded_scheme",
                                        "x_forwarded_ssl", "front_end_https", "x_real_ip", "true_client_ip",
                                        "x_client_ip", "x_original_url", "x_rewrite_url", "x_http_method_override",
-                                       "x_http_method", "x_method_override", "keep_alive", "te", "trailer",
-                                       "proxy_connection", "proxy_authorization"};
+                                       "x_http_method", "x_method_override"};
   for (const char* name : kNever) HTTP_PROPERTY(fields_cgi(u, name).empty(), "stripped_headers", std::string(name) + "; " + ctx);
+  // Hop-by-hop (RFC 9110 section 7.6.1), by their exact names.
+  static const char* const kHop[] = {"keep-alive", "te", "trailer", "proxy-connection", "proxy-authorization",
+                                     "proxy-authenticate"};
+  for (const char* name : kHop) HTTP_PROPERTY(u.count(name) == 0, "hop_by_hop_removed", std::string(name) + "; " + ctx);
+  HTTP_PROPERTY(u.count("upgrade") == (m.upgrade && u.upgrade ? 1u : 0u), "hop_by_hop_removed", "upgrade; " + ctx);
 
   // Framing: jwtgate's own, one way only; the body is the one llhttp read from the client.
   HTTP_PROPERTY(one_canonical(u, "Content-Length", false) && one_canonical(u, "Transfer-Encoding", false) &&
@@ -462,6 +466,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (u.url != t.path + (t.has_query ? "?" + t.query : "") || u.method != asked[k]->method) continue;
         mapped = true;
         check_forwarded(u, *asked[k], false);
+        // Still being forwarded (no answer yet): what the client completed, the upstream must get whole.
+        HTTP_PROPERTY(!(asked[k]->complete && k == final_responses.size()), "forwarded_whole", describe(u, *asked[k]));
       }
       HTTP_PROPERTY(mapped, "cut_request_has_message", "no client message for " + printable(u.url));
     }
