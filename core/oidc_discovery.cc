@@ -1,5 +1,7 @@
 #include "core/oidc_discovery.h"
 
+#include <algorithm>
+
 #include "core/json_object.h"
 
 namespace jwtgate::core {
@@ -34,7 +36,13 @@ Result<std::string> jwks_uri_from_discovery(std::string_view document, std::stri
     return Status(Reason::malformed, allow_http ? "the discovery document's jwks_uri is not an http(s) URL"
                                                 : "the discovery document's jwks_uri is not an https URL");
   }
-  if (uri.size() > 2048 || uri.find_first_of(std::string_view("\0\r\n \t", 5)) != std::string_view::npos) {
+  // A URL is printable ASCII (RFC 3986: anything else is percent-encoded); it goes into fetches
+  // and log lines, where a control byte (DEL, VT, ESC...) or raw UTF-8 has no business.
+  const bool printable = std::all_of(uri.begin(), uri.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u > 0x20 && u < 0x7f;
+  });
+  if (uri.size() > 2048 || !printable) {
     return Status(Reason::malformed, "the discovery document's jwks_uri is not a usable URL");
   }
   return std::string(uri);

@@ -11,7 +11,18 @@
 # The tests check /metrics output with promtool. Installing Debian 12's prometheus package would
 # also install (and start) a Prometheus server, so its .deb is only downloaded, from the machine's
 # own sources into .deps/debs, and unpacked into .deps/prometheus; nothing is configured or run.
+#
+# --fuzz also installs clang-14 and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) for
+# scripts/fuzz.sh; the normal build and tests do not need them.
 set -euo pipefail
+
+fuzz=0
+for arg in "$@"; do
+  case "$arg" in
+    --fuzz) fuzz=1 ;;
+    *) echo "install-deps: unknown argument $arg (only --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 prefix="$here/.deps/llhttp"
@@ -20,6 +31,7 @@ llhttp_suite=${JWTGATE_LLHTTP_SUITE:-trixie}
 packages=(g++ cmake make pkg-config ca-certificates
           libuv1-dev libssl-dev openssl libsimdjson-dev libcurl4-openssl-dev libyaml-cpp-dev doctest-dev
           python3-jwt python3-jwcrypto python3-cryptography python3-h11)
+if [ "$fuzz" -eq 1 ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -45,3 +45,17 @@ TEST_CASE("a discovery document without a usable jwks_uri is refused") {
   CHECK(jwks_uri_from_discovery(R"({"issuer":"http://127.0.0.1:9/","jwks_uri":"http://127.0.0.1:9/k"})",
                                 "http://127.0.0.1:9/", true));
 }
+
+TEST_CASE("a jwks_uri with any control or non-ASCII byte is refused (found by fuzz_oidc_discovery)") {
+  // It goes into fetches and log lines; only \0, CR, LF, space and tab used to be refused, so DEL,
+  // VT or ESC (a terminal escape in a log) passed.
+  for (const char* uri : {"https://keycl\\u007fak.example.com/certs", "https://idp.example/\\u000bkeys",
+                          "https://idp.example/\\u001b[2Jkeys", "https://idp.example/k\\u00e9ys",
+                          "https://idp.example/k\xc3\xa9ys"}) {
+    CAPTURE(uri);
+    const std::string doc = std::string(R"({"issuer":"https://idp.example/","jwks_uri":")") + uri + "\"}";
+    CHECK_FALSE(jwks_uri_from_discovery(doc, "https://idp.example/", false));
+  }
+  CHECK(jwks_uri_from_discovery(R"({"issuer":"https://idp.example/","jwks_uri":"https://idp.example/k%C3%A9ys?a=b~"})",
+                                "https://idp.example/", false));
+}
