@@ -62,6 +62,8 @@ BoundedFile read_bounded_file(const std::string& path, std::uint64_t max_bytes, 
     return out;
   }
   out.mode = st.st_mode;
+  out.uid = st.st_uid;
+  out.gid = st.st_gid;
   out.mtime = static_cast<std::int64_t>(st.st_mtime);
   if (!S_ISREG(st.st_mode)) {
     out.error = path + " is " + kind_of(st.st_mode) + ", not a regular file";

@@ -17,6 +17,8 @@ struct BoundedFile {
   std::string text;
   std::string error;      // empty when read; otherwise a sentence that starts with the path
   mode_t mode = 0;        // st_mode of the file read (its permission bits matter for secrets)
+  uid_t uid = 0;          // its owner and group
+  gid_t gid = 0;
   std::int64_t mtime = 0; // seconds since the epoch
   bool missing = false;   // nothing is at the path (error is set too)
   bool ok() const { return error.empty(); }

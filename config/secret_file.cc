@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <utility>
@@ -14,6 +15,16 @@ std::string octal(mode_t mode) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
   return buf;
+}
+
+bool in_group(gid_t gid) {
+  if (gid == ::getegid()) return true;
+  gid_t groups[256];
+  const int n = ::getgroups(256, groups);
+  for (int i = 0; i < n; ++i) {
+    if (groups[i] == gid) return true;
+  }
+  return false;
 }
 }  // namespace
 
@@ -31,10 +42,14 @@ SecretFile read_secret_file(const std::string& path) {
                 "): anyone on this host could replace the secret; chmod it to 0400 or 0600";
     return out;
   }
+  // The group's read bit is what lets jwtgate read a file another user owns through its group
+  // (Kubernetes: fsGroup with defaultMode 0440, the tightest a non-root pod can have); it is
+  // only warned about when jwtgate does not need it.
+  const bool read_through_group = f.uid != ::geteuid() && in_group(f.gid);
   std::string who;
   for (const auto& [bit, text] : {std::pair{S_IRGRP, "readable by its group"}, std::pair{S_IWGRP, "writable by its group"},
                                   std::pair{S_IROTH, "readable by others"}}) {
-    if (!(perm & bit)) continue;
+    if (!(perm & bit) || (bit == S_IRGRP && read_through_group)) continue;
     if (!who.empty()) who += ", ";
     who += text;
   }

@@ -2,7 +2,9 @@
 // and judged by its permission bits. A file others can write is refused: anyone on the host could
 // substitute the secret and mint tokens. A file group or others can read is used with a warning:
 // Kubernetes Secret volumes are 0644 unless `defaultMode` says otherwise (and Docker secrets
-// 0444), so refusing would stop working deployments over a mode their platform chose.
+// 0444), so refusing would stop working deployments over a mode their platform chose. The group's
+// read bit is not warned about when jwtgate reads the file through its group (another user owns
+// it), which is how a non-root pod reads a Secret volume (fsGroup, defaultMode: 0440).
 #pragma once
 
 #include <cstdint>

@@ -62,3 +62,20 @@ TEST_CASE("read_secret_file strips the line end, warns about loose modes and ref
   dir.write("big", std::string(kMaxSecretFileBytes + 1, 's'));
   CHECK(read_secret_file(dir.file("big")).error == dir.file("big") + " is larger than 64 KiB (65536 bytes)");
 }
+
+TEST_CASE("read_secret_file: the group bit jwtgate reads through (a Secret volume with fsGroup) is not warned about") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: giving a file to another user needs root");
+    return;
+  }
+  TempDir dir;
+  dir.write("secret", "0123456789abcdef0123456789abcdef\n");
+  // The kubelet's layout for a non-root pod: owned by someone else, group = the pod's fsGroup.
+  REQUIRE(::chown(dir.file("secret").c_str(), 65534, ::getegid()) == 0);
+  REQUIRE(::chmod(dir.file("secret").c_str(), 0440) == 0);
+  SecretFile via_group = read_secret_file(dir.file("secret"));
+  CHECK(via_group.error.empty());
+  CHECK(via_group.warning.empty());
+  REQUIRE(::chmod(dir.file("secret").c_str(), 0444) == 0);
+  CHECK(read_secret_file(dir.file("secret")).warning.rfind(dir.file("secret") + " is readable by others (mode 0444)", 0) == 0);
+}
