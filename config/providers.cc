@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "config/address.h"
+#include "config/secret_file.h"
 #include "config/sections.h"
 #include "config/suggest.h"
 #include "core/jwk.h"
@@ -100,6 +101,9 @@ void read_jwks(YamlReader& r, const YAML::Node& node, const Path& path, Provider
       struct stat st{};
       if (::stat(v->c_str(), &st) != 0) {
         r.warning(n, path + ".file", "\"" + *v + "\" does not exist (yet); the provider stays not ready until it does");
+      } else if (!S_ISREG(st.st_mode)) {
+        // The proxy reads regular files only (a FIFO or device could block or never end).
+        r.error(n, path + ".file", "\"" + *v + "\" is not a regular file");
       }
     }
   }
@@ -167,7 +171,7 @@ void read_jwks(YamlReader& r, const YAML::Node& node, const Path& path, Provider
 
 // The secret is read here only to validate it (length, not a public key); it is not kept in the
 // Config and never appears in a message.
-void check_secret(YamlReader& r, const YAML::Node& at, const Path& path, const std::string& secret) {
+void check_secret(YamlReader& r, const YAML::Node& at, const Path& path, std::string_view secret) {
   auto key = core::jwk_from_hmac_secret(secret, "");
   if (!key) r.error(at, path, key.status().detail());
 }
@@ -179,14 +183,13 @@ void read_hmac_secret(YamlReader& r, const YAML::Node& node, const Path& path, c
     if (auto v = r.string(file, path + ".hmac_secret_file")) {
       p.hmac_secret_file = *v;
       if (options.check_secrets) {
-        std::ifstream in(*v, std::ios::binary);
-        if (!in) {
-          r.error(file, path + ".hmac_secret_file", "cannot read \"" + *v + "\"");
+        // Regular file, bounded, judged by its mode: the same rules the proxy applies when it loads it.
+        SecretFile secret = read_secret_file(*v);
+        if (!secret.error.empty()) {
+          r.error(file, path + ".hmac_secret_file", secret.error);
         } else {
-          std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-          // A trailing newline from an editor or `echo` is not part of the secret.
-          while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-          check_secret(r, file, path + ".hmac_secret_file", secret);
+          if (!secret.warning.empty()) r.warning(file, path + ".hmac_secret_file", secret.warning);
+          check_secret(r, file, path + ".hmac_secret_file", secret.secret.view());
         }
       }
     }

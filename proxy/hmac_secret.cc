@@ -1,35 +1,38 @@
 #include "proxy/hmac_secret.h"
 
-#include <fstream>
-#include <iterator>
+#include <algorithm>
+
+#include "config/secret_file.h"
+#include "proxy/log.h"
 
 namespace jwtgate::proxy {
 
 std::optional<core::SecretBytes> read_hmac_secret(const config::Provider& provider, const config::EnvLookup& env,
                                                   std::string& error) {
-  std::string secret;
   if (!provider.hmac_secret_file.empty()) {
-    std::ifstream in(provider.hmac_secret_file, std::ios::binary);
-    if (!in) {
-      error = "cannot read hmac_secret_file " + provider.hmac_secret_file;
+    config::SecretFile file = config::read_secret_file(provider.hmac_secret_file);
+    if (!file.error.empty()) {
+      error = "hmac_secret_file: " + file.error;
       return std::nullopt;
     }
-    secret.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    // Editors and `echo` add a line end that is not part of the secret.
-    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  } else if (!provider.hmac_secret_env.empty()) {
+    // Logged at every start and reload (a secret provider is rebuilt on each), so a loose mode
+    // is not a one-time message lost in a long log.
+    if (!file.warning.empty()) {
+      log_event("warn", "hmac_secret_file permissions are too open", {{"provider", provider.name}, {"warning", file.warning}});
+    }
+    return std::move(file.secret);
+  }
+  if (!provider.hmac_secret_env.empty()) {
     auto v = env(provider.hmac_secret_env);
     if (!v) {
       error = "the environment variable " + provider.hmac_secret_env + " is not set";
       return std::nullopt;
     }
-    secret = *v;
-  } else {
-    return std::nullopt;
+    core::SecretBytes out(*v);
+    std::fill(v->begin(), v->end(), '\0');
+    return out;
   }
-  core::SecretBytes out(secret);
-  std::fill(secret.begin(), secret.end(), '\0');
-  return out;
+  return std::nullopt;
 }
 
 }  // namespace jwtgate::proxy

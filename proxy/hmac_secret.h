@@ -1,4 +1,5 @@
-// A provider's HMAC secret (hmac_secret_file or hmac_secret_env), read once at start. The bytes
+// A provider's HMAC secret (hmac_secret_file or hmac_secret_env), read at start and at each reload
+// (regular file, bounded, refused when others may write it: config/secret_file.h). The bytes
 // are kept wiped-on-free and never logged.
 #pragma once
 

@@ -1,17 +1,13 @@
 #include "proxy/provider_keys.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <ctime>
-#include <fstream>
-#include <iterator>
 
 #include "core/oidc_discovery.h"
 #include "proxy/log.h"
+#include "proxy/private_file_writer.h"
 #include "proxy/refresh_policy.h"
+#include "proxy/thread_pool_task.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
@@ -27,20 +23,6 @@ constexpr milliseconds kDefaultConnectTimeout{2000};
 std::int64_t wall_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 std::string seconds_text(std::int64_t s) { return std::to_string(s) + "s"; }
-
-bool read_file(const std::string& path, std::uint64_t max_bytes, std::string& out, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read " + path;
-    return false;
-  }
-  out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  if (out.size() > max_bytes) {
-    error = path + " is larger than max_bytes (" + std::to_string(max_bytes) + " bytes)";
-    return false;
-  }
-  return true;
-}
 
 // The kids in `kids` that `other` lacks (all of them when `other` is null), comma-separated.
 std::string kids_not_in(const std::vector<std::string>& kids, const std::vector<std::string>* other) {
@@ -98,7 +80,11 @@ void ProviderKeys::start() {
       log_event("warn", "jwks.file changes are noticed only by polling", {{"provider", provider_.name}, {"error", error}});
     }
   }
+  // Before start() returns: the keys of a file are there for the first request (at start-up
+  // the loop is not running yet; on a reload this read is bounded and never waits on a FIFO).
+  read_at_once_ = true;
   refresh();
+  read_at_once_ = false;
 }
 
 FetchOptions ProviderKeys::fetch_options() const {
@@ -134,6 +120,7 @@ void ProviderKeys::refresh_for_unknown_kid() {
 }
 
 void ProviderKeys::refresh() {
+  if (in_flight_ && source_ == Source::file) reread_wanted_ = true;  // the read running may predate the change
   if (in_flight_ || !refresh_timer_) return;
   in_flight_ = true;
   attempted_ = true;
@@ -144,15 +131,9 @@ void ProviderKeys::refresh() {
     case Source::secret_only:
       in_flight_ = false;
       return;
-    case Source::file: {
-      std::string text, error;
-      if (read_file(provider_.jwks.file, provider_.jwks.max_bytes, text, error)) {
-        on_document(text, std::nullopt, provider_.jwks.file);
-      } else {
-        fail(error);
-      }
+    case Source::file:
+      read_jwks_file();
       return;
-    }
     case Source::uri:
       fetch_jwks(provider_.jwks.uri);
       return;
@@ -194,6 +175,30 @@ void ProviderKeys::refresh() {
         });
       }
       return;
+  }
+}
+
+void ProviderKeys::read_jwks_file() {
+  const config::JwksConfig& j = provider_.jwks;
+  if (read_at_once_) {
+    on_jwks_file(config::read_bounded_file(j.file, j.max_bytes, "max_bytes"));
+    return;
+  }
+  auto file = std::make_shared<config::BoundedFile>();
+  std::weak_ptr<ProviderKeys*> weak = self_;
+  run_on_thread_pool(
+      loop_, [file, path = j.file, max = j.max_bytes] { *file = config::read_bounded_file(path, max, "max_bytes"); },
+      [weak, file] {
+        if (auto self = weak.lock()) (**self).on_jwks_file(std::move(*file));
+      });
+}
+
+void ProviderKeys::on_jwks_file(config::BoundedFile file) {
+  if (file.ok()) on_document(file.text, std::nullopt, provider_.jwks.file);
+  else fail(file.error);
+  if (reread_wanted_ && !in_flight_) {
+    reread_wanted_ = false;
+    refresh();
   }
 }
 
@@ -253,7 +258,7 @@ void ProviderKeys::fail(const std::string& why) {
   }
   if (!ready_ && !cache_tried_ && !provider_.jwks.cache_file.empty() && source_ != Source::file) {
     cache_tried_ = true;
-    use_cache_file();
+    read_cache_file();
   }
   finish_attempt(source_ == Source::file ? milliseconds(0) : next_retry());
 }
@@ -303,61 +308,79 @@ void ProviderKeys::publish(core::KeySet set, const std::string& origin) {
   if (hooks_.publish) hooks_.publish(current_);
 }
 
-bool ProviderKeys::use_cache_file() {
+void ProviderKeys::read_cache_file() {
+  auto file = std::make_shared<config::BoundedFile>();
+  std::weak_ptr<ProviderKeys*> weak = self_;
+  run_on_thread_pool(
+      loop_,
+      [file, path = provider_.jwks.cache_file, max = provider_.jwks.max_bytes] {
+        *file = config::read_bounded_file(path, max, "max_bytes");
+      },
+      [weak, file] {
+        if (auto self = weak.lock()) (**self).on_cache_file(std::move(*file));
+      });
+}
+
+void ProviderKeys::on_cache_file(config::BoundedFile file) {
+  if (ready_) return;  // a fetch succeeded while the cache was being read: it is newer
   const std::string& path = provider_.jwks.cache_file;
-  struct stat st{};
-  if (::stat(path.c_str(), &st) != 0) return false;
-  const std::int64_t age = wall_now() - static_cast<std::int64_t>(st.st_mtime);
+  if (!file.ok()) {
+    // A cache that was never written is the normal first start, not worth a warning.
+    if (!file.missing) {
+      log_event("warn", "cache_file unreadable", {{"provider", provider_.name}, {"error", file.error}});
+    }
+    return;
+  }
+  const std::int64_t age = wall_now() - file.mtime;
   const std::int64_t stale_max = std::chrono::duration_cast<std::chrono::seconds>(provider_.jwks.stale_max).count();
   if (age > stale_max) {
     log_event("warn", "cache_file is older than stale_max; not used",
               {{"provider", provider_.name}, {"cache_file", path}, {"age", seconds_text(age)}});
-    return false;
+    return;
   }
-  std::string text, error;
-  if (!read_file(path, provider_.jwks.max_bytes, text, error)) {
-    log_event("warn", "cache_file unreadable", {{"provider", provider_.name}, {"error", error}});
-    return false;
-  }
-  auto parsed = core::parse_jwks(text);
+  auto parsed = core::parse_jwks(file.text);
   if (!parsed) {
     log_event("warn", "cache_file holds no usable key set",
               {{"provider", provider_.name}, {"cache_file", path}, {"error", parsed.status().detail()}});
-    return false;
+    return;
   }
   log_event("warn", "identity provider unreachable: serving keys from cache_file",
             {{"provider", provider_.name}, {"cache_file", path}, {"age", seconds_text(age)}});
-  last_good_wall_ = static_cast<std::int64_t>(st.st_mtime);
-  current_text_ = text;
-  cache_written_text_ = text;
+  last_good_wall_ = file.mtime;
+  current_text_ = file.text;
+  cache_written_text_ = std::move(file.text);
   publish(std::move(parsed.value()), path);
   arm_stale_timer();
-  return ready_;
 }
 
 void ProviderKeys::write_cache_file(const std::string& text) {
-  const std::string& path = provider_.jwks.cache_file;
-  // Written beside the target and renamed over it, so a crash never leaves half a key set.
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = fd >= 0;
-  std::size_t done = 0;
-  while (ok && done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n <= 0) ok = false;
-    else done += static_cast<std::size_t>(n);
-  }
-  if (fd >= 0) {
-    if (::fsync(fd) != 0) ok = false;
-    if (::close(fd) != 0) ok = false;
-  }
-  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) ok = false;
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    log_event("warn", "cannot write cache_file", {{"provider", provider_.name}, {"cache_file", path}});
+  if (cache_writing_) {
+    cache_pending_ = text;
     return;
   }
-  cache_written_text_ = text;
+  cache_writing_ = true;
+  auto data = std::make_shared<const std::string>(text);
+  auto error = std::make_shared<std::string>();
+  std::weak_ptr<ProviderKeys*> weak = self_;
+  run_on_thread_pool(
+      loop_, [data, error, path = provider_.jwks.cache_file] { *error = write_private_file(path, *data); },
+      [weak, data, error] {
+        auto self = weak.lock();
+        if (!self) return;
+        ProviderKeys& p = **self;
+        p.cache_writing_ = false;
+        if (error->empty()) {
+          p.cache_written_text_ = *data;
+        } else {
+          log_event("warn", "cannot write cache_file",
+                    {{"provider", p.provider_.name}, {"cache_file", p.provider_.jwks.cache_file}, {"error", *error}});
+        }
+        if (p.cache_pending_) {
+          std::string next = std::move(*p.cache_pending_);
+          p.cache_pending_.reset();
+          if (next != p.cache_written_text_) p.write_cache_file(next);
+        }
+      });
 }
 
 void ProviderKeys::arm_stale_timer() {

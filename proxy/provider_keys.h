@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "config/bounded_file.h"
 #include "config/config.h"
 #include "core/jwk.h"
 #include "core/secret_bytes.h"
@@ -80,7 +81,10 @@ class ProviderKeys {
   void fail(const std::string& why);
   void finish_attempt(std::chrono::milliseconds next);
   void publish(core::KeySet set, const std::string& origin);
-  bool use_cache_file();
+  void read_jwks_file();
+  void on_jwks_file(config::BoundedFile file);
+  void read_cache_file();
+  void on_cache_file(config::BoundedFile file);
   void write_cache_file(const std::string& text);
   void arm_stale_timer();
   void expire_if_stale();
@@ -106,6 +110,13 @@ class ProviderKeys {
   bool attempted_ = false;
   bool cache_tried_ = false;
   bool rediscover_ = false;  // the next discovery attempt reads the discovery document again
+  // File reads: the first (in start(), before the loop serves anything) is done at once, every
+  // later one on the thread pool. A change noticed during a read is read again after it.
+  bool read_at_once_ = false;
+  bool reread_wanted_ = false;
+  // One cache_file write at a time, so an older set never lands after a newer one.
+  bool cache_writing_ = false;
+  std::optional<std::string> cache_pending_;
   unsigned failures_ = 0;
   std::uint64_t last_attempt_ms_ = 0;  // uv_now at the start of the last attempt
   std::int64_t last_good_wall_ = 0;    // wall clock (s) of the last good set (cache file: its mtime)

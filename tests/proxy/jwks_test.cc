@@ -2,9 +2,13 @@
 // idp.py: JWKS, OIDC discovery, controllable failures, fetch counters), a real upstream, real
 // keys, real sockets on 127.0.0.1.
 #include <doctest/doctest.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <atomic>
 #include <chrono>
@@ -129,6 +133,7 @@ class Gate {
     return http_request(admin_port_, "GET " + path + " HTTP/1.1\r\nHost: admin\r\n\r\n");
   }
   bool ready() const { return admin("/readyz").status == 200; }
+  int admin_port() const { return admin_port_; }
   std::string log() const { return proxy_->stdout_text() + proxy_->stderr_text(); }
   Child& process() { return *proxy_; }
   void stop() { proxy_.reset(); }
@@ -441,9 +446,16 @@ TEST_CASE("cache_file: the last good set is persisted and used at start while th
   idp->serve(k1.jwks_json);
   const std::string provider = uri_provider(idp->url("/jwks.json"), "      cache_file: " + cache + "\n      stale_max: 1h\n");
   {
+    // The usual umask, under which the file would be 0644 if jwtgate asked for that.
+    const mode_t umask_before = ::umask(022);
     Gate first(dir, provider, "  - prefix: /\n", "first");
+    ::umask(umask_before);
     REQUIRE(eventually([&] { return first.ready(); }, 5));
-    CHECK(dir.read("main-jwks.json") == k1.jwks_json);
+    CHECK(eventually([&] { return dir.read("main-jwks.json") == k1.jwks_json; }, 5));
+    // It may hold oct secrets: readable by its owner only.
+    struct stat st{};
+    REQUIRE(::stat(cache.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
   }
   idp->stop();  // the IdP is now unreachable: connections are refused
 
@@ -496,4 +508,183 @@ TEST_CASE("TLS: the IdP's certificate is verified against ca_file; redirects are
   REQUIRE(eventually([&] { return refused.log().find("key fetch failed") != std::string::npos; }, 5));
   CHECK(refused.log().find("redirect") != std::string::npos);
   CHECK_FALSE(refused.ready());
+}
+
+namespace {
+
+// Points a ConfigMap-style `..data` link (dir/cm/..data) at a new version directory.
+void swap_configmap(const TempDir& dir, const std::string& version) {
+  REQUIRE(::symlink(version.c_str(), dir.file("cm/..data_tmp").c_str()) == 0);
+  REQUIRE(::rename(dir.file("cm/..data_tmp").c_str(), dir.file("cm/..data").c_str()) == 0);
+}
+
+std::string file_provider(const std::string& file, const std::string& jwks_extra = "") {
+  return "  - name: main\n    issuer: https://idp.test/\n    audiences: [api]\n    algorithms: [ES256]\n"
+         "    jwks: {file: " + file + jwks_extra + "}\n";
+}
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("jwks.file larger than max_bytes is refused without reading it; the last good keys keep working") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  dir.write("jwks.json", k1.jwks_json);
+  Gate gate(dir, file_provider(dir.file("jwks.json"), ", max_bytes: 64KiB"));
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  const std::string t1 = token_for(k1);
+  REQUIRE(gate.get("/x", t1) == 200);
+
+  // 256 MiB that take no disk (sparse), renamed over the watched file.
+  {
+    const int fd = ::open(dir.file("big.json").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(fd >= 0);
+    REQUIRE(::ftruncate(fd, 256 << 20) == 0);
+    ::close(fd);
+  }
+  REQUIRE(::rename(dir.file("big.json").c_str(), dir.file("jwks.json").c_str()) == 0);
+  REQUIRE_MESSAGE(eventually([&] { return has(gate.log(), "jwks.json is larger than max_bytes (65536 bytes)"); }, 5), gate.log());
+  CHECK(has(gate.log(), "keeping the last good keys"));
+  CHECK(has(gate.admin("/metrics").body, "jwtgate_jwks_fetches_total{provider=\"main\",result=\"failure\"} 1\n"));
+  CHECK(gate.admin("/healthz").status == 200);
+  CHECK(gate.ready());
+  CHECK(gate.get("/x", t1) == 200);
+  // Refused for its size, not after holding it: reading it whole costs 256 MiB and more.
+  const long peak = gate.process().peak_rss_kib();
+  MESSAGE("proxy peak RSS: " << peak << " KiB");
+#ifdef JWTGATE_SANITIZED
+  CHECK(peak < 200 * 1024);
+#else
+  CHECK(peak < 64 * 1024);
+#endif
+}
+
+TEST_CASE("a FIFO renamed over jwks.file is refused: /healthz keeps answering and SIGTERM still ends the process") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  dir.write("jwks.json", k1.jwks_json);
+  Gate gate(dir, file_provider(dir.file("jwks.json")));
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  const std::string t1 = token_for(k1);
+  REQUIRE(gate.get("/x", t1) == 200);
+
+  // Opening a FIFO for reading waits for a writer; this one never gets one.
+  REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0644) == 0);
+  REQUIRE(::rename(dir.file("fifo").c_str(), dir.file("jwks.json").c_str()) == 0);
+  CHECK_MESSAGE(eventually([&] { return has(gate.log(), "jwks.json is a FIFO, not a regular file"); }, 5), gate.log());
+  CHECK(http_request(gate.admin_port(), "GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n", 2).status == 200);
+  CHECK(gate.get("/x", t1) == 200);
+  gate.process().signal(SIGTERM);
+  CHECK(gate.process().wait_exit(5) == 0);
+}
+
+TEST_CASE("jwks.file: a directory or a device is refused with a clear error, at load and when swapped in") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  // check-config (and start-up) refuse them outright.
+  REQUIRE(::mkdir(dir.file("adir").c_str(), 0755) == 0);
+  for (const std::string& path : {dir.file("adir"), std::string("/dev/null")}) {
+    CAPTURE(path);
+    dir.write("check.yaml", "upstream: http://127.0.0.1:9\nproviders:\n" + file_provider(path) + "routes:\n  - prefix: /\n");
+    ProcessResult r = run_process({JWTGATE_BINARY, "check-config", "--config", dir.file("check.yaml")});
+    CHECK(r.exit_code == 2);
+    CHECK_MESSAGE(has(r.err, "error: providers[0].jwks.file: \"" + path + "\" is not a regular file"), r.err);
+  }
+
+  // A ConfigMap-style mount whose file becomes a directory, then a device: both refused by what
+  // they are, the working keys kept.
+  REQUIRE(::mkdir(dir.file("cm").c_str(), 0755) == 0);
+  REQUIRE(::mkdir(dir.file("cm/..v1").c_str(), 0755) == 0);
+  dir.write("cm/..v1/jwks.json", k1.jwks_json);
+  REQUIRE(::symlink("..v1", dir.file("cm/..data").c_str()) == 0);
+  REQUIRE(::symlink("..data/jwks.json", dir.file("cm/jwks.json").c_str()) == 0);
+  Gate gate(dir, file_provider(dir.file("cm/jwks.json")));
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  const std::string t1 = token_for(k1);
+  REQUIRE(gate.get("/x", t1) == 200);
+
+  REQUIRE(::mkdir(dir.file("cm/..v2").c_str(), 0755) == 0);
+  REQUIRE(::mkdir(dir.file("cm/..v2/jwks.json").c_str(), 0755) == 0);
+  swap_configmap(dir, "..v2");
+  CHECK_MESSAGE(eventually([&] { return has(gate.log(), "cm/jwks.json is a directory, not a regular file"); }, 5), gate.log());
+  CHECK(gate.get("/x", t1) == 200);
+
+  REQUIRE(::mkdir(dir.file("cm/..v3").c_str(), 0755) == 0);
+  REQUIRE(::symlink("/dev/null", dir.file("cm/..v3/jwks.json").c_str()) == 0);
+  swap_configmap(dir, "..v3");
+  CHECK_MESSAGE(eventually([&] { return has(gate.log(), "cm/jwks.json is a character device, not a regular file"); }, 5),
+                gate.log());
+  CHECK(gate.get("/x", t1) == 200);
+  CHECK(gate.ready());
+  CHECK(has(gate.admin("/readyz").body, "ready"));
+}
+
+TEST_CASE("cache_file: a symlink planted at the temporary file's name is not followed") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  const std::string cache = dir.file("main-jwks.json");
+  dir.write("victim", "do not touch\n");
+  // The name earlier versions wrote through, and one a guesser might try next.
+  REQUIRE(::symlink(dir.file("victim").c_str(), (cache + ".tmp").c_str()) == 0);
+  Idp idp(dir);
+  idp.serve(k1.jwks_json);
+  Gate gate(dir, uri_provider(idp.url("/jwks.json"), "      cache_file: " + cache + "\n"), "  - prefix: /\n");
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  REQUIRE_MESSAGE(eventually([&] { return dir.read("main-jwks.json") == k1.jwks_json; }, 5), gate.log());
+  CHECK(dir.read("victim") == "do not touch\n");
+  struct stat st{};
+  REQUIRE(::lstat(cache.c_str(), &st) == 0);
+  CHECK(S_ISREG(st.st_mode));
+  REQUIRE(::lstat((cache + ".tmp").c_str(), &st) == 0);
+  CHECK(S_ISLNK(st.st_mode));
+  // Nothing else is left beside it.
+  int entries = 0;
+  if (DIR* d = ::opendir(dir.path().c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (std::string(e->d_name).rfind("main-jwks.json.tmp-", 0) == 0) ++entries;
+    }
+    ::closedir(d);
+  }
+  CHECK(entries == 0);
+}
+
+TEST_CASE("hmac_secret_file: group- or world-readable warns at start and in check-config; world-writable is refused") {
+  TempDir dir;
+  const std::string secret = "a-shared-secret-of-more-than-32-bytes-0123456789";
+  const std::string provider = "  - name: partner\n    issuer: https://partner.test/\n    audiences: [api]\n"
+                               "    algorithms: [HS256]\n    hmac_secret_file: " + dir.file("secret") + "\n";
+  const std::string yaml = "upstream: http://127.0.0.1:9\nproviders:\n" + provider + "routes:\n  - prefix: /\n";
+  dir.write("secret", secret + "\n");
+  dir.write("check.yaml", yaml);
+  const auto check_config = [&] { return run_process({JWTGATE_BINARY, "check-config", "--config", dir.file("check.yaml")}); };
+
+  REQUIRE(::chmod(dir.file("secret").c_str(), 0600) == 0);
+  ProcessResult tight = check_config();
+  CHECK(tight.exit_code == 0);
+  CHECK_MESSAGE(has(tight.out, "valid (0 warnings)"), tight.err);
+
+  // The Kubernetes Secret volume default, and a group-readable file.
+  for (mode_t mode : {mode_t{0644}, mode_t{0640}}) {
+    CAPTURE(mode);
+    REQUIRE(::chmod(dir.file("secret").c_str(), mode) == 0);
+    ProcessResult loose = check_config();
+    CHECK(loose.exit_code == 0);
+    CHECK_MESSAGE(has(loose.err, "warning: providers[0].hmac_secret_file: " + dir.file("secret") + " is readable by its group"),
+                  loose.err);
+    CHECK(has(loose.err, "defaultMode: 0400"));
+  }
+  {
+    Gate gate(dir, provider);
+    REQUIRE(eventually([&] { return gate.ready(); }, 5));
+    CHECK_MESSAGE(eventually([&] { return has(gate.log(), "hmac_secret_file permissions are too open"); }, 5), gate.log());
+    CHECK(has(gate.log(), "is readable by its group (mode 0640)"));
+  }
+
+  // Anyone on the host could replace it and mint tokens.
+  REQUIRE(::chmod(dir.file("secret").c_str(), 0666) == 0);
+  ProcessResult writable = check_config();
+  CHECK(writable.exit_code == 2);
+  CHECK_MESSAGE(has(writable.err, "error: providers[0].hmac_secret_file: " + dir.file("secret") + " is writable by others (mode 0666)"),
+                writable.err);
 }
