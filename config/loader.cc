@@ -87,8 +87,8 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
     r.error(root, "", "the config file is empty; see deploy/examples/ for a starting point");
     return;
   }
-  if (!r.mapping(root, "", {"listen", "admin_listen", "admin", "upstream", "workers", "providers", "routes",
-                            "routes_case_sensitive", "forward_override_headers", "limits", "log"})) {
+  if (!r.mapping(root, "", {"listen", "admin_listen", "upstream", "workers", "providers", "routes",
+                            "routes_case_sensitive", "forward_override_headers", "limits", "log", "admin"})) {
     return;
   }
   std::string why;
