@@ -113,6 +113,16 @@ struct Limits {
   std::uint64_t max_response_header_bytes = 64 * 1024;
 };
 
+// The admin listener's bounds and what it shows (see proxy/admin_server.h for how they hold).
+struct AdminConfig {
+  // /config shows routes, scopes, trusted header names and secret file paths to any caller.
+  bool config_endpoint = true;
+  std::uint64_t max_connections = 64;
+  std::uint64_t max_connections_per_peer = 8;
+  Duration head_timeout = std::chrono::seconds(5);
+  Duration idle_timeout = std::chrono::seconds(30);
+};
+
 struct LogConfig {
   enum class Format { json, text };
   enum class Level { debug, info, warn, error };
@@ -124,7 +134,8 @@ struct LogConfig {
 
 struct Config {
   ListenAddress listen;
-  ListenAddress admin_listen;
+  ListenAddress admin_listen;  // admin.listen, or the top-level admin_listen (its older spelling)
+  AdminConfig admin;
   UpstreamUrl upstream;
   unsigned workers = 0;  // 0: one per CPU core ("auto")
   std::vector<Provider> providers;

@@ -393,6 +393,14 @@ std::string effective_config_json(const Config& config) {
   w.begin_object();
   w.key("listen"); listen_address(w, config.listen);
   w.key("admin_listen"); listen_address(w, config.admin_listen);
+  w.key("admin");
+  w.begin_object();
+  w.key("config_endpoint"); w.boolean(config.admin.config_endpoint);
+  w.key("max_connections"); size(w, config.admin.max_connections);
+  w.key("max_connections_per_peer"); size(w, config.admin.max_connections_per_peer);
+  w.key("head_timeout"); duration(w, config.admin.head_timeout);
+  w.key("idle_timeout"); duration(w, config.admin.idle_timeout);
+  w.end_object();
   w.key("upstream");
   w.begin_object();
   w.key("url"); url(w, config.upstream.text);

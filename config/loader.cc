@@ -94,7 +94,7 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
     return;
   }
   if (!r.mapping(root, "", {"listen", "admin_listen", "upstream", "workers", "providers", "routes",
-                            "routes_case_sensitive", "forward_override_headers", "limits", "log"})) {
+                            "routes_case_sensitive", "forward_override_headers", "limits", "log", "admin"})) {
     return;
   }
   std::string why;
@@ -102,12 +102,20 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
   parse_listen_address("127.0.0.1:9901", config.admin_listen, why);
   if (auto n = root["listen"]) read_listen(r, n, "listen", config.listen);
   if (auto n = root["admin_listen"]) read_listen(r, n, "admin_listen", config.admin_listen);
+  if (auto n = root["admin"]) read_admin(r, n, root["admin_listen"], config);
+  // Messages about the admin listener point at whichever key set it.
+  const bool admin_section_listen = root["admin"] && root["admin"].IsMap() && root["admin"]["listen"] &&
+                                    !root["admin_listen"];
+  const YAML::Node admin_at = admin_section_listen ? root["admin"]["listen"]
+                              : root["admin_listen"] ? root["admin_listen"]
+                                                     : root;
+  const std::string admin_path = admin_section_listen ? "admin.listen" : "admin_listen";
   if (config.listen.port == config.admin_listen.port &&
       (config.listen.host == config.admin_listen.host || config.listen.host == "0.0.0.0" ||
        config.admin_listen.host == "0.0.0.0" || config.listen.host == "::" || config.admin_listen.host == "::")) {
-    r.error(root["admin_listen"] ? root["admin_listen"] : root, "admin_listen",
-            "must not share a port with listen (" + config.listen.text + ")");
+    r.error(admin_at, admin_path, "must not share a port with listen (" + config.listen.text + ")");
   }
+  warn_admin_exposure(r, admin_at, admin_path, config);
 
   if (auto n = root["upstream"]) {
     if (auto text = r.string(n, "upstream")) {

@@ -15,6 +15,12 @@ void read_providers(YamlReader& r, const YAML::Node& node, const LoadOptions& op
 void read_routes(YamlReader& r, const YAML::Node& node, const std::vector<Provider>& providers, bool case_sensitive,
                  std::vector<Route>& out);
 
+// The admin: section. `admin_listen` is the top-level key's node (undefined when absent):
+// admin.listen is its newer spelling, and setting both is refused.
+void read_admin(YamlReader& r, const YAML::Node& node, const YAML::Node& admin_listen, Config& config);
+// Warns when /config is served on an address others can reach. `at`/`path`: the listen key.
+void warn_admin_exposure(YamlReader& r, const YAML::Node& at, const std::string& path, const Config& config);
+
 // RFC 9110 field-name: a token.
 bool is_header_name(std::string_view name);
 

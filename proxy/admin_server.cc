@@ -3,6 +3,7 @@
 #include <llhttp.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -12,12 +13,12 @@
 namespace jwtgate::proxy {
 namespace {
 
-constexpr std::size_t kMaxConnections = 64;
 constexpr std::size_t kMaxHeadBytes = 16 * 1024;
 constexpr std::size_t kMaxRequestBytes = 64 * 1024;  // head and body together
-constexpr std::size_t kHighWater = 1024 * 1024;  // stop reading requests while this much is unsent
-constexpr std::size_t kLowWater = 256 * 1024;
-constexpr std::uint64_t kIdleTimeoutMs = 30'000;
+// Stop reading requests while this much is unsent. One answer is never split, so a large /metrics
+// page still goes out whole; this only bounds what a client that pipelines without reading costs.
+constexpr std::size_t kHighWater = 128 * 1024;
+constexpr std::size_t kLowWater = 32 * 1024;
 constexpr std::uint64_t kLingerMs = 5'000;  // how long a closing connection waits for the client's FIN
 constexpr int kBacklog = 128;
 
@@ -120,6 +121,28 @@ AdminResponse plain(int status, std::string body) {
   return r;
 }
 
+std::uint64_t ms(std::chrono::milliseconds d) { return static_cast<std::uint64_t>(std::max<std::int64_t>(d.count(), 1)); }
+
+// What the per-peer limit counts by: an IPv4 address, or an IPv6 /64 (one host commonly holds a
+// whole /64, so counting single IPv6 addresses would limit nothing). "" when the peer is unknown.
+std::string peer_key(const uv_tcp_t& tcp) {
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(&tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return {};
+  if (addr.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(addr).sin_addr;
+    return std::string("4") + std::string(reinterpret_cast<const char*>(&a), sizeof a);
+  }
+  if (addr.ss_family == AF_INET6) {
+    const unsigned char* b = reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr.s6_addr;
+    // An IPv4 client of a dual-stack listener ("::") arrives as ::ffff:a.b.c.d.
+    static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::equal(b, b + 12, kMapped)) return std::string("4") + std::string(reinterpret_cast<const char*>(b + 12), 4);
+    return std::string("6") + std::string(reinterpret_cast<const char*>(b), 8);
+  }
+  return {};
+}
+
 // Origin-form ("/p?q"), absolute-form ("http://h/p?q"), or anything else passed on as the path
 // (authority-form, "*") for the handler to refuse.
 void split_target(std::string_view target, std::string_view& path, std::string_view& query) {
@@ -153,8 +176,19 @@ class AdminServer::Connection {
   // A connection registered with `server` and owned by its libuv handles; nullptr if libuv refuses.
   static Connection* open(AdminServer& server);
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
-  void start();
+  const uv_tcp_t& tcp() const { return tcp_; }
+  // Counts the connection in `pool` and under `peer` until it closes, and starts serving it.
+  void start(Pool pool, std::string peer);
   void close();
+
+  bool open_and_counted() const { return counted_; }
+  Pool pool() const { return pool_; }
+  const std::string& peer() const { return peer_; }
+  // Set when accepted and at every answer: eviction takes the smallest. A connection is never
+  // evicted in the loop turn (millisecond) it was accepted or answered in: a batch of new
+  // connections must not close a probe accepted with them before its request has been read.
+  std::uint64_t activity() const { return activity_; }
+  std::uint64_t active_at() const { return active_at_; }
 
  private:
   enum class State { serving, finishing, closed };
@@ -181,6 +215,15 @@ class AdminServer::Connection {
   void start_reading();
   void stop_reading();
   void arm(std::uint64_t ms) { uv_timer_start(&timer_, on_timer, ms, 0); }
+  // The whole next request (head and any body) must arrive within this from now.
+  void arm_head() {
+    arm(ms(pool_ == Pool::reserve ? server_.limits_.reserve_head_timeout : server_.limits_.head_timeout));
+  }
+  void mark_active() {
+    activity_ = ++server_.activity_;
+    active_at_ = uv_now(server_.loop_);
+  }
+  bool reserved_path(std::string_view path) const;
 
   AdminServer& server_;
   uv_tcp_t tcp_{};
@@ -200,6 +243,14 @@ class AdminServer::Connection {
   bool paused_for_backpressure_ = false;
   bool read_eof_ = false;
   bool shutdown_done_ = false;
+  // Answered on keep-alive and no byte of the next request yet: the idle timeout runs, and the
+  // head timeout starts with the next request's first byte.
+  bool awaiting_next_ = false;
+  bool counted_ = false;
+  Pool pool_ = Pool::general;
+  std::string peer_;
+  std::uint64_t activity_ = 0;
+  std::uint64_t active_at_ = 0;
 };
 
 AdminServer::Connection* AdminServer::Connection::open(AdminServer& server) {
@@ -230,12 +281,22 @@ const llhttp_settings_t& AdminServer::Connection::settings() {
   return s;
 }
 
-void AdminServer::Connection::start() {
+void AdminServer::Connection::start(Pool pool, std::string peer) {
+  pool_ = pool;
+  peer_ = std::move(peer);
+  counted_ = true;
+  server_.count(*this, 1);
+  mark_active();
   uv_tcp_nodelay(&tcp_, 1);
-  // Not re-armed by reads: a client trickling a request byte by byte is bounded as an idle one.
-  arm(kIdleTimeoutMs);
+  // Not re-armed by reads: a client trickling its request a byte at a time gets no more time.
+  arm_head();
   start_reading();
   if (!reading_) close();
+}
+
+bool AdminServer::Connection::reserved_path(std::string_view path) const {
+  const auto& paths = server_.limits_.reserved_paths;
+  return std::find(paths.begin(), paths.end(), path) != paths.end();
 }
 
 void AdminServer::Connection::start_reading() {
@@ -267,9 +328,11 @@ void AdminServer::Connection::on_read(uv_stream_t* stream, ssize_t nread, const 
   if (c->state_ != State::serving) return;  // lingering: input after the last answer is discarded
   c->feed(buf->base, static_cast<std::size_t>(nread));
   if (c->state_ == State::serving && uv_stream_get_write_queue_size(stream) > kHighWater) {
-    // A client pipelining requests without reading the answers is not buffered for without bound.
+    // A client pipelining requests without reading the answers is not buffered for without bound,
+    // and one that stops reading altogether gives up its connection after the head timeout.
     c->stop_reading();
     c->paused_for_backpressure_ = true;
+    c->arm(ms(c->server_.limits_.head_timeout));
   }
 }
 
@@ -309,7 +372,12 @@ void AdminServer::Connection::feed(const char* data, std::size_t len) {
 }
 
 int AdminServer::Connection::cb_message_begin(llhttp_t* p) {
-  static_cast<Connection*>(p->data)->url_.clear();
+  auto* c = static_cast<Connection*>(p->data);
+  c->url_.clear();
+  if (c->awaiting_next_) {
+    c->awaiting_next_ = false;
+    c->arm_head();
+  }
   return 0;
 }
 
@@ -355,21 +423,33 @@ void AdminServer::Connection::message_complete() {
 
 void AdminServer::Connection::answer() {
   answered_ = true;
+  mark_active();
   const auto method = static_cast<llhttp_method_t>(parser_.method);
   std::string_view path, query;
   split_target(url_, path, query);
   AdminResponse r;
-  try {
-    r = server_.handler_(llhttp_method_name(method), path, query);
-  } catch (...) {
-    // Unwinding must not reach libuv's C frames; the client gets a plain failure instead.
-    r = plain(500, "internal error\n");
+  if (pool_ == Pool::reserve) keep_alive_ = false;  // a reserve slot serves one request
+  if (pool_ == Pool::reserve && !reserved_path(path)) {
+    r = plain(503, "the admin listener is at its connection limit; only the health and readiness probes are "
+                   "answered until connections close\n");
+    r.headers.emplace_back("Retry-After", "1");
+  } else {
+    try {
+      r = server_.handler_(llhttp_method_name(method), path, query);
+    } catch (...) {
+      // Unwinding must not reach libuv's C frames; the client gets a plain failure instead.
+      r = plain(500, "internal error\n");
+    }
+    if (r.status < 200 || r.status > 599) r = plain(500, "internal error\n");  // 1xx would break framing
   }
-  if (r.status < 200 || r.status > 599) r = plain(500, "internal error\n");  // 1xx would break framing
   send(serialize(r, method == HTTP_HEAD, keep_alive_));
   if (state_ != State::serving) return;
-  if (keep_alive_) arm(kIdleTimeoutMs);
-  else finish();
+  if (keep_alive_) {
+    awaiting_next_ = true;
+    arm(ms(server_.limits_.idle_timeout));
+  } else {
+    finish();
+  }
 }
 
 void AdminServer::Connection::reject(int status, std::string body) {
@@ -390,10 +470,15 @@ void AdminServer::Connection::on_written(void* owner, int status) {
     c->close();
     return;
   }
-  if (c->paused_for_backpressure_ && uv_stream_get_write_queue_size(c->stream()) < kLowWater) {
-    c->paused_for_backpressure_ = false;
-    c->start_reading();
+  if (!c->paused_for_backpressure_ || c->state_ != State::serving) return;
+  if (uv_stream_get_write_queue_size(c->stream()) >= kLowWater) {
+    c->arm(ms(c->server_.limits_.head_timeout));  // the client is reading: it keeps its time
+    return;
   }
+  c->paused_for_backpressure_ = false;
+  if (c->awaiting_next_) c->arm(ms(c->server_.limits_.idle_timeout));
+  else c->arm_head();
+  c->start_reading();
 }
 
 void AdminServer::Connection::finish() {
@@ -423,6 +508,11 @@ void AdminServer::Connection::close() {
   if (state_ == State::closed) return;
   state_ = State::closed;
   reading_ = false;
+  if (counted_) {
+    // Its slot is free at once, though the handles finish closing on a later loop turn.
+    counted_ = false;
+    server_.count(*this, -1);
+  }
   uv_timer_stop(&timer_);
   close_handle(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
   close_handle(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
@@ -435,8 +525,18 @@ void AdminServer::Connection::on_closed(uv_handle_t* handle) {
   c->server_.forget(c);
 }
 
-AdminServer::AdminServer(uv_loop_t* loop, AdminHandler handler)
-    : loop_(loop), handler_(std::move(handler)) {}
+AdminLimits admin_limits(const config::AdminConfig& config) {
+  AdminLimits limits;
+  limits.max_connections = static_cast<std::size_t>(config.max_connections);
+  limits.max_connections_per_peer = static_cast<std::size_t>(config.max_connections_per_peer);
+  limits.head_timeout = config.head_timeout;
+  limits.idle_timeout = config.idle_timeout;
+  limits.reserve_head_timeout = std::min(limits.reserve_head_timeout, config.head_timeout);
+  return limits;
+}
+
+AdminServer::AdminServer(uv_loop_t* loop, AdminHandler handler, AdminLimits limits)
+    : loop_(loop), handler_(std::move(handler)), limits_(std::move(limits)) {}
 
 AdminServer::~AdminServer() {
   if (listener_ != nullptr || !connections_.empty()) {
@@ -508,12 +608,58 @@ void AdminServer::on_connection(uv_stream_t* stream, int status) {
     c->close();
     return;
   }
-  // Accepted and closed at once rather than left in the backlog, where it would wait unanswered.
-  if (server->connections_.size() > kMaxConnections) {
+  std::string peer = peer_key(c->tcp());
+  // A refused connection is accepted and closed at once rather than left in the backlog, where it
+  // would wait unanswered.
+  const std::optional<Pool> pool = peer.empty() ? std::nullopt : server->place(peer);
+  if (!pool) {
     c->close();
     return;
   }
-  c->start();
+  c->start(*pool, std::move(peer));
+}
+
+std::optional<AdminServer::Pool> AdminServer::place(const std::string& peer) {
+  // A peer at its limit makes room among its own connections, so clients behind one address (a
+  // NAT, the node's kubelet beside a noisy neighbour) are not locked out by its idle ones.
+  if (const auto it = per_peer_open_.find(peer);
+      it != per_peer_open_.end() && it->second >= limits_.max_connections_per_peer) {
+    Connection* victim = eviction_candidate(&peer);
+    if (victim == nullptr) return std::nullopt;
+    victim->close();
+  }
+  if (general_open_ >= limits_.max_connections && reserve_open_ >= limits_.reserve_connections) {
+    Connection* victim = eviction_candidate(nullptr);
+    if (victim == nullptr) return std::nullopt;
+    victim->close();
+  }
+  if (general_open_ < limits_.max_connections) return Pool::general;
+  if (reserve_open_ < limits_.reserve_connections) return Pool::reserve;
+  return std::nullopt;  // the limits were lowered by a reload below what is open
+}
+
+// Every open connection is a candidate: whatever state it is in (no request yet, part of one, idle
+// keep-alive, lingering after its answer, not reading its answers), the one whose last answer or
+// accept lies furthest back is the one doing least for its slot.
+AdminServer::Connection* AdminServer::eviction_candidate(const std::string* peer) const {
+  const std::uint64_t now = uv_now(loop_);
+  Connection* best = nullptr;
+  for (Connection* c : connections_) {
+    if (!c->open_and_counted() || c->active_at() >= now) continue;
+    if (peer != nullptr && c->peer() != *peer) continue;
+    if (best == nullptr || c->activity() < best->activity()) best = c;
+  }
+  return best;
+}
+
+void AdminServer::count(const Connection& c, int delta) {
+  std::size_t& pool = c.pool() == Pool::general ? general_open_ : reserve_open_;
+  pool = delta > 0 ? pool + 1 : pool - 1;
+  if (delta > 0) {
+    ++per_peer_open_[c.peer()];
+  } else if (const auto it = per_peer_open_.find(c.peer()); it != per_peer_open_.end() && --it->second == 0) {
+    per_peer_open_.erase(it);
+  }
 }
 
 void AdminServer::on_listener_closed(uv_handle_t* handle) {

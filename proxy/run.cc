@@ -68,6 +68,7 @@ void Control::reload() {
     next.workers = now.workers;
   }
   set_log_options(next.log);
+  if (admin) admin->set_limits(admin_limits(next.admin));
   runtime = std::make_shared<const RuntimeConfig>(std::move(next));
   auto current = keys->reconfigure(runtime, config::process_environment());
   server->reload(runtime, std::move(current));
@@ -99,12 +100,13 @@ AdminResponse Control::admin_route(std::string_view method, std::string_view pat
   } else if (path == "/metrics") {
     r.content_type = std::string(kMetricsContentType);
     r.body = render_metrics(*server, *keys, counters);
-  } else if (path == "/config") {
+  } else if (path == "/config" && runtime->config.admin.config_endpoint) {
     r.content_type = "application/json";
     r.body = config::effective_config_json(runtime->config);
   } else {
     r.status = 404;
-    r.body = "not found; try /healthz, /readyz, /metrics or /config\n";
+    r.body = runtime->config.admin.config_endpoint ? "not found; try /healthz, /readyz, /metrics or /config\n"
+                                                   : "not found; try /healthz, /readyz or /metrics\n";
   }
   return r;
 }
@@ -161,9 +163,12 @@ int run_proxy(config::Config config, const RunOptions& options) {
   control.keys = &keys;
   server.set_key_refresh([&keys](std::size_t provider) { keys.request_refresh(provider); });
 
-  AdminServer admin(&loop, [&control](std::string_view method, std::string_view path, std::string_view) {
-    return control.admin_route(method, path);
-  });
+  AdminServer admin(
+      &loop,
+      [&control](std::string_view method, std::string_view path, std::string_view) {
+        return control.admin_route(method, path);
+      },
+      admin_limits(runtime->config.admin));
   control.admin = &admin;
 
   auto finish = [&](int code) {

@@ -199,6 +199,32 @@ TEST_CASE("every example under deploy/examples passes check-config") {
   CHECK(checked >= 5);
 }
 
+TEST_CASE("check-config warns when /config is served on an admin listener others can reach") {
+  TempDir dir;
+  const std::string base =
+      "upstream: http://127.0.0.1:3000\nproviders:\n  - name: main\n    issuer: https://idp.example.com/\n"
+      "    audiences: [api]\n    algorithms: [RS256]\n    jwks: {uri: https://idp.example.com/jwks.json}\n";
+  dir.write("open.yaml", base + "admin_listen: 0.0.0.0:9901\n");
+  dir.write("section.yaml", base + "admin: {listen: 0.0.0.0:9901, config_endpoint: true}\n");
+  dir.write("closed.yaml", base + "admin: {listen: 0.0.0.0:9901, config_endpoint: false}\n");
+  dir.write("loopback.yaml", base + "admin_listen: 127.0.0.1:9901\n");
+  for (const char* name : {"open.yaml", "section.yaml"}) {
+    CAPTURE(name);
+    ProcessResult r = run_jwtgate({"check-config", "--config", dir.file(name)});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find("warning: admin") != std::string::npos);
+    CHECK(r.err.find("serves /config, which shows the whole policy") != std::string::npos);
+    CHECK(r.err.find("set admin.config_endpoint: false") != std::string::npos);
+    CHECK(r.out.find(": valid (1 warning)") != std::string::npos);
+  }
+  for (const char* name : {"closed.yaml", "loopback.yaml"}) {
+    CAPTURE(name);
+    ProcessResult r = run_jwtgate({"check-config", "--config", dir.file(name)});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find(": valid (0 warnings)") != std::string::npos);
+  }
+}
+
 TEST_CASE("check-config exits 2 and prints every error with its location") {
   TempDir dir;
   dir.write("bad.yaml", "upstream: http://127.0.0.1:3000\nprovider:\n  - name: main\nlog: {level: loud}\n");

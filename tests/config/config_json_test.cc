@@ -111,6 +111,13 @@ TEST_CASE("a minimal config shows every default") {
     "host": "127.0.0.1",
     "port": 9901
   },
+  "admin": {
+    "config_endpoint": true,
+    "max_connections": 64,
+    "max_connections_per_peer": 8,
+    "head_timeout": "5s",
+    "idle_timeout": "30s"
+  },
   "upstream": {
     "url": "http://127.0.0.1:3000",
     "host": "127.0.0.1",
@@ -211,6 +218,13 @@ TEST_CASE("the full schema renders every field in the configured order") {
     "address": "[::1]:19901",
     "host": "::1",
     "port": 19901
+  },
+  "admin": {
+    "config_endpoint": false,
+    "max_connections": 32,
+    "max_connections_per_peer": 4,
+    "head_timeout": "2s",
+    "idle_timeout": "1m"
   },
   "upstream": {
     "url": "http://orders:3000/",

@@ -35,6 +35,7 @@ providers:
 inline std::string full_schema_yaml(const std::string& secret_path) {
   return R"(listen: 127.0.0.1:18080
 admin_listen: "[::1]:19901"
+admin: {config_endpoint: false, max_connections: 32, max_connections_per_peer: 4, head_timeout: 2s, idle_timeout: 1m}
 upstream: http://orders:3000/
 workers: 3
 providers:

@@ -84,6 +84,11 @@ TEST_CASE("every key of the full schema is read") {
   const Config& c = *r.config;
   CHECK(c.listen.port == 18080);
   CHECK(c.admin_listen.host == "::1");
+  CHECK_FALSE(c.admin.config_endpoint);
+  CHECK(c.admin.max_connections == 32);
+  CHECK(c.admin.max_connections_per_peer == 4);
+  CHECK(c.admin.head_timeout == std::chrono::seconds(2));
+  CHECK(c.admin.idle_timeout == std::chrono::minutes(1));
   CHECK(c.upstream.host == "orders");
   CHECK(c.workers == 3);
   const Provider& p = c.providers[0];
@@ -358,6 +363,73 @@ TEST_CASE("forward_override_headers: true is warned about") {
   LoadResult off = load(kMinimal + "forward_override_headers: false\n");
   REQUIRE_MESSAGE(off.config, text(off));
   CHECK(off.diagnostics.items().empty());
+}
+
+TEST_CASE("admin: section: listen, config_endpoint and connection bounds, with admin_listen still accepted") {
+  LoadResult defaults = load(kMinimal);
+  REQUIRE_MESSAGE(defaults.config, text(defaults));
+  const AdminConfig& d = defaults.config->admin;
+  CHECK(d.config_endpoint);
+  CHECK(d.max_connections == 64);
+  CHECK(d.max_connections_per_peer == 8);
+  CHECK(d.head_timeout == std::chrono::seconds(5));
+  CHECK(d.idle_timeout == std::chrono::seconds(30));
+
+  LoadResult r = load(kMinimal + "admin:\n  listen: 0.0.0.0:9902\n  config_endpoint: false\n  max_connections: 100\n"
+                                 "  max_connections_per_peer: 4\n  head_timeout: 2s\n  idle_timeout: 1m\n");
+  REQUIRE_MESSAGE(r.config, text(r));
+  CHECK(r.diagnostics.items().empty());  // off loopback, but without /config
+  const Config& c = *r.config;
+  CHECK(c.admin_listen.host == "0.0.0.0");
+  CHECK(c.admin_listen.port == 9902);
+  CHECK_FALSE(c.admin.config_endpoint);
+  CHECK(c.admin.max_connections == 100);
+  CHECK(c.admin.max_connections_per_peer == 4);
+  CHECK(c.admin.head_timeout == std::chrono::seconds(2));
+  CHECK(c.admin.idle_timeout == std::chrono::minutes(1));
+
+  // The top-level spelling works beside the section, but the address is set once.
+  LoadResult old = load(kMinimal + "admin_listen: 127.0.0.1:9903\nadmin: {config_endpoint: false}\n");
+  REQUIRE_MESSAGE(old.config, text(old));
+  CHECK(old.config->admin_listen.port == 9903);
+  CHECK_FALSE(old.config->admin.config_endpoint);
+  LoadResult both = load(kMinimal + "admin_listen: 127.0.0.1:9903\nadmin: {listen: 127.0.0.1:9904}\n");
+  CHECK_FALSE(both.config);
+  CHECK(has(both, "test.yaml:10:17: error: admin.listen: the admin listener is also set by the top-level admin_listen; "
+                  "keep one of the two (admin.listen is the newer spelling)"));
+
+  CHECK(has(load(kMinimal + "admin: {config_endpoints: false}\n"),
+            "admin.config_endpoints: unknown key \"config_endpoints\"; did you mean \"config_endpoint\"?"));
+  CHECK(has(load(kMinimal + "admin: {config_endpoint: no}\n"), "error: admin.config_endpoint: expected true or false"));
+  CHECK(has(load(kMinimal + "admin: {max_connections: 0}\n"), "error: admin.max_connections:"));
+  CHECK(has(load(kMinimal + "admin: {max_connections: 4, max_connections_per_peer: 5}\n"),
+            "error: admin.max_connections_per_peer: cannot be larger than admin.max_connections (4)"));
+  CHECK(has(load(kMinimal + "admin: {head_timeout: 0s}\n"), "error: admin.head_timeout: must be longer than 0s"));
+  CHECK(has(load(kMinimal + "admin: {idle_timeout: 0s}\n"), "error: admin.idle_timeout: must be longer than 0s"));
+  CHECK(has(load(kMinimal + "admin: {listen: nowhere}\n"), "error: admin.listen:"));
+  CHECK(has(load(kMinimal + "listen: 0.0.0.0:9901\nadmin: {listen: 127.0.0.1:9901}\n"),
+            "error: admin.listen: must not share a port with listen (0.0.0.0:9901)"));
+  CHECK(has(load(kMinimal + "admin: []\n"), "error: admin:"));
+}
+
+TEST_CASE("/config served off loopback is warned about, wherever the admin listener is set") {
+  const std::string warning = "is reachable beyond this host and serves /config, which shows the whole policy";
+  LoadResult top = load(kMinimal + "admin_listen: 0.0.0.0:9901\n");
+  REQUIRE_MESSAGE(top.config, text(top));
+  CHECK(has(top, "test.yaml:9:15: warning: admin_listen: the admin listener on 0.0.0.0:9901 " + warning));
+  CHECK(has(top, "set admin.config_endpoint: false, or bind the admin listener to 127.0.0.1"));
+  CHECK(top.diagnostics.count(Diagnostic::Severity::warning) == 1);
+  LoadResult section = load(kMinimal + "admin:\n  listen: \"[::]:9901\"\n");
+  CHECK(has(section, "test.yaml:10:11: warning: admin.listen: the admin listener on [::]:9901 " + warning));
+  CHECK(has(load(kMinimal + "admin: {listen: 10.0.0.5:9901, config_endpoint: true}\n"), warning));
+  for (const std::string quiet : {"admin_listen: 0.0.0.0:9901\nadmin: {config_endpoint: false}\n",
+                                  "admin_listen: 127.0.0.2:9901\n", "admin: {listen: \"[::1]:9901\"}\n",
+                                  "admin: {listen: localhost:9901}\n", ""}) {
+    CAPTURE(quiet);
+    LoadResult r = load(kMinimal + quiet);
+    REQUIRE_MESSAGE(r.config, text(r));
+    CHECK(r.diagnostics.items().empty());
+  }
 }
 
 TEST_CASE("insecure settings are refused or warned about") {

@@ -1,6 +1,11 @@
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <uv.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -9,11 +14,13 @@
 #include <vector>
 
 #include "proxy/admin_server.h"
+#include "tests/support/child.h"
 #include "tests/support/http_client.h"
 
 using namespace jwtgate;
 using testing::HttpResponse;
 using testing::RawConnection;
+using testing::eventually;
 using testing::http_request;
 
 namespace {
@@ -234,28 +241,191 @@ TEST_CASE("admin server: oversized heads get 431, oversized requests 413") {
   CHECK(admin.seen().size() == 1);
 }
 
-TEST_CASE("admin server: connections beyond the limit are closed at once") {
+namespace {
+
+// Connection-level checks for the starvation tests. A connection the server has closed is either
+// in CLOSE_WAIT (it sent FIN) or gone (it reset); both say the slot is free.
+bool server_closed(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return true;
+  return info.tcpi_state != TCP_ESTABLISHED;
+}
+
+std::string peer_address(int n) { return "127.0.0." + std::to_string(n); }
+
+// `count` connections from each of the peers 127.0.0.first .. first+peers-1, connected and silent.
+std::vector<std::unique_ptr<RawConnection>> idle_connections(int port, int first, int peers, int count) {
+  std::vector<std::unique_ptr<RawConnection>> out;
+  for (int p = 0; p < peers; ++p) {
+    for (int i = 0; i < count; ++i) {
+      out.push_back(std::make_unique<RawConnection>(port, 2, peer_address(first + p)));
+      REQUIRE(out.back()->connected());
+    }
+  }
+  // Accepted in an earlier loop turn than anything the test opens next (see eviction_candidate).
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return out;
+}
+
+// One request on a fresh connection from 127.0.0.1 with a short timeout: probes must not wait.
+HttpResponse probe(int port, const std::string& path, bool* closed_after = nullptr) {
+  RawConnection c(port, 2);
+  if (!c.connected() || !c.send("GET " + path + " HTTP/1.1\r\nHost: admin\r\n\r\n")) return {};
+  HttpResponse r = c.read_response();
+  if (closed_after != nullptr) *closed_after = c.closed_by_peer();
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("admin server: 64+ idle connections from several peers do not starve /healthz and /readyz") {
   RunningAdmin admin;
   REQUIRE_MESSAGE(admin.started(), admin.error());
-  std::vector<std::unique_ptr<RawConnection>> held;
-  for (int i = 0; i < 64; ++i) {
-    held.push_back(std::make_unique<RawConnection>(admin.port()));
-    REQUIRE(held.back()->send(kGetHealth));
-    REQUIRE(held.back()->read_response().status == 200);  // accepted and being served
+  // The general pool (64) full of silent connections from eight peers, none over its own limit.
+  auto held = idle_connections(admin.port(), 2, 8, 8);
+  for (int round = 0; round < 3; ++round) {
+    bool closed = false;
+    const HttpResponse health = probe(admin.port(), "/healthz", &closed);
+    CHECK(health.status == 200);
+    CHECK(health.body == "ok\n");
+    // A reserve slot serves one request and is given back at once.
+    CHECK(health.header("Connection") == "close");
+    CHECK(closed);
+    const HttpResponse ready = probe(admin.port(), "/readyz");
+    CHECK(ready.status == 503);
+    CHECK(ready.body == "not ready\n");  // the handler's answer, not the reserve's refusal
   }
-  RawConnection extra(admin.port());
-  REQUIRE(extra.connected());
-  CHECK(extra.closed_by_peer());
+  // Only the probes are served from the reserve.
+  const HttpResponse other = probe(admin.port(), "/metrics");
+  CHECK(other.status == 503);
+  CHECK(other.body.find("connection limit") != std::string::npos);
+  {
+    // Pipelined behind a probe in a reserve slot, a second request is not answered.
+    RawConnection c(admin.port(), 2);
+    REQUIRE(c.send(kGetHealth + kGetHealth));
+    CHECK(c.read_response().status == 200);
+    CHECK(c.closed_by_peer());
+  }
 
-  // A slot freed by a client leaving is available again once the server has seen it go.
-  held.pop_back();
-  int status = 0;
-  for (int attempt = 0; attempt < 50 && status != 200; ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    status = http_request(admin.port(), kGetHealth, 2).status;
+  // The reserve full too, and more: the connections idle longest make room for the probes.
+  auto more = idle_connections(admin.port(), 10, 3, 8);
+  for (int round = 0; round < 5; ++round) {
+    CHECK(probe(admin.port(), "/healthz").status == 200);
+    CHECK(probe(admin.port(), "/readyz").body == "not ready\n");
   }
-  CHECK(status == 200);
+  const auto closed = std::count_if(held.begin(), held.end(), [](const auto& c) { return server_closed(c->fd()); });
+  CHECK(closed >= 16);  // evicted oldest first: the first batch paid for the second
   held.clear();
+  more.clear();
+  CHECK(admin.stop() == 0);
+}
+
+TEST_CASE("admin server: one peer cannot hold more than its limit; other peers are unaffected") {
+  RunningAdmin admin;
+  REQUIRE_MESSAGE(admin.started(), admin.error());
+  const auto answered = [](std::vector<std::unique_ptr<RawConnection>>& conns) {
+    int n = 0;
+    for (auto& c : conns) {
+      if (c->send(kGetHealth) && c->read_response().status == 200) ++n;
+    }
+    return n;
+  };
+  // Eight keep-alive connections that have been served, then four more from the same address: the
+  // newcomers take the places of the connections idle longest.
+  std::vector<std::unique_ptr<RawConnection>> conns;
+  for (int i = 0; i < 8; ++i) {
+    conns.push_back(std::make_unique<RawConnection>(admin.port(), 2, peer_address(20)));
+    REQUIRE(conns.back()->send(kGetHealth));
+    REQUIRE(conns.back()->read_response().status == 200);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 4; ++i) conns.push_back(std::make_unique<RawConnection>(admin.port(), 2, peer_address(20)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(std::count_if(conns.begin(), conns.begin() + 4, [](const auto& c) { return server_closed(c->fd()); }) == 4);
+  CHECK(answered(conns) == 8);
+
+  // A burst of twenty silent connections from one address: eight are served.
+  auto burst = idle_connections(admin.port(), 22, 1, 20);
+  CHECK(answered(burst) == 8);
+  // Meanwhile another peer is served as usual, on a general (keep-alive) slot.
+  const HttpResponse other = probe(admin.port(), "/metrics");
+  CHECK(other.status == 404);
+  CHECK(other.header("Connection") == "keep-alive");
+  conns.clear();
+  burst.clear();
+  CHECK(admin.stop() == 0);
+}
+
+TEST_CASE("admin server: slowloris and silent connections are closed after the head timeout; keep-alive probing goes on") {
+  RunningAdmin admin;
+  REQUIRE_MESSAGE(admin.started(), admin.error());
+  RawConnection slow(admin.port(), 2, peer_address(30));
+  RawConnection silent(admin.port(), 2, peer_address(31));
+  RawConnection keep_alive(admin.port(), 2, peer_address(32));
+  REQUIRE(slow.send("GET /healthz HTTP/1.1\r\nHost: admin\r\nX-Slow: "));
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  double slow_closed = -1, silent_closed = -1;
+  int probes = 0, answered = 0;
+  // One byte every 250 ms is far more than a slowloris needs to keep a trickling-only timer alive.
+  for (int tick = 0; tick < 48; ++tick) {
+    if (slow_closed < 0) {
+      if (server_closed(slow.fd())) slow_closed = elapsed();
+      else slow.send("a");
+    }
+    if (silent_closed < 0 && server_closed(silent.fd())) silent_closed = elapsed();
+    if (tick % 4 == 0 && tick <= 32) {  // a probe every second for 8 s on one connection
+      ++probes;
+      if (keep_alive.send(kGetHealth) && keep_alive.read_response().status == 200) ++answered;
+    }
+    if (slow_closed >= 0 && silent_closed >= 0 && tick > 32) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  CAPTURE(slow_closed);
+  CAPTURE(silent_closed);
+  CHECK(slow_closed >= 3);  // the head timeout (5 s), not something shorter,
+  CHECK(slow_closed < 9);   // and not the 30 s idle timeout
+  CHECK(silent_closed >= 3);
+  CHECK(silent_closed < 9);
+  CHECK(probes == 9);
+  CHECK(answered == probes);  // the idle gaps of a keep-alive connection are not a slow head
+  CHECK_FALSE(server_closed(keep_alive.fd()));
+  CHECK(admin.stop() == 0);
+}
+
+TEST_CASE("admin server: clients that never read their answers are cut off and cannot crowd out the probes") {
+  RunningAdmin admin;
+  REQUIRE_MESSAGE(admin.started(), admin.error());
+  // A pipelined flood from one connection that reads nothing.
+  RawConnection flood(admin.port(), 1, peer_address(40));
+  REQUIRE(flood.connected());
+  std::atomic<bool> stop{false};
+  std::thread sender([&] {
+    std::string batch;
+    for (int i = 0; i < 2000; ++i) batch += kGetHealth;
+    for (int i = 0; i < 400 && !stop; ++i) {
+      if (!flood.send(batch) && server_closed(flood.fd())) break;  // a send timeout is not an error here
+    }
+  });
+  // Sixty-four clients from eight peers that send a request each and never read or close.
+  std::vector<std::unique_ptr<RawConnection>> deaf;
+  for (int p = 0; p < 8; ++p) {
+    for (int i = 0; i < 8; ++i) {
+      deaf.push_back(std::make_unique<RawConnection>(admin.port(), 2, peer_address(41 + p)));
+      REQUIRE(deaf.back()->send(i % 2 == 0 ? kGetHealth
+                                           : "GET /healthz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"));
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int round = 0; round < 3; ++round) {
+    CHECK(probe(admin.port(), "/healthz").status == 200);
+    CHECK(probe(admin.port(), "/readyz").body == "not ready\n");
+  }
+  CHECK(eventually([&] { return server_closed(flood.fd()); }, 12));
+  stop = true;
+  sender.join();
+  deaf.clear();
   CHECK(admin.stop() == 0);
 }
 

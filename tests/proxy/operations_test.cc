@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "core/base64url.h"
 #include "tests/support/child.h"
@@ -31,8 +33,10 @@ struct Ops {
   std::unique_ptr<Child> upstream;
   std::unique_ptr<Child> proxy;
   int upstream_port = 0, port = 0, admin_port = 0;
+  std::string top_level;  // extra top-level keys, written into every yaml()
 
-  explicit Ops(const std::string& log = "", const std::string& extra_providers = "") {
+  explicit Ops(const std::string& log = "", const std::string& extra_providers = "", const std::string& extra_top = "")
+      : top_level(extra_top) {
     dir.write("jwks.json", key.jwks_json);
     dir.write("secret", kSecret + "\n");
     upstream = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/python3", JWTGATE_UPSTREAM_SCRIPT}, dir.path(), "upstream");
@@ -59,7 +63,7 @@ struct Ops {
            "    token_sources: [{header: Authorization, prefix: \"Bearer \"}, {cookie: session}, {query: access_token}]\n"
            "    claims_to_headers: {sub: X-Jwt-Sub}\n" + extra_providers +
            "routes:\n  - prefix: /public\n    auth: none\n  - prefix: /admin\n    require_scopes: [admin]\n" + extra_routes +
-           "  - prefix: /\n" + (log.empty() ? "" : "log: " + log + "\n");
+           "  - prefix: /\n" + (log.empty() ? "" : "log: " + log + "\n") + top_level;
   }
 
   std::string token(const std::string& extra = "", std::int64_t exp_offset = 300) const {
@@ -372,4 +376,52 @@ TEST_CASE("SIGHUP: a valid config applies to new requests, an invalid one is rej
   CHECK(has(metrics, "jwtgate_config_reloads_total{result=\"success\"} 1\n"));
   CHECK(has(metrics, "jwtgate_config_reloads_total{result=\"rejected\"} 1\n"));
   CHECK(has(metrics, "jwtgate_requests_total{route=\"/new\",outcome=\"public\"} "));
+}
+
+TEST_CASE("admin.config_endpoint: false answers /config with 404; a reload turns it back on") {
+  Ops ops("", "", "admin: {config_endpoint: false}\n");
+  const HttpResponse off = ops.admin("/config");
+  CHECK(off.status == 404);
+  CHECK_FALSE(has(off.body, "/config"));  // the hint no longer offers it
+  CHECK_FALSE(has(off.body, "\"routes\""));
+  CHECK(ops.admin("/healthz").status == 200);
+  CHECK(ops.admin("/metrics").status == 200);
+
+  ops.top_level = "admin: {config_endpoint: true}\n";
+  ops.dir.write("jwtgate.yaml", ops.yaml("", ""));
+  ops.proxy->signal(SIGHUP);
+  REQUIRE_MESSAGE(eventually([&] { return ops.admin("/config").status == 200; }, 5), ops.log());
+  const std::string config = ops.admin("/config").body;
+  CHECK(has(config, "\"config_endpoint\": true"));
+  CHECK(has(config, "\"prefix\": \"/admin\""));
+}
+
+TEST_CASE("the admin: connection bounds reach the listener: probes answer while other peers hold every slot") {
+  Ops ops("", "", "admin: {max_connections: 4, max_connections_per_peer: 2, head_timeout: 1s}\n");
+  // The fixture's own port check holds a slot until the listener has seen it close.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // Two peers at their limit fill the general pool; a third connection from one of them takes the
+  // place of its oldest.
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (const char* peer : {"127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"}) {
+    held.push_back(std::make_unique<RawConnection>(ops.admin_port, 3, peer));
+    REQUIRE(held.back()->connected());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const HttpResponse health = ops.admin("/healthz");
+  CHECK(health.status == 200);
+  CHECK(health.header("Connection") == "close");  // answered from the reserve
+  const HttpResponse ready = ops.admin("/readyz");
+  CHECK(ready.status == 200);
+  CHECK(ready.body == "ready\n");
+  const HttpResponse metrics = ops.admin("/metrics");
+  CHECK(metrics.status == 503);  // the reserve serves only the probes
+  CHECK(has(metrics.body, "connection limit"));
+  RawConnection third(ops.admin_port, 3, "127.0.0.2");
+  REQUIRE(third.send("GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n"));
+  CHECK(third.read_response().status == 200);
+  CHECK(held[0]->closed_by_peer());  // evicted for the third
+  // The silent ones go after head_timeout (1s), long before the default idle timeout.
+  for (std::size_t i = 1; i < held.size(); ++i) CHECK(held[i]->closed_by_peer());
+  CHECK(ops.admin("/metrics").status == 200);
 }

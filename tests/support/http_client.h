@@ -16,7 +16,9 @@ struct HttpResponse {
 
 class RawConnection {
  public:
-  explicit RawConnection(int port, double timeout_seconds = 5);
+  // `source`: the local IPv4 address to connect from (any of 127/8 reaches 127.0.0.1 on Linux),
+  // for tests that need several distinct peers; "" lets the kernel choose.
+  explicit RawConnection(int port, double timeout_seconds = 5, const std::string& source = "");
   ~RawConnection();
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;
