@@ -533,7 +533,7 @@ TEST_CASE("the plain-http warning reads the host libcurl connects to") {
   const std::string head = "upstream: http://127.0.0.1:3000\nproviders:\n  - name: main\n    issuer: https://i/\n"
                            "    audiences: [api]\n    algorithms: [ES256]\n    jwks:\n      uri: ";
   // Userinfo that looks like a loopback host:port: the fetch goes to 10.1.2.3.
-  for (const char* off : {"http://127.0.0.1:80@10.1.2.3/jwks.json", "http://localhost@10.1.2.3/", "http://[::1]@10.1.2.3/",
+  for (const std::string off : {"http://127.0.0.1:80@10.1.2.3/jwks.json", "http://localhost@10.1.2.3/", "http://[::1]@10.1.2.3/",
                           "HTTP://10.1.2.3/jwks.json", "http://127.0.0.1.nip.io/jwks.json", "http://%31%30.0.0.1/",
                           "http://[fe80::1]/", "http://localhost./jwks.json"}) {
     CAPTURE(off);
@@ -542,7 +542,7 @@ TEST_CASE("the plain-http warning reads the host libcurl connects to") {
     CHECK(has(r, "warning: providers[0].jwks.uri: plain http outside loopback"));
   }
   CHECK(has(load(head + "http://127.0.0.1:80@10.1.2.3/jwks.json\n"), "(host 10.1.2.3)"));
-  for (const char* local : {"http://127.0.0.1:8081/jwks.json", "http://[::1]", "http://[::1]:8080/jwks.json",
+  for (const std::string local : {"http://127.0.0.1:8081/jwks.json", "http://[::1]", "http://[::1]:8080/jwks.json",
                             "http://localhost/jwks.json", "http://LOCALHOST:8080/", "HTTP://127.0.0.1/", "http://0x7f.1/",
                             "http://%31%32%37.0.0.1/", "http://10.1.2.3@127.0.0.1/jwks.json"}) {
     CAPTURE(local);
@@ -552,7 +552,7 @@ TEST_CASE("the plain-http warning reads the host libcurl connects to") {
   }
   // An uppercase https scheme is https to libcurl, so it is accepted.
   CHECK(load(head + "HTTPS://idp.example.com/jwks.json\n").config);
-  for (const char* bad : {"ftp://idp.example.com/jwks.json", "idp.example.com/jwks.json", "http://idp:99999/jwks.json"}) {
+  for (const std::string bad : {"ftp://idp.example.com/jwks.json", "idp.example.com/jwks.json", "http://idp:99999/jwks.json"}) {
     CAPTURE(bad);
     LoadResult r = load(head + bad + "\n");
     CHECK_FALSE(r.config);
@@ -578,7 +578,7 @@ TEST_CASE("jwks.proxy: env (the default), none, or an http, https, socks5 or soc
   LoadResult n = load(head + "      proxy: none\n");
   REQUIRE(n.config);
   CHECK(n.config->providers[0].jwks.proxy == JwksConfig::Proxy::none);
-  for (const char* url : {"http://proxy.internal:3128", "https://u:p@proxy.internal:3129", "socks5://127.0.0.1:1080",
+  for (const std::string url : {"http://proxy.internal:3128", "https://u:p@proxy.internal:3129", "socks5://127.0.0.1:1080",
                           "socks5h://proxy:1080", "HTTP://proxy:3128"}) {
     CAPTURE(url);
     LoadResult r = load(head + "      proxy: " + url + "\n");
@@ -587,7 +587,7 @@ TEST_CASE("jwks.proxy: env (the default), none, or an http, https, socks5 or soc
     CHECK(r.config->providers[0].jwks.proxy_url == url);
     CHECK(r.diagnostics.items().empty());
   }
-  for (const char* bad : {"ftp://proxy:21", "socks4://proxy:1080", "proxy.internal:3128", "Env", "http://proxy:99999"}) {
+  for (const std::string bad : {"ftp://proxy:21", "socks4://proxy:1080", "proxy.internal:3128", "Env", "http://proxy:99999"}) {
     CAPTURE(bad);
     LoadResult r = load(head + "      proxy: " + bad + "\n");
     CHECK_FALSE(r.config);

@@ -64,7 +64,8 @@ TEST_CASE("parse_url: the scheme and host libcurl connects to, and whether that 
       {"socks5h://u:p@proxy.internal:1080", "socks5h", "proxy.internal", false, true},
   };
   for (const Case& c : cases) {
-    CAPTURE(c.url);
+    const std::string url = c.url;
+    CAPTURE(url);
     UrlParts u;
     std::string error;
     REQUIRE_MESSAGE(parse_url(c.url, u, error), error);
@@ -76,7 +77,7 @@ TEST_CASE("parse_url: the scheme and host libcurl connects to, and whether that 
 }
 
 TEST_CASE("parse_url: refuses what libcurl refuses, and a URL without a scheme") {
-  for (const char* bad : {"idp.example.com/jwks.json", "127.0.0.1/jwks.json", " http://127.0.0.1/", "http://127.0.0.1 /",
+  for (const std::string bad : {"idp.example.com/jwks.json", "127.0.0.1/jwks.json", " http://127.0.0.1/", "http://127.0.0.1 /",
                           "http://127.0.0.1:99999/", "http:127.0.0.1/x", "http://[::1/", ""}) {
     CAPTURE(bad);
     UrlParts u;

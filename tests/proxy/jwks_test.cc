@@ -553,7 +553,7 @@ TEST_CASE("jwks.proxy: a plain-http JWKS or discovery fetch never goes through a
       uri_provider(idp.url("/jwks.json?explicit"), "      proxy: " + proxy.url() + "\n", "explicit", "https://explicit.test/") +
       "  - name: oidc\n    issuer: " + oidc_issuer + "\n    audiences: [api]\n    algorithms: [ES256]\n    jwks: {discovery: true}\n";
   Gate gate(dir, providers, "  - prefix: /\n", "gate", proxy_env(proxy.url()));
-  REQUIRE_MESSAGE(eventually([&] { return gate.ready(); }, 5), gate.log());
+  CHECK_MESSAGE(eventually([&] { return gate.ready(); }, 5), gate.log());
   for (const std::string& issuer : {std::string(kIssuer), std::string("https://explicit.test/"), oidc_issuer}) {
     CAPTURE(issuer);
     CHECK(gate.get("/x", token_for(k1, issuer)) == 200);
@@ -618,16 +618,19 @@ TEST_CASE("key-fetch logs and /readyz name JWKS and discovery URLs without their
       "oidc: not ready: OIDC discovery from http://[redacted]@127.0.0.1:" + dead + "/.well-known/openid-configuration: ";
   REQUIRE_MESSAGE(eventually([&] {
                     const std::string body = gate.admin("/readyz").body;
-                    return body.find(jwks_down) != std::string::npos && body.find(discovery_down) != std::string::npos;
+                    return body.find("down: not ready: JWKS fetch from") != std::string::npos &&
+                           body.find("oidc: not ready: OIDC discovery from") != std::string::npos;
                   }, 5),
                   gate.admin("/readyz").body);
   CHECK(gate.get("/x", token_for(k1)) == 200);  // the credentials still reach the IdP
   REQUIRE(eventually([&] { return gate.log().find("key fetch failed; provider not ready") != std::string::npos; }, 5));
   const std::string log = gate.log(), readyz = gate.admin("/readyz").body;
+  CHECK(readyz.find(jwks_down) != std::string::npos);
+  CHECK(readyz.find(discovery_down) != std::string::npos);
   // The diagnosis stays possible: which host, port and path, and which query parameters.
   CHECK(log.find("http://[redacted]@127.0.0.1:" + idp_port + "/jwks.json?api_key=[redacted]&tenant=[redacted]") != std::string::npos);
   CHECK(log.find("http://[redacted]@127.0.0.1:" + dead + "/keys.json?api_key=[redacted]") != std::string::npos);
-  for (const char* secret : {"S3cr3t-Pass", "jwtuser", "K3y-Value"}) {
+  for (const std::string secret : {"S3cr3t-Pass", "jwtuser", "K3y-Value"}) {
     CAPTURE(secret);
     CHECK(log.find(secret) == std::string::npos);
     CHECK(readyz.find(secret) == std::string::npos);
