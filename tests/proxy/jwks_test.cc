@@ -57,10 +57,12 @@ struct Counts {
 
 class Idp {
  public:
-  // port 0: any free port. `tls`: {cert, key}.
-  explicit Idp(const TempDir& dir, int port = 0, const std::vector<std::string>& tls = {}) {
+  // port 0: any free port. `tls`: {cert, key}. `jwks_redirect`: /jwks.json always redirects there.
+  explicit Idp(const TempDir& dir, int port = 0, const std::vector<std::string>& tls = {},
+               const std::string& jwks_redirect = "") {
     std::vector<std::string> argv{"/usr/bin/python3", JWTGATE_IDP_SCRIPT, "--port", std::to_string(port)};
     if (!tls.empty()) argv.insert(argv.end(), {"--tls", tls[0], tls[1]});
+    if (!jwks_redirect.empty()) argv.insert(argv.end(), {"--jwks-redirect", jwks_redirect});
     child_ = std::make_unique<Child>(argv, dir.path(), "idp" + std::to_string(++instances_));
     port_ = std::atoi(child_->first_stdout_line().c_str());
     REQUIRE_MESSAGE(port_ > 0, child_->stderr_text());
@@ -635,4 +637,36 @@ TEST_CASE("key-fetch logs and /readyz name JWKS and discovery URLs without their
     CHECK(log.find(secret) == std::string::npos);
     CHECK(readyz.find(secret) == std::string::npos);
   }
+}
+
+TEST_CASE("jwks.proxy and redirects: https never redirects to http, and a plain-http fetch stays direct after one to https") {
+  TempDir dir;
+  make_idp_certificate(dir);
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  TestKey impostor = make_key(core::Alg::ES256, "k1");
+  dir.write("impostor.json", impostor.jwks_json);
+  ForwardProxy proxy(dir, "proxy", dir.file("impostor.json"));
+  Idp plain(dir);
+  plain.serve(k1.jwks_json);
+  const std::string ca = "      ca_file: " + dir.file("idp.crt") + "\n";
+
+  // https -> http: refused, so nothing plain ever goes through the proxy the https fetch uses.
+  Idp downgrading(dir, 0, {dir.file("idp.crt"), dir.file("idp.key")}, plain.url("/jwks.json"));
+  Gate refused(dir, uri_provider(downgrading.url("/jwks.json"), ca), "  - prefix: /\n", "refused", proxy_env(proxy.url()));
+  REQUIRE_MESSAGE(eventually([&] { return refused.log().find("key fetch failed") != std::string::npos; }, 5), refused.log());
+  CHECK_FALSE(refused.ready());
+  CHECK(refused.get("/x", token_for(impostor)) == 503);
+  CHECK(plain.counts().jwks == 0);
+  CHECK(proxy.requests().find("CONNECT 127.0.0.1:" + std::to_string(downgrading.port()) + " ") == 0);
+  CHECK(proxy.requests().find("GET ") == std::string::npos);
+
+  // http -> https: the whole chain goes direct, so the proxy sees no CONNECT either.
+  Idp tls(dir, 0, {dir.file("idp.crt"), dir.file("idp.key")});
+  Idp upgrading(dir, 0, {}, tls.url("/jwks.json"));
+  const std::string before = proxy.requests();
+  Gate direct(dir, uri_provider(upgrading.url("/jwks.json"), ca), "  - prefix: /\n", "direct", proxy_env(proxy.url()));
+  // The TLS IdP serves an empty set: "no usable key" means the redirected fetch got through.
+  REQUIRE_MESSAGE(eventually([&] { return direct.log().find("no usable key") != std::string::npos; }, 5), direct.log());
+  CHECK(upgrading.counts().jwks >= 1);
+  CHECK(proxy.requests() == before);
 }
