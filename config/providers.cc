@@ -152,7 +152,15 @@ void read_jwks(YamlReader& r, const YAML::Node& node, const Path& path, Provider
       // The discovery document, and so the jwks_uri it names, come from the issuer's URL.
       UrlParts url;
       std::string error;
-      if (*v && !p.issuer.empty() && parse_url(p.issuer, url, error)) warn_plain_http(r, n, path + ".discovery", url);
+      if (*v && !p.issuer.empty()) {
+        if (!parse_url(p.issuer, url, error)) {
+          r.error(n, path + ".discovery", "OIDC discovery needs an https:// issuer URL: " + error);
+        } else if (url.scheme != "https" && url.scheme != "http") {
+          r.error(n, path + ".discovery", "OIDC discovery needs an https:// issuer URL, not a " + url.scheme + ":// one");
+        } else {
+          warn_plain_http(r, n, path + ".discovery", url);
+        }
+      }
     }
   }
   if (sources > 1) r.error(node, path, "set exactly one of uri, file or discovery: true");

@@ -564,6 +564,9 @@ TEST_CASE("the plain-http warning reads the host libcurl connects to") {
   CHECK(has(load(disc + "http://127.0.0.1:80@10.1.2.3/\n"), "warning: providers[0].jwks.discovery: plain http outside loopback"));
   CHECK_FALSE(has(load(disc + "http://127.0.0.1:8080/\n"), "plain http"));
   CHECK_FALSE(has(load(disc + "https://idp.example.com/\n"), "plain http"));
+  // An issuer the fetcher could not use is an error at load, not an endless retry.
+  CHECK(has(load(disc + "idp.example.com\n"), "error: providers[0].jwks.discovery: OIDC discovery needs an https:// issuer URL"));
+  CHECK(has(load(disc + "urn:example:idp\n"), "error: providers[0].jwks.discovery: OIDC discovery needs an https:// issuer URL"));
 }
 
 TEST_CASE("jwks.proxy: env (the default), none, or an http, https, socks5 or socks5h proxy URL") {
