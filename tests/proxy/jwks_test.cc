@@ -580,9 +580,12 @@ TEST_CASE("jwks.proxy: an https fetch tunnels through the configured proxy or th
   const std::string ca = "      ca_file: " + dir.file("idp.crt") + "\n";
   const std::string with_credentials = "http://egress:Pr0xy-Pass@127.0.0.1:" + std::to_string(configured.port());
 
-  // The configured proxy wins over the environment's; `env` (the default) takes the environment's.
+  // The configured proxy wins over the environment's, no_proxy included; `env` (the default)
+  // takes the environment's.
+  std::vector<std::string> other_env = proxy_env(bypassed.url());
+  other_env.insert(other_env.end(), {"no_proxy=127.0.0.1,localhost", "NO_PROXY=127.0.0.1,localhost"});
   Gate by_config(dir, uri_provider(tls.url("/jwks.json"), ca + "      proxy: " + with_credentials + "\n"), "  - prefix: /\n",
-                 "by-config", proxy_env(bypassed.url()));
+                 "by-config", other_env);
   Gate by_env(dir, uri_provider(tls.url("/jwks.json"), ca), "  - prefix: /\n", "by-env", proxy_env(environment.url()));
   Gate direct(dir, uri_provider(tls.url("/jwks.json"), ca + "      proxy: none\n"), "  - prefix: /\n", "direct",
               proxy_env(bypassed.url()));
