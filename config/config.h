@@ -51,6 +51,11 @@ struct JwksConfig {
   std::string cache_file;
   std::string ca_file;
   std::string ca_dir;
+  // Which HTTP proxy https fetches use: libcurl's environment variables (https_proxy,
+  // all_proxy, no_proxy), none, or proxy_url. Plain-http fetches never use one.
+  enum class Proxy { env, none, url };
+  Proxy proxy = Proxy::env;
+  std::string proxy_url;  // http://, https://, socks5:// or socks5h://; only with Proxy::url
   bool configured() const { return !uri.empty() || !file.empty() || discovery; }
 };
 

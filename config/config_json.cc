@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "config/url_parts.h"
 #include "core/alg.h"
 #include "core/json_writer.h"
 
@@ -159,6 +160,18 @@ std::string_view token_source_kind(TokenSource::Kind k) {
   return "";
 }
 
+// The proxy fetches really use: null without a fetch, "none" for a plain-http uri (never
+// proxied, whatever was set), else "env", "none" or the proxy URL without its credentials.
+void proxy(core::JsonWriter& w, const JwksConfig& j) {
+  UrlParts uri;
+  std::string error;
+  if (j.uri.empty() && !j.discovery) w.null();
+  else if (!j.uri.empty() && parse_url(j.uri, uri, error) && uri.scheme == "http") w.string("none");
+  else if (j.proxy == JwksConfig::Proxy::env) w.string("env");
+  else if (j.proxy == JwksConfig::Proxy::none) w.string("none");
+  else url(w, j.proxy_url);
+}
+
 void jwks(core::JsonWriter& w, const JwksConfig& j) {
   w.begin_object();
   w.key("uri"); url(w, j.uri);
@@ -176,6 +189,7 @@ void jwks(core::JsonWriter& w, const JwksConfig& j) {
   w.key("cache_file"); string_or_null(w, j.cache_file);
   w.key("ca_file"); string_or_null(w, j.ca_file);
   w.key("ca_dir"); string_or_null(w, j.ca_dir);
+  w.key("proxy"); proxy(w, j);
   w.end_object();
 }
 

@@ -10,6 +10,7 @@
 #include "config/secret_file.h"
 #include "config/sections.h"
 #include "config/suggest.h"
+#include "config/url_parts.h"
 #include "core/jwk.h"
 
 namespace jwtgate::config {
@@ -70,9 +71,50 @@ void read_algorithms(YamlReader& r, const YAML::Node& node, const Path& path, Pr
   }
 }
 
+// Plain http is fine on loopback (a local key agent); anywhere else whoever is on the path can
+// replace the keys. The host is libcurl's reading of the URL, userinfo removed.
+void warn_plain_http(YamlReader& r, const YAML::Node& at, const Path& path, const UrlParts& url) {
+  if (url.scheme == "http" && !url.loopback()) {
+    r.warning(at, path, "plain http outside loopback (host " + url.host +
+                            "): anyone on the network path can replace the keys; use https");
+  }
+}
+
+// proxy: env (libcurl's environment variables), none, or a proxy URL.
+void read_proxy(YamlReader& r, const YAML::Node& n, const Path& path, JwksConfig& j) {
+  auto v = r.string(n, path);
+  if (!v) return;
+  if (*v == "env") {
+    j.proxy = JwksConfig::Proxy::env;
+  } else if (*v == "none") {
+    j.proxy = JwksConfig::Proxy::none;
+  } else {
+    UrlParts url;
+    std::string error;
+    if (!parse_url(*v, url, error)) {
+      r.error(n, path, "expected env, none or a proxy URL such as http://proxy.internal:3128: " + error);
+      return;
+    }
+    if (url.scheme != "http" && url.scheme != "https" && url.scheme != "socks5" && url.scheme != "socks5h") {
+      r.error(n, path, "a proxy URL's scheme is http, https, socks5 or socks5h, not " + url.scheme);
+      return;
+    }
+    j.proxy = JwksConfig::Proxy::url;
+    j.proxy_url = *v;
+  }
+  if (j.uri.empty() && !j.discovery) r.warning(n, path, "only used for uri or discovery fetches");
+  else if (j.proxy == JwksConfig::Proxy::url && !j.uri.empty()) {
+    UrlParts uri;
+    std::string error;
+    if (parse_url(j.uri, uri, error) && uri.scheme == "http") {
+      r.warning(n, path, "jwks.uri is plain http, which is never fetched through a proxy");
+    }
+  }
+}
+
 void read_jwks(YamlReader& r, const YAML::Node& node, const Path& path, Provider& p) {
   if (!r.mapping(node, path, {"uri", "file", "discovery", "refresh_interval", "min_refresh_interval", "stale_max",
-                              "timeout", "connect_timeout", "max_bytes", "cache_file", "ca_file", "ca_dir"})) {
+                              "timeout", "connect_timeout", "max_bytes", "cache_file", "ca_file", "ca_dir", "proxy"})) {
     return;
   }
   JwksConfig& j = p.jwks;
@@ -81,16 +123,14 @@ void read_jwks(YamlReader& r, const YAML::Node& node, const Path& path, Provider
     ++sources;
     if (auto v = r.string(n, path + ".uri")) {
       j.uri = *v;
-      const bool https = v->rfind("https://", 0) == 0, http = v->rfind("http://", 0) == 0;
-      if (!https && !http) {
-        r.error(n, path + ".uri", "expected an https:// URL, found " + YamlReader::describe(n));
-      } else if (http) {
-        const std::string rest = v->substr(7);
-        std::string host = rest.substr(0, rest.find_first_of("/:?#"));
-        if (!rest.empty() && rest[0] == '[') host = rest.substr(1, rest.find(']') - 1);
-        if (!is_loopback_host(host)) {
-          r.warning(n, path + ".uri", "plain http outside loopback: anyone on the network path can replace the keys; use https");
-        }
+      UrlParts url;
+      std::string error;
+      if (!parse_url(*v, url, error)) {
+        r.error(n, path + ".uri", "expected an https:// URL: " + error);
+      } else if (url.scheme != "https" && url.scheme != "http") {
+        r.error(n, path + ".uri", "expected an https:// URL, found a " + url.scheme + ":// one");
+      } else {
+        warn_plain_http(r, n, path + ".uri", url);
       }
     }
   }
@@ -113,6 +153,18 @@ void read_jwks(YamlReader& r, const YAML::Node& node, const Path& path, Provider
       if (*v) ++sources;
       if (*v && p.issuer.empty()) {
         r.error(n, path + ".discovery", "OIDC discovery needs the provider's issuer: set providers[].issuer");
+      }
+      // The discovery document, and so the jwks_uri it names, come from the issuer's URL.
+      UrlParts url;
+      std::string error;
+      if (*v && !p.issuer.empty()) {
+        if (!parse_url(p.issuer, url, error)) {
+          r.error(n, path + ".discovery", "OIDC discovery needs an https:// issuer URL: " + error);
+        } else if (url.scheme != "https" && url.scheme != "http") {
+          r.error(n, path + ".discovery", "OIDC discovery needs an https:// issuer URL, not a " + url.scheme + ":// one");
+        } else {
+          warn_plain_http(r, n, path + ".discovery", url);
+        }
       }
     }
   }
@@ -151,6 +203,7 @@ void read_jwks(YamlReader& r, const YAML::Node& node, const Path& path, Provider
     if (auto v = r.string(n, path + ".cache_file")) j.cache_file = *v;
     if (j.uri.empty() && !j.discovery) r.warning(n, path + ".cache_file", "only used for uri or discovery fetches");
   }
+  if (auto n = node["proxy"]) read_proxy(r, n, path + ".proxy", j);
   if (auto n = node["ca_dir"]) {
     if (auto v = r.string(n, path + ".ca_dir")) {
       j.ca_dir = *v;

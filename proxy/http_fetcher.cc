@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "config/url_parts.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
@@ -64,6 +65,9 @@ HttpFetcher::HttpFetcher(uv_loop_t* loop) : loop_(loop) {
   timer_ = std::make_unique<Timer>();
   uv_timer_init(loop_, &timer_->timer);
   timer_->timer.data = this;
+  failed_timer_ = std::make_unique<Timer>();
+  uv_timer_init(loop_, &failed_timer_->timer);
+  failed_timer_->timer.data = this;
   curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, on_socket);
   curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, on_timeout_change);
@@ -82,18 +86,43 @@ void HttpFetcher::close() {
   uv_timer_stop(&timer_->timer);
   auto* timer = reinterpret_cast<uv_handle_t*>(&timer_->timer);
   close_and_free(std::move(timer_), timer);
+  failed_.clear();
+  uv_timer_stop(&failed_timer_->timer);
+  auto* failed_timer = reinterpret_cast<uv_handle_t*>(&failed_timer_->timer);
+  close_and_free(std::move(failed_timer_), failed_timer);
 }
 
 void HttpFetcher::get(const std::string& url, const FetchOptions& options, Done done) {
   if (closed_) return;
+  // The scheme decides the proxy and the redirect policy, so it is read by libcurl's own parser:
+  // a URL it would take differently from a prefix test ("HTTP://", or no scheme at all, which
+  // libcurl guesses to be http) cannot slip past either.
+  config::UrlParts parts;
+  std::string url_error;
+  if (!config::parse_url(url, parts, url_error) || (parts.scheme != "http" && parts.scheme != "https")) {
+    FetchResult r;
+    r.error = url_error.empty() ? "not an http or https URL" : url_error;
+    fail_later(std::move(done), std::move(r));
+    return;
+  }
+  const bool https = parts.scheme == "https";
   auto t = std::make_unique<Transfer>();
   t->easy.reset(curl_easy_init());
   t->max_bytes = options.max_bytes;
   t->timeout = options.timeout;
   t->done = std::move(done);
   CURL* e = t->easy.get();
-  const bool https = starts_with_nocase(url, "https://");
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+  if (!https || options.proxy == config::JwksConfig::Proxy::none) {
+    // "" overrides http_proxy/https_proxy/all_proxy; "*" also keeps no_proxy from mattering.
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+  } else if (options.proxy == config::JwksConfig::Proxy::url) {
+    curl_easy_setopt(e, CURLOPT_PROXY, options.proxy_url.c_str());
+    // A configured proxy is used for every https fetch: no_proxy from the environment, which
+    // was written for other programs, does not quietly turn it off.
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+  }  // Proxy::env: libcurl reads https_proxy, all_proxy and no_proxy itself.
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -141,10 +170,15 @@ void HttpFetcher::get(const std::string& url, const FetchOptions& options, Done 
     auto node = transfers_.extract(key);
     FetchResult r;
     r.error = "cannot start the fetch";
-    // Reported from the loop, like every other outcome, so callers need no re-entrancy care.
-    failed_.emplace_back(std::move(node.mapped()->done), std::move(r));
-    uv_timer_start(&timer_->timer, on_timer, 0, 0);
+    fail_later(std::move(node.mapped()->done), std::move(r));
   }
+}
+
+void HttpFetcher::fail_later(Done done, FetchResult result) {
+  // Reported from the loop, like every other outcome, so callers need no re-entrancy care.
+  // A timer of its own: curl's timer is curl's, and re-arming it here could lose its timeout.
+  failed_.emplace_back(std::move(done), std::move(result));
+  uv_timer_start(&failed_timer_->timer, on_failed_timer, 0, 0);
 }
 
 int HttpFetcher::on_socket(CURL*, curl_socket_t fd, int what, void* self, void* socket) {
@@ -194,8 +228,11 @@ void HttpFetcher::on_poll(uv_poll_t* poll, int status, int events) {
 }
 
 void HttpFetcher::on_timer(uv_timer_t* timer) {
+  static_cast<HttpFetcher*>(timer->data)->act(CURL_SOCKET_TIMEOUT, 0);
+}
+
+void HttpFetcher::on_failed_timer(uv_timer_t* timer) {
   auto* f = static_cast<HttpFetcher*>(timer->data);
-  f->act(CURL_SOCKET_TIMEOUT, 0);
   auto failed = std::move(f->failed_);
   f->failed_.clear();
   for (auto& [done, result] : failed) {

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "config/config.h"
+
 namespace jwtgate::proxy {
 
 struct FetchOptions {
@@ -24,6 +26,10 @@ struct FetchOptions {
   std::string ca_file;                              // PEM bundle to trust instead of the system's
   std::string ca_dir;                               // hashed CA directory (c_rehash layout)
   long max_redirects = 3;
+  // Applies to https fetches only: a plain-http one, and every redirect it follows, always goes
+  // direct, so no proxy can hand out the keys of an unauthenticated fetch.
+  config::JwksConfig::Proxy proxy = config::JwksConfig::Proxy::env;
+  std::string proxy_url;  // with Proxy::url
 };
 
 struct FetchResult {
@@ -43,8 +49,8 @@ class HttpFetcher {
   HttpFetcher(const HttpFetcher&) = delete;
   HttpFetcher& operator=(const HttpFetcher&) = delete;
 
-  // Starts a GET of `url` (http or https; a redirect from https may not go to http). `done`
-  // runs later on the loop thread, exactly once, unless close() comes first.
+  // Starts a GET of `url` (http or https, as libcurl parses it; a redirect from https may not go
+  // to http). `done` runs later on the loop thread, exactly once, unless close() comes first.
   void get(const std::string& url, const FetchOptions& options, Done done);
   // Abandons every transfer (their callbacks never run) and closes the loop handles; the object
   // may be destroyed right after.
@@ -63,14 +69,17 @@ class HttpFetcher {
   static int on_timeout_change(CURLM* multi, long timeout_ms, void* self);
   static void on_poll(uv_poll_t* poll, int status, int events);
   static void on_timer(uv_timer_t* timer);
+  static void on_failed_timer(uv_timer_t* timer);
   void act(curl_socket_t fd, int flags);
   void finish_done_transfers();
+  void fail_later(Done done, FetchResult result);
 
   uv_loop_t* loop_;
   std::unique_ptr<CURLM, MultiDeleter> multi_;
-  std::unique_ptr<Timer> timer_;  // handed to libuv to free on close()
+  std::unique_ptr<Timer> timer_;         // curl's timeouts; handed to libuv to free on close()
+  std::unique_ptr<Timer> failed_timer_;  // reports fetches that could not start; likewise
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> transfers_;
-  std::vector<std::pair<Done, FetchResult>> failed_;  // could not start; reported on the next timer
+  std::vector<std::pair<Done, FetchResult>> failed_;  // could not start; reported by failed_timer_
   bool closed_ = false;
 };
 

@@ -61,6 +61,7 @@ bool same_key_source(const config::Provider& a, const config::Provider& b) {
          x.refresh_interval == y.refresh_interval && x.min_refresh_interval == y.min_refresh_interval &&
          x.stale_max == y.stale_max && x.timeout == y.timeout && x.connect_timeout == y.connect_timeout &&
          x.max_bytes == y.max_bytes && x.cache_file == y.cache_file && x.ca_file == y.ca_file && x.ca_dir == y.ca_dir &&
+         x.proxy == y.proxy && x.proxy_url == y.proxy_url &&
          // A secret is re-read on every reload (its file may have changed): such providers are rebuilt.
          a.hmac_secret_file.empty() && a.hmac_secret_env.empty() && b.hmac_secret_file.empty() &&
          b.hmac_secret_env.empty();

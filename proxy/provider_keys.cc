@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include "config/config_json.h"
+#include "config/url_parts.h"
 #include "core/oidc_discovery.h"
 #include "proxy/log.h"
 #include "proxy/private_file_writer.h"
@@ -96,6 +98,8 @@ FetchOptions ProviderKeys::fetch_options() const {
   o.max_bytes = j.max_bytes;
   o.ca_file = j.ca_file;
   o.ca_dir = j.ca_dir;
+  o.proxy = j.proxy;
+  o.proxy_url = j.proxy_url;
   return o;
 }
 
@@ -160,14 +164,16 @@ void ProviderKeys::refresh() {
             return;
           }
           if (!r.ok) {
-            p.fail("OIDC discovery from " + url + ": " + r.error);
+            p.fail("OIDC discovery from " + config::redact_url(url) + ": " + r.error);
             return;
           }
-          const bool allow_http = p.provider_.issuer.rfind("http://", 0) == 0;
+          config::UrlParts issuer;
+          std::string ignored;
+          const bool allow_http = config::parse_url(p.provider_.issuer, issuer, ignored) && issuer.scheme == "http";
           auto uri = core::jwks_uri_from_discovery(r.body, p.provider_.issuer, allow_http);
           if (!uri) {
             p.jwks_uri_.clear();  // a document that no longer matches discredits its old jwks_uri too
-            p.fail("OIDC discovery from " + url + ": " + uri.status().detail());
+            p.fail("OIDC discovery from " + config::redact_url(url) + ": " + uri.status().detail());
             return;
           }
           p.jwks_uri_ = std::move(uri.value());
@@ -211,10 +217,11 @@ void ProviderKeys::fetch_jwks(const std::string& url) {
     if (!r.ok) {
       // A moved jwks_uri is found again by the next discovery.
       if (p.source_ == Source::discovery) p.jwks_uri_.clear();
-      p.fail("JWKS fetch from " + url + ": " + r.error);
+      p.fail("JWKS fetch from " + config::redact_url(url) + ": " + r.error);
       return;
     }
-    p.on_document(r.body, cache_control_max_age(r.cache_control), url);
+    // The origin names the source in logs and /readyz: without credentials or query values.
+    p.on_document(r.body, cache_control_max_age(r.cache_control), config::redact_url(url));
   });
 }
 

@@ -146,7 +146,8 @@ TEST_CASE("a minimal config shows every default") {
         "max_bytes": 1048576,
         "cache_file": null,
         "ca_file": null,
-        "ca_dir": null
+        "ca_dir": null,
+        "proxy": "env"
       },
       "hmac_secret_file": null,
       "hmac_secret_env": null,
@@ -257,7 +258,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
         "max_bytes": 524288,
         "cache_file": "/var/lib/jwtgate/main.json",
         "ca_file": null,
-        "ca_dir": "/etc/ssl/certs"
+        "ca_dir": "/etc/ssl/certs",
+        "proxy": "http://[redacted]@proxy.internal:3128"
       },
       "hmac_secret_file": null,
       "hmac_secret_env": null,
@@ -315,7 +317,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
         "max_bytes": 1048576,
         "cache_file": null,
         "ca_file": null,
-        "ca_dir": null
+        "ca_dir": null,
+        "proxy": null
       },
       "hmac_secret_file": "SECRET_PATH",
       "hmac_secret_env": null,
@@ -433,6 +436,22 @@ TEST_CASE("credentials and query values in URLs never reach the output") {
   CHECK(contains(json, R"("issuer": "https://idp.example.com/?client_secret=[redacted]#[redacted]")"));
   check_valid_json(json);
   check_python_round_trip(json);
+}
+
+TEST_CASE("jwks.proxy shows the proxy fetches really use, without its credentials") {
+  auto with = [](const std::string& uri, const std::string& extra) {
+    std::string yaml = kMinimal;
+    replace_all(yaml, "https://idp.example.com/jwks.json", uri + extra);
+    return effective_config_json(load_ok(yaml));
+  };
+  CHECK(contains(with("https://idp.example.com/jwks.json", ""), R"("proxy": "env")"));
+  CHECK(contains(with("https://idp.example.com/jwks.json", "\n      proxy: none"), R"("proxy": "none")"));
+  const std::string url = with("https://idp.example.com/jwks.json", "\n      proxy: socks5h://egress:Pr0xyPass@proxy:1080");
+  CHECK(contains(url, R"("proxy": "socks5h://[redacted]@proxy:1080")"));
+  CHECK_FALSE(contains(url, "Pr0xyPass"));
+  // A plain-http JWKS never goes through a proxy, whatever the setting says.
+  CHECK(contains(with("http://127.0.0.1:8080/jwks.json", ""), R"("proxy": "none")"));
+  CHECK(contains(with("HTTP://127.0.0.1:8080/jwks.json", "\n      proxy: http://proxy:3128"), R"("proxy": "none")"));
 }
 
 TEST_CASE("HMAC secret bytes never appear, from a file or from the environment") {

@@ -53,6 +53,7 @@ providers:
       cache_file: /var/lib/jwtgate/main.json
       connect_timeout: 1s
       ca_dir: /etc/ssl/certs
+      proxy: http://egress:s3cret@proxy.internal:3128
     clock_skew: 10s
     max_token_lifetime: 90m
     require_claims: [exp, sub]

@@ -606,3 +606,84 @@ TEST_CASE("JWKS fetch settings: connect_timeout, ca_dir and source-only keys") {
   CHECK(has(f, "jwks.cache_file"));
   CHECK(has(f, "only used for uri or discovery fetches"));
 }
+
+TEST_CASE("the plain-http warning reads the host libcurl connects to") {
+  const std::string head = "upstream: http://127.0.0.1:3000\nproviders:\n  - name: main\n    issuer: https://i/\n"
+                           "    audiences: [api]\n    algorithms: [ES256]\n    jwks:\n      uri: ";
+  // Userinfo that looks like a loopback host:port: the fetch goes to 10.1.2.3.
+  for (const std::string off : {"http://127.0.0.1:80@10.1.2.3/jwks.json", "http://localhost@10.1.2.3/", "http://[::1]@10.1.2.3/",
+                          "HTTP://10.1.2.3/jwks.json", "http://127.0.0.1.nip.io/jwks.json", "http://%31%30.0.0.1/",
+                          "http://[fe80::1]/", "http://localhost./jwks.json"}) {
+    CAPTURE(off);
+    LoadResult r = load(head + off + "\n");
+    REQUIRE_MESSAGE(r.config, text(r));
+    CHECK(has(r, "warning: providers[0].jwks.uri: plain http outside loopback"));
+  }
+  CHECK(has(load(head + "http://127.0.0.1:80@10.1.2.3/jwks.json\n"), "(host 10.1.2.3)"));
+  for (const std::string local : {"http://127.0.0.1:8081/jwks.json", "http://[::1]", "http://[::1]:8080/jwks.json",
+                            "http://localhost/jwks.json", "http://LOCALHOST:8080/", "HTTP://127.0.0.1/", "http://0x7f.1/",
+                            "http://%31%32%37.0.0.1/", "http://10.1.2.3@127.0.0.1/jwks.json"}) {
+    CAPTURE(local);
+    LoadResult r = load(head + local + "\n");
+    REQUIRE_MESSAGE(r.config, text(r));
+    CHECK_FALSE(has(r, "plain http"));
+  }
+  // An uppercase https scheme is https to libcurl, so it is accepted.
+  CHECK(load(head + "HTTPS://idp.example.com/jwks.json\n").config);
+  for (const std::string bad : {"ftp://idp.example.com/jwks.json", "idp.example.com/jwks.json", "http://idp:99999/jwks.json"}) {
+    CAPTURE(bad);
+    LoadResult r = load(head + bad + "\n");
+    CHECK_FALSE(r.config);
+    CHECK(has(r, "error: providers[0].jwks.uri: expected an https:// URL"));
+  }
+  // Discovery fetches from the issuer's URL: the same warning.
+  const std::string disc = "upstream: http://127.0.0.1:3000\nproviders:\n  - name: main\n    audiences: [api]\n"
+                           "    algorithms: [ES256]\n    jwks: {discovery: true}\n    issuer: ";
+  CHECK(has(load(disc + "http://127.0.0.1:80@10.1.2.3/\n"), "warning: providers[0].jwks.discovery: plain http outside loopback"));
+  CHECK_FALSE(has(load(disc + "http://127.0.0.1:8080/\n"), "plain http"));
+  CHECK_FALSE(has(load(disc + "https://idp.example.com/\n"), "plain http"));
+  // An issuer the fetcher could not use is an error at load, not an endless retry.
+  CHECK(has(load(disc + "idp.example.com\n"), "error: providers[0].jwks.discovery: OIDC discovery needs an https:// issuer URL"));
+  CHECK(has(load(disc + "urn:example:idp\n"), "error: providers[0].jwks.discovery: OIDC discovery needs an https:// issuer URL"));
+}
+
+TEST_CASE("jwks.proxy: env (the default), none, or an http, https, socks5 or socks5h proxy URL") {
+  const std::string head = "upstream: http://127.0.0.1:3000\nproviders:\n  - name: main\n    issuer: https://i/\n"
+                           "    audiences: [api]\n    algorithms: [ES256]\n    jwks:\n      uri: https://i/keys\n";
+  LoadResult d = load(head);
+  REQUIRE(d.config);
+  CHECK(d.config->providers[0].jwks.proxy == JwksConfig::Proxy::env);
+  LoadResult e = load(head + "      proxy: env\n");
+  REQUIRE(e.config);
+  CHECK(e.config->providers[0].jwks.proxy == JwksConfig::Proxy::env);
+  LoadResult n = load(head + "      proxy: none\n");
+  REQUIRE(n.config);
+  CHECK(n.config->providers[0].jwks.proxy == JwksConfig::Proxy::none);
+  for (const std::string url : {"http://proxy.internal:3128", "https://u:p@proxy.internal:3129", "socks5://127.0.0.1:1080",
+                          "socks5h://proxy:1080", "HTTP://proxy:3128"}) {
+    CAPTURE(url);
+    LoadResult r = load(head + "      proxy: " + url + "\n");
+    REQUIRE_MESSAGE(r.config, text(r));
+    CHECK(r.config->providers[0].jwks.proxy == JwksConfig::Proxy::url);
+    CHECK(r.config->providers[0].jwks.proxy_url == url);
+    CHECK(r.diagnostics.items().empty());
+  }
+  for (const std::string bad : {"ftp://proxy:21", "socks4://proxy:1080", "proxy.internal:3128", "Env", "http://proxy:99999"}) {
+    CAPTURE(bad);
+    LoadResult r = load(head + "      proxy: " + bad + "\n");
+    CHECK_FALSE(r.config);
+    CHECK(has(r, "error: providers[0].jwks.proxy:"));
+  }
+  // Credentials in the proxy URL never reach a message.
+  LoadResult creds = load(head + "      proxy: ftp://user:pr0xy-pass@proxy:21\n");
+  CHECK_FALSE(has(creds, "pr0xy-pass"));
+  CHECK(has(load(head + "      prox: none\n"), "did you mean \"proxy\"?"));
+  // A plain-http uri is never proxied; a file is never fetched.
+  const std::string http = "upstream: http://127.0.0.1:3000\nproviders:\n  - name: main\n    issuer: https://i/\n"
+                           "    audiences: [api]\n    algorithms: [ES256]\n    jwks:\n      uri: http://127.0.0.1:8080/keys\n";
+  CHECK(has(load(http + "      proxy: http://proxy:3128\n"), "warning: providers[0].jwks.proxy: jwks.uri is plain http, which is never fetched through a proxy"));
+  CHECK_FALSE(has(load(http + "      proxy: none\n"), "warning"));
+  const std::string file = "upstream: http://127.0.0.1:3000\nproviders:\n  - name: main\n    issuer: https://i/\n"
+                           "    audiences: [api]\n    algorithms: [ES256]\n    jwks:\n      file: /etc/hostname\n";
+  CHECK(has(load(file + "      proxy: none\n"), "warning: providers[0].jwks.proxy: only used for uri or discovery fetches"));
+}

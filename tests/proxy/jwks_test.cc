@@ -61,10 +61,12 @@ struct Counts {
 
 class Idp {
  public:
-  // port 0: any free port. `tls`: {cert, key}.
-  explicit Idp(const TempDir& dir, int port = 0, const std::vector<std::string>& tls = {}) {
+  // port 0: any free port. `tls`: {cert, key}. `jwks_redirect`: /jwks.json always redirects there.
+  explicit Idp(const TempDir& dir, int port = 0, const std::vector<std::string>& tls = {},
+               const std::string& jwks_redirect = "") {
     std::vector<std::string> argv{"/usr/bin/python3", JWTGATE_IDP_SCRIPT, "--port", std::to_string(port)};
     if (!tls.empty()) argv.insert(argv.end(), {"--tls", tls[0], tls[1]});
+    if (!jwks_redirect.empty()) argv.insert(argv.end(), {"--jwks-redirect", jwks_redirect});
     child_ = std::make_unique<Child>(argv, dir.path(), "idp" + std::to_string(++instances_));
     port_ = std::atoi(child_->first_stdout_line().c_str());
     REQUIRE_MESSAGE(port_ > 0, child_->stderr_text());
@@ -100,8 +102,9 @@ class Idp {
 // The proxy with a real upstream, configured with `providers` (YAML list items) and `routes`.
 class Gate {
  public:
+  // `env`: NAME=VALUE settings for the proxy process on top of the test's environment.
   Gate(const TempDir& dir, const std::string& providers, const std::string& routes = "  - prefix: /public\n    auth: none\n  - prefix: /\n",
-       const std::string& name = "gate") {
+       const std::string& name = "gate", const std::vector<std::string>& env = {}) {
     if (!upstream_) {
       upstream_ = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/python3", JWTGATE_UPSTREAM_SCRIPT}, dir.path(), name + "-upstream");
       upstream_port_ = std::atoi(upstream_->first_stdout_line().c_str());
@@ -113,7 +116,7 @@ class Gate {
                              std::to_string(admin_port_) + "\nupstream: http://127.0.0.1:" + std::to_string(upstream_port_) +
                              "\nworkers: 2\nproviders:\n" + providers + "routes:\n" + routes;
     dir.write(name + ".yaml", yaml);
-    proxy_ = std::make_unique<Child>(std::vector<std::string>{JWTGATE_BINARY, "--config", dir.file(name + ".yaml")}, dir.path(), name);
+    proxy_ = std::make_unique<Child>(std::vector<std::string>{JWTGATE_BINARY, "--config", dir.file(name + ".yaml")}, dir.path(), name, env);
     REQUIRE_MESSAGE(wait_for_port(port_), proxy_->stderr_text());
     REQUIRE(wait_for_port(admin_port_));
   }
@@ -166,6 +169,46 @@ struct Fetching {
   }
   std::tuple<const TestKey&, Idp&, Gate&> parts() { return {k1, idp, *gate}; }
 };
+
+// tests/support/forward_proxy.py: an HTTP forward proxy that records every request line it
+// receives; with `serve_file` it answers plain requests itself with that file, as a hostile
+// proxy would.
+class ForwardProxy {
+ public:
+  ForwardProxy(const TempDir& dir, const std::string& name, const std::string& serve_file = "") {
+    std::vector<std::string> argv{"/usr/bin/python3", JWTGATE_FORWARD_PROXY_SCRIPT};
+    if (!serve_file.empty()) argv.insert(argv.end(), {"--serve", serve_file});
+    child_ = std::make_unique<Child>(argv, dir.path(), name);
+    port_ = std::atoi(child_->first_stdout_line().c_str());
+    REQUIRE_MESSAGE(port_ > 0, child_->stderr_text());
+  }
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // The request lines received so far, one a line.
+  std::string requests() const {
+    const std::string out = child_->stdout_text();
+    return out.substr(out.find('\n') + 1);
+  }
+
+ private:
+  std::unique_ptr<Child> child_;
+  int port_ = 0;
+};
+
+// Every proxy variable libcurl reads set to `proxy`, and no exceptions to it.
+std::vector<std::string> proxy_env(const std::string& proxy) {
+  return {"http_proxy=" + proxy, "HTTP_PROXY=" + proxy, "https_proxy=" + proxy, "HTTPS_PROXY=" + proxy,
+          "all_proxy=" + proxy,  "ALL_PROXY=" + proxy,  "no_proxy=",             "NO_PROXY="};
+}
+
+// A self-signed certificate for 127.0.0.1 in dir/idp.crt, its key in dir/idp.key.
+void make_idp_certificate(const TempDir& dir) {
+  const ProcessResult gen = run_process(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
+       "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", dir.file("idp.key"), "-out",
+       dir.file("idp.crt")});
+  REQUIRE_MESSAGE(gen.exit_code == 0, gen.err);
+}
 
 }  // namespace
 
@@ -687,4 +730,139 @@ TEST_CASE("hmac_secret_file: group- or world-readable warns at start and in chec
   CHECK(writable.exit_code == 2);
   CHECK_MESSAGE(has(writable.err, "error: providers[0].hmac_secret_file: " + dir.file("secret") + " is writable by others (mode 0666)"),
                 writable.err);
+}
+
+TEST_CASE("jwks.proxy: a plain-http JWKS or discovery fetch never goes through a proxy, whatever the environment or config say") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  TestKey impostor = make_key(core::Alg::ES256, "k1");  // the same kid, other key: what the proxy would hand out
+  dir.write("impostor.json", impostor.jwks_json);
+  ForwardProxy proxy(dir, "proxy", dir.file("impostor.json"));
+  Idp idp(dir);
+  idp.serve(k1.jwks_json);
+  const std::string oidc_issuer = idp.url();
+  const std::string providers =
+      uri_provider(idp.url("/jwks.json")) +  // proxy: env, the default
+      uri_provider(idp.url("/jwks.json?explicit"), "      proxy: " + proxy.url() + "\n", "explicit", "https://explicit.test/") +
+      "  - name: oidc\n    issuer: " + oidc_issuer + "\n    audiences: [api]\n    algorithms: [ES256]\n    jwks: {discovery: true}\n";
+  Gate gate(dir, providers, "  - prefix: /\n", "gate", proxy_env(proxy.url()));
+  CHECK_MESSAGE(eventually([&] { return gate.ready(); }, 5), gate.log());
+  for (const std::string& issuer : {std::string(kIssuer), std::string("https://explicit.test/"), oidc_issuer}) {
+    CAPTURE(issuer);
+    CHECK(gate.get("/x", token_for(k1, issuer)) == 200);
+    CHECK(gate.get("/x", token_for(impostor, issuer)) == 401);
+  }
+  CHECK(proxy.requests() == "");
+  const Counts counts = idp.counts();
+  CHECK(counts.jwks >= 3);
+  CHECK(counts.discovery >= 1);
+  // /config says so: a plain-http uri is fetched with no proxy, whatever was set.
+  CHECK(gate.admin("/config").body.find(R"("proxy": "env")") != std::string::npos);  // discovery, which may find https keys
+  CHECK(gate.admin("/config").body.find(R"("proxy": "none")") != std::string::npos);
+  CHECK(gate.admin("/config").body.find(proxy.url()) == std::string::npos);
+}
+
+TEST_CASE("jwks.proxy: an https fetch tunnels through the configured proxy or the environment's, and through none with none") {
+  TempDir dir;
+  make_idp_certificate(dir);
+  Idp tls(dir, 0, {dir.file("idp.crt"), dir.file("idp.key")});
+  const std::string connect = "CONNECT 127.0.0.1:" + std::to_string(tls.port()) + " ";
+  ForwardProxy configured(dir, "configured-proxy"), environment(dir, "environment-proxy"), bypassed(dir, "bypassed-proxy");
+  const std::string ca = "      ca_file: " + dir.file("idp.crt") + "\n";
+  const std::string with_credentials = "http://egress:Pr0xy-Pass@127.0.0.1:" + std::to_string(configured.port());
+
+  // The configured proxy wins over the environment's, no_proxy included; `env` (the default)
+  // takes the environment's.
+  std::vector<std::string> other_env = proxy_env(bypassed.url());
+  other_env.insert(other_env.end(), {"no_proxy=127.0.0.1,localhost", "NO_PROXY=127.0.0.1,localhost"});
+  Gate by_config(dir, uri_provider(tls.url("/jwks.json"), ca + "      proxy: " + with_credentials + "\n"), "  - prefix: /\n",
+                 "by-config", other_env);
+  Gate by_env(dir, uri_provider(tls.url("/jwks.json"), ca), "  - prefix: /\n", "by-env", proxy_env(environment.url()));
+  Gate direct(dir, uri_provider(tls.url("/jwks.json"), ca + "      proxy: none\n"), "  - prefix: /\n", "direct",
+              proxy_env(bypassed.url()));
+  // The TLS IdP serves an empty set (it cannot be controlled here): "no usable key" means the
+  // fetch, TLS handshake included, got through.
+  for (Gate* g : {&by_config, &by_env, &direct}) {
+    REQUIRE_MESSAGE(eventually([&] { return g->log().find("no usable key") != std::string::npos; }, 5), g->log());
+  }
+  CHECK(configured.requests().find(connect) == 0);
+  CHECK(environment.requests().find(connect) == 0);
+  CHECK(bypassed.requests() == "");
+
+  const std::string config = by_config.admin("/config").body;
+  CHECK(config.find(R"("proxy": "http://[redacted]@127.0.0.1:)" + std::to_string(configured.port()) + "\"") != std::string::npos);
+  CHECK(config.find("Pr0xy-Pass") == std::string::npos);
+  CHECK(by_config.log().find("Pr0xy-Pass") == std::string::npos);
+  CHECK(by_env.admin("/config").body.find(R"("proxy": "env")") != std::string::npos);
+  CHECK(direct.admin("/config").body.find(R"("proxy": "none")") != std::string::npos);
+}
+
+TEST_CASE("key-fetch logs and /readyz name JWKS and discovery URLs without their credentials or query values") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  Idp idp(dir);
+  idp.serve(k1.jwks_json);
+  const std::string idp_port = std::to_string(idp.port()), dead = std::to_string(free_port());
+  const std::string providers =
+      uri_provider("http://jwtuser:S3cr3t-Pass@127.0.0.1:" + idp_port + "/jwks.json?api_key=K3y-Value&tenant=t1") +
+      uri_provider("http://jwtuser:S3cr3t-Pass@127.0.0.1:" + dead + "/keys.json?api_key=K3y-Value", "", "down", "https://down.test/") +
+      "  - name: oidc\n    issuer: http://jwtuser:S3cr3t-Pass@127.0.0.1:" + dead +
+      "\n    audiences: [api]\n    algorithms: [ES256]\n    jwks: {discovery: true}\n";
+  Gate gate(dir, providers, "  - prefix: /\n");
+  const std::string jwks_down = "down: not ready: JWKS fetch from http://[redacted]@127.0.0.1:" + dead + "/keys.json?api_key=[redacted]: ";
+  const std::string discovery_down =
+      "oidc: not ready: OIDC discovery from http://[redacted]@127.0.0.1:" + dead + "/.well-known/openid-configuration: ";
+  REQUIRE_MESSAGE(eventually([&] {
+                    const std::string body = gate.admin("/readyz").body;
+                    return body.find("down: not ready: JWKS fetch from") != std::string::npos &&
+                           body.find("oidc: not ready: OIDC discovery from") != std::string::npos;
+                  }, 5),
+                  gate.admin("/readyz").body);
+  // The credentials still reach the IdP (its provider may be ready after the other two failed).
+  CHECK(eventually([&] { return gate.get("/x", token_for(k1)) == 200; }, 5));
+  REQUIRE(eventually([&] { return gate.log().find("key fetch failed; provider not ready") != std::string::npos; }, 5));
+  const std::string log = gate.log(), readyz = gate.admin("/readyz").body;
+  CHECK(readyz.find(jwks_down) != std::string::npos);
+  CHECK(readyz.find(discovery_down) != std::string::npos);
+  // The diagnosis stays possible: which host, port and path, and which query parameters.
+  CHECK(log.find("http://[redacted]@127.0.0.1:" + idp_port + "/jwks.json?api_key=[redacted]&tenant=[redacted]") != std::string::npos);
+  CHECK(log.find("http://[redacted]@127.0.0.1:" + dead + "/keys.json?api_key=[redacted]") != std::string::npos);
+  for (const std::string secret : {"S3cr3t-Pass", "jwtuser", "K3y-Value"}) {
+    CAPTURE(secret);
+    CHECK(log.find(secret) == std::string::npos);
+    CHECK(readyz.find(secret) == std::string::npos);
+  }
+}
+
+TEST_CASE("jwks.proxy and redirects: https never redirects to http, and a plain-http fetch stays direct after one to https") {
+  TempDir dir;
+  make_idp_certificate(dir);
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  TestKey impostor = make_key(core::Alg::ES256, "k1");
+  dir.write("impostor.json", impostor.jwks_json);
+  ForwardProxy proxy(dir, "proxy", dir.file("impostor.json"));
+  Idp plain(dir);
+  plain.serve(k1.jwks_json);
+  const std::string ca = "      ca_file: " + dir.file("idp.crt") + "\n";
+
+  // https -> http: refused, so nothing plain ever goes through the proxy the https fetch uses.
+  Idp downgrading(dir, 0, {dir.file("idp.crt"), dir.file("idp.key")}, plain.url("/jwks.json"));
+  Gate refused(dir, uri_provider(downgrading.url("/jwks.json"), ca), "  - prefix: /\n", "refused", proxy_env(proxy.url()));
+  REQUIRE_MESSAGE(eventually([&] { return refused.log().find("key fetch failed") != std::string::npos; }, 5), refused.log());
+  CHECK_FALSE(refused.ready());
+  CHECK(refused.get("/x", token_for(impostor)) == 503);
+  CHECK(plain.counts().jwks == 0);
+  CHECK(proxy.requests().find("CONNECT 127.0.0.1:" + std::to_string(downgrading.port()) + " ") == 0);
+  CHECK(proxy.requests().find("GET ") == std::string::npos);
+  refused.stop();  // its retries would go on through the proxy
+
+  // http -> https: the whole chain goes direct, so the proxy sees no CONNECT either.
+  Idp tls(dir, 0, {dir.file("idp.crt"), dir.file("idp.key")});
+  Idp upgrading(dir, 0, {}, tls.url("/jwks.json"));
+  const std::string before = proxy.requests();
+  Gate direct(dir, uri_provider(upgrading.url("/jwks.json"), ca), "  - prefix: /\n", "direct", proxy_env(proxy.url()));
+  // The TLS IdP serves an empty set: "no usable key" means the redirected fetch got through.
+  REQUIRE_MESSAGE(eventually([&] { return direct.log().find("no usable key") != std::string::npos; }, 5), direct.log());
+  CHECK(upgrading.counts().jwks >= 1);
+  CHECK(proxy.requests() == before);
 }

@@ -3,10 +3,13 @@
 (Python's http.server, an independent implementation). Binds 127.0.0.1, prints the bound port as
 the first stdout line, serves HTTP/1.1 with keep-alive until killed.
 
-  usage: idp.py [--port N] [--tls CERTFILE KEYFILE]
+  usage: idp.py [--port N] [--tls CERTFILE KEYFILE] [--jwks-redirect URL]
     --port N   bind port N (default 0: a free port), so the IdP can be started late on a port
                the proxy already points to
     --tls C K  serve HTTPS with that PEM certificate chain and key
+    --jwks-redirect URL
+               GET /jwks.json always answers 302 to URL (absolute: another IdP, another
+               scheme), whatever the state; for a TLS IdP, which cannot be controlled
 
   GET  /jwks.json        -> per `mode` (below); Cache-Control: max-age=N when `max_age` is set
   GET  [/prefix]/.well-known/openid-configuration
@@ -225,6 +228,8 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if url.path == "/jwks.json":
             state.count("jwks")
+            if self.server.jwks_redirect:
+                return self._redirect(self.server.jwks_redirect)
             return self._jwks(state.snapshot(), parse_qs(url.query).get("final", [""])[0] == "1")
         if url.path.startswith("/redirect/"):
             try:
@@ -307,9 +312,10 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, port, tls):
+    def __init__(self, port, tls, jwks_redirect=None):
         super().__init__(("127.0.0.1", port), Handler)
         self.state = State()
+        self.jwks_redirect = jwks_redirect
         self.tls = tls is not None
         if tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -328,8 +334,9 @@ def main():
     parser = argparse.ArgumentParser(description="fake identity provider for jwtgate's tests")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--tls", nargs=2, metavar=("CERTFILE", "KEYFILE"))
+    parser.add_argument("--jwks-redirect", metavar="URL")
     args = parser.parse_args()
-    server = Server(args.port, args.tls)
+    server = Server(args.port, args.tls, args.jwks_redirect)
     print(server.server_address[1], flush=True)
     try:
         server.serve_forever()
