@@ -50,6 +50,19 @@ int dev_command(int argc, char** argv) {
     }
     config::parse_upstream_url("http://127.0.0.1:" + std::to_string(echo.port()), cfg.upstream, error);
   }
+  // The printed token is valid for an hour and the echo shows what jwtgate forwarded: on a
+  // listener others can reach, both are theirs too. Said before the port opens, on stderr, so it
+  // is seen even when stdout goes to a file.
+  const bool exposed = !config::is_loopback_host(cfg.listen.host);
+  if (exposed) {
+    std::cerr << "\n"
+                 "WARNING: the development default is listening on " << cfg.listen.text << ", which is not loopback.\n"
+                 "WARNING: anyone who can reach it can use the printed token (valid for 1 hour) to reach\n"
+                 "WARNING: the upstream"
+              << (args.has("upstream") ? "" : " (the built-in echo, which hides credentials but reflects the rest)")
+              << ".\nWARNING: use --listen 127.0.0.1:PORT, or write a config file for anything but local development.\n\n"
+              << std::flush;
+  }
   config::parse_listen_address("127.0.0.1:" + std::to_string(cfg.listen.port == 9901 ? 9902 : 9901), cfg.admin_listen, error);
   const std::string issuer = "http://" + cfg.listen.text + "/";
   config::Provider dev;
@@ -58,7 +71,10 @@ int dev_command(int argc, char** argv) {
   dev.audiences = {"dev-api"};
   dev.algorithms = {alg};
   dev.algorithm_set.add(alg);
-  dev.jwks.uri = "http://127.0.0.1:" + std::to_string(echo.port()) + "/.well-known/jwks.json";
+  // The built-in echo serves the JWKS; with --upstream nothing does (the key lives only in this
+  // process), so no URL is configured or printed.
+  const bool own_upstream = args.has("upstream");
+  if (!own_upstream) dev.jwks.uri = "http://127.0.0.1:" + std::to_string(echo.port()) + "/.well-known/jwks.json";
   dev.token_sources = {{config::TokenSource::Kind::header, "Authorization", "Bearer "}};
   dev.claims_to_headers = {{"sub", "X-Jwt-Sub"}, {"scope", "X-Jwt-Scope"}};
   cfg.providers = {dev};
@@ -74,7 +90,7 @@ int dev_command(int argc, char** argv) {
   const std::string base = "http://" + cfg.listen.text;
   const std::string upstream_text = cfg.upstream.text;
   const std::string jwks_uri = dev.jwks.uri;
-  const bool own_upstream = args.has("upstream");
+  const std::string cfg_listen = cfg.listen.text;
 
   proxy::RunOptions options;
   options.key_override = [keys](std::size_t) { return keys; };
@@ -83,7 +99,10 @@ int dev_command(int argc, char** argv) {
               << "  proxy     " << base << "  ->  " << upstream_text
               << (own_upstream ? "" : " (built-in echo: shows what jwtgate forwarded)") << "\n"
               << "  routes    /public (no token)  /admin (scope admin)  / (valid token)\n"
-              << "  keys      an ephemeral ES256 key, kid dev-1, JWKS at " << jwks_uri << "\n\n"
+              << "  keys      an ephemeral ES256 key, kid dev-1, "
+              << (own_upstream ? "held in memory only (no JWKS is served with --upstream)" : "JWKS at " + jwks_uri) << "\n"
+              << (exposed ? "  WARNING   listening on " + cfg_listen + ", not loopback: this token works for anyone who can reach it\n" : "")
+              << "\n"
               << "A token for sub=dev-user, scope \"read write\", valid for 1 hour (development only):\n\n"
               << token << "\n\n"
               << "Try:\n"

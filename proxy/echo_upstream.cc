@@ -3,6 +3,7 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include <string_view>
 #include <vector>
 
 #include "core/json_writer.h"
@@ -44,6 +45,18 @@ void on_closed(uv_handle_t* h) { std::unique_ptr<EchoConnection> owned(static_ca
 
 void close_conn(EchoConnection* c) { close_handle(reinterpret_cast<uv_handle_t*>(&c->tcp), on_closed); }
 
+// Credentials are never reflected, on any listener: an echo that returns the Authorization or
+// Cookie it was sent hands them to any page or script that can make the browser send a request
+// and read the answer, and puts them on screen and in terminal scrollback. Their presence and
+// size is what a developer needs to see ("did jwtgate forward my token?"). Names are matched as
+// a CGI stack would read them, so Proxy_Authorization is one too.
+bool is_credential(std::string_view name) {
+  for (std::string_view c : {"Authorization", "Proxy-Authorization", "Cookie"}) {
+    if (same_header_to_cgi(name, c)) return true;
+  }
+  return false;
+}
+
 int on_complete(llhttp_t* p) {
   auto* c = static_cast<EchoConnection*>(p->data);
   std::string body, type = "application/json";
@@ -59,7 +72,7 @@ int on_complete(llhttp_t* p) {
     w.begin_object();
     for (const auto& f : c->headers.fields()) {
       w.key(f.name);
-      w.string(f.value);
+      w.string(is_credential(f.name) ? "[redacted, " + std::to_string(f.value.size()) + " bytes]" : f.value);
     }
     w.end_object();
     w.end_object();

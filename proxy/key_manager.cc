@@ -15,7 +15,8 @@ struct KeyManager::Inbox {
 KeyManager::KeyManager(uv_loop_t* loop, std::shared_ptr<const RuntimeConfig> runtime, const config::EnvLookup& env,
                        KeyManagerHooks hooks)
     : loop_(loop), runtime_(std::move(runtime)), hooks_(std::move(hooks)), fetcher_(loop),
-      inbox_(std::make_unique<Inbox>()), wanted_(std::make_unique<std::atomic<bool>[]>(config::kMaxProviders)) {
+      inbox_(std::make_unique<Inbox>()), inbox_async_(&inbox_->async),
+      wanted_(std::make_unique<std::atomic<bool>[]>(config::kMaxProviders)) {
   compute_needed();
   for (std::size_t i = 0; i < runtime_->providers.size(); ++i) providers_.push_back(create(i, env));
   uv_async_init(loop_, &inbox_->async, on_inbox);
@@ -134,16 +135,27 @@ void KeyManager::close_inbox() {
   close_and_free(std::move(inbox_), handle);
 }
 
+// A worker thread. providers_ belongs to the control loop, where a reload rebuilds it at any
+// moment: the only state touched here is fixed for the manager's lifetime (the flags, sized for
+// the most providers any configuration may have, and the inbox handle, which close_inbox() frees
+// only after the workers have stopped). Whether the index names a provider is decided on the
+// control loop.
 void KeyManager::request_refresh(std::size_t provider) {
-  if (provider >= providers_.size() || !inbox_) return;
+  if (provider >= config::kMaxProviders) return;
   wanted_[provider].store(true, std::memory_order_release);
-  uv_async_send(&inbox_->async);
+  uv_async_send(inbox_async_);
 }
 
 void KeyManager::on_inbox(uv_async_t* async) {
   auto* m = static_cast<KeyManager*>(async->data);
-  for (std::size_t i = 0; i < m->providers_.size(); ++i) {
+  // Every flag is taken, not only those of today's providers: a request made under a longer
+  // provider list before a reload must not wait to fire under a later one. A request made under
+  // the old numbering but taken after a reload names whichever provider has that index now: at
+  // worst one refresh nobody asked for, still bounded by its min_refresh_interval (the asking
+  // worker's waiters are released by the new configuration's install, which it gets first).
+  for (std::size_t i = 0; i < config::kMaxProviders; ++i) {
     if (!m->wanted_[i].exchange(false, std::memory_order_acq_rel)) continue;
+    if (i >= m->providers_.size()) continue;
     if (m->closed_) {
       if (m->hooks_.refreshed) m->hooks_.refreshed(i);
     } else {

@@ -41,13 +41,16 @@ class KeyManager {
                                                               const config::EnvLookup& env);
   void start_new();
   // Stops fetching and watching; waiting requests are released at once. The request inbox stays
-  // open (it does not keep the loop alive) until close_inbox(), after the workers have stopped.
+  // open (it does not keep the loop alive) until close_inbox(), which must come after every
+  // worker that may call request_refresh() has stopped.
   void close();
   void close_inbox();
 
-  // Thread-safe and lock-free: a worker saw a token whose kid is not in `provider`'s set.
+  // Any thread, lock-free: a worker saw a token whose kid is not in `provider`'s set, by the
+  // provider numbering of the configuration that worker has (which may be older than this one's).
   void request_refresh(std::size_t provider);
 
+  // Everything below, like reconfigure(), runs on the control loop only.
   bool ready(std::size_t provider) const { return providers_[provider]->ready(); }
   // True when every provider some protected route accepts has usable keys; otherwise `why`
   // names them.
@@ -70,9 +73,11 @@ class KeyManager {
   std::vector<bool> needed_;  // some route with auth may use this provider
   std::vector<bool> kept_;  // after reconfigure: providers carried over, whose files start_new() re-reads
   std::unique_ptr<Inbox> inbox_;
-  // Indexed by provider; sized for the most providers a config may have, so a reload never
-  // reallocates what workers write to.
-  std::unique_ptr<std::atomic<bool>[]> wanted_;
+  // What workers touch, fixed from construction until close_inbox(): the inbox's handle (not
+  // inbox_ itself, which close_inbox() resets) and the flags, indexed by provider and sized for
+  // the most providers a configuration may have, so a reload never moves what workers write to.
+  uv_async_t* const inbox_async_;
+  const std::unique_ptr<std::atomic<bool>[]> wanted_;
   bool closed_ = false;
 };
 

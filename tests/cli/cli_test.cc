@@ -250,3 +250,88 @@ TEST_CASE("jwtgate --config refuses to start on an invalid file with the same me
   CHECK(check.err.find(message) != std::string::npos);
   CHECK(start.err.find(message) != std::string::npos);
 }
+
+namespace {
+
+// The token the development default prints, once its banner is complete ("" after 5 s).
+std::string dev_banner_token(const jwtgate::testing::Child& dev) {
+  for (int i = 0; i < 250; ++i) {
+    const std::string out = dev.stdout_text();
+    const auto start = out.find("\n\neyJ");
+    if (start != std::string::npos && out.find("Ctrl-C") != std::string::npos) {
+      return out.substr(start + 2, out.find('\n', start + 2) - start - 2);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("the development echo upstream never reflects credentials") {
+  TempDir dir;
+  const int port = jwtgate::testing::free_port();
+  jwtgate::testing::Child dev({JWTGATE_BINARY, "--listen", "127.0.0.1:" + std::to_string(port)}, dir.path(), "dev");
+  REQUIRE_MESSAGE(jwtgate::testing::wait_for_port(port), dev.stderr_text());
+  const std::string token = dev_banner_token(dev);
+  REQUIRE_FALSE(token.empty());
+  CHECK(dev.stderr_text().find("WARNING") == std::string::npos);  // loopback: nothing to warn about
+  CHECK(dev.stdout_text().find("WARNING") == std::string::npos);
+
+  const std::string cookie = "session=cookie-secret-4711; theme=dark";
+  auto r = jwtgate::testing::http_request(port, "GET /hello HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + token +
+                                                    "\r\nCookie: " + cookie +
+                                                    "\r\nProxy-Authorization: Basic cHJveHk6c2VjcmV0\r\n\r\n");
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("\"X-Jwt-Sub\":\"dev-user\"") != std::string::npos);  // the echo still shows the rest
+  // Present, with its size (so "was my token forwarded?" is answered), but not its value.
+  CHECK(r.body.find("\"Authorization\":\"[redacted, " + std::to_string(7 + token.size()) + " bytes]\"") != std::string::npos);
+  CHECK(r.body.find("\"Cookie\":\"[redacted, " + std::to_string(cookie.size()) + " bytes]\"") != std::string::npos);
+  CHECK(r.body.find(token.substr(token.rfind('.') + 1)) == std::string::npos);
+  CHECK(r.body.find("cookie-secret-4711") == std::string::npos);
+  CHECK(r.body.find("cHJveHk6c2VjcmV0") == std::string::npos);
+
+  // A public route reaches the echo with no token check at all: a credential in any spelling a
+  // CGI stack reads as the same header stays hidden there too.
+  r = jwtgate::testing::http_request(port, "GET /public/x HTTP/1.1\r\nHost: t\r\nauthorization: Basic dXNlcjpwYXNz\r\n"
+                                           "Proxy_Authorization: Basic cHJveHk6c2VjcmV0\r\n\r\n");
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("dXNlcjpwYXNz") == std::string::npos);
+  CHECK(r.body.find("cHJveHk6c2VjcmV0") == std::string::npos);
+  dev.signal(SIGTERM);
+  CHECK(dev.wait_exit(10) == 0);
+}
+
+TEST_CASE("the development default warns on a listener that is not loopback") {
+  TempDir dir;
+  // 192.0.2.1 (TEST-NET-1) is no address of this machine: the bind fails, so nothing listens
+  // beyond loopback, but the warning must already be out, before the port would open.
+  const ProcessResult r = run_jwtgate({"--listen", "192.0.2.1:" + std::to_string(jwtgate::testing::free_port())}, "", dir.path());
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("WARNING: the development default is listening on 192.0.2.1:") != std::string::npos);
+  CHECK(r.err.find("not loopback") != std::string::npos);
+  CHECK(r.out.find("cannot start") != std::string::npos);
+}
+
+TEST_CASE("with --upstream, the development banner names no JWKS URL and tokens still work") {
+  TempDir dir;
+  const int port = jwtgate::testing::free_port();
+  const int nothing = jwtgate::testing::free_port();  // an upstream that is down: 502 means authorized
+  jwtgate::testing::Child dev({JWTGATE_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--upstream",
+                               "http://127.0.0.1:" + std::to_string(nothing)},
+                              dir.path(), "dev");
+  REQUIRE_MESSAGE(jwtgate::testing::wait_for_port(port), dev.stderr_text());
+  const std::string token = dev_banner_token(dev);
+  REQUIRE_FALSE(token.empty());
+  const std::string out = dev.stdout_text();
+  CHECK(out.find("127.0.0.1:0") == std::string::npos);
+  CHECK(out.find("JWKS at") == std::string::npos);
+  CHECK(out.find("no JWKS is served with --upstream") != std::string::npos);
+  CHECK(out.find("->  http://127.0.0.1:" + std::to_string(nothing) + "\n") != std::string::npos);
+
+  const std::string head = "GET /hello HTTP/1.1\r\nHost: t\r\n";
+  CHECK(jwtgate::testing::http_request(port, head + "Authorization: Bearer " + token + "\r\n\r\n").status == 502);
+  CHECK(jwtgate::testing::http_request(port, head + "\r\n").status == 401);
+  dev.signal(SIGTERM);
+  CHECK(dev.wait_exit(10) == 0);
+}
