@@ -6,13 +6,18 @@ Usage: evil_upstream.py PORT. It records (connection number, path) for every req
 GET /__log on its own port returns that record as JSON lines and clears it. Everything binds
 to 127.0.0.1 and every loop is bounded.
 """
+import gzip
 import json
 import socket
 import sys
 import threading
+import time
 
 FAKE = b"HTTP/1.1 200 OK\r\nSet-Cookie: session=forged\r\nContent-Length: 6\r\n\r\nforged"
 REAL = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal"
+GZ = gzip.compress(b"hello world", mtime=0)
+BYTEWISE = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nreal\r\n0\r\nX-T: y\r\n\r\n")
 
 
 def big_head(total):
@@ -56,6 +61,54 @@ SCENARIOS = {
     "switch": [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nraw-tunnel-bytes"],
     "switch-no-upgrade": [b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\nraw"],
     "ok": [REAL],
+    # --- break-resp additions (attacks on d38ec72) ---
+    # A whole 1xx/final sequence, one byte per TCP segment: every read boundary is exercised.
+    "bytewise": "BYTEWISE",
+    "interim-16": [b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" * 16 + REAL],
+    "interim-17": [b"HTTP/1.1 103 Early Hints\r\n\r\n" * 17 + REAL],
+    "interim-close": [b"HTTP/1.1 103 Early Hints\r\n\r\n", 0.05, "CLOSE"],
+    "interim-cl0": [b"HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\n" + REAL],
+    "fields-200": [b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-F%d: v\r\n" % i for i in range(199)) +
+                   b"Content-Length: 2\r\n\r\nok"],
+    "long-reason": [b"HTTP/1.1 200 " + b"R" * 70000 + b"\r\nContent-Length: 2\r\n\r\nok"],
+    "ows-flood": [b"HTTP/1.1 200 OK\r\nX-A:" + b" " * (1024 * 1024) + b"v\r\nContent-Length: 2\r\n\r\nok"],
+    "split-fields": [b"HTTP/1.1 200 OK\r\n"] + [item for i in range(150) for item in (b"X-F%d: " % i + b"v" * 150, 0.001, b"v" * 150 + b"\r\n")] +
+                    [b"Content-Length: 2\r\n\r\nok"],
+    "te-cl": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n"],
+    "cl-dup-equal": [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"],
+    "cl-dup-differ": [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 2\r\n\r\nhello"],
+    "cl-plus": [b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello"],
+    "cl-zeros": [b"HTTP/1.1 200 OK\r\nContent-Length: 0005\r\n\r\nhello"],
+    "obs-fold": [b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 5\r\n\r\nhello"],
+    "value-nul": [b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 5\r\n\r\nhello"],
+    "name-space": [b"HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 5\r\n\r\nhello"],
+    "chunk-overflow": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nabc"],
+    "chunk-ext": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;" + b"e" * 100000 + b"=\"x\"\r\nreal\r\n0\r\n\r\n"],
+    "trailers": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n4\r\nreal\r\n0\r\n"
+                 b"X-T: 1\r\nSet-Cookie: t=forged\r\n\r\n"],
+    "trailer-cl": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nreal\r\n0\r\nContent-Length: 99\r\n\r\n"],
+    "chunked": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nreal\r\n0\r\n\r\n"],
+    "no-content-te-late": [b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n", 0.05,
+                           b"6\r\nforged\r\n0\r\n\r\n"],
+    "not-modified-body": [b"HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\nContent-Length: %d\r\n\r\n" % len(FAKE) + FAKE],
+    "http10-keepalive": [b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 4\r\n\r\nreal"],
+    "http10-eof": [b"HTTP/1.0 200 OK\r\n\r\nreal", "CLOSE"],
+    "switch-cl": [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Content-Length: 3\r\n\r\nraw-tunnel-bytes"],
+    "switch-h2c": [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\nh2c-bytes"],
+    "early-next": [REAL, 0.3, FAKE],
+    # Exposing (fail on d38ec72):
+    "te-gzip-chunked": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n%x\r\n" % len(GZ) + GZ +
+                        b"\r\n0\r\n\r\n"],
+    "te-gzip-eof": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n" + GZ, "CLOSE"],
+    "version-2": [b"HTTP/2.0 200 OK\r\nContent-Length: 4\r\n\r\nreal"],
+    "version-09": [b"HTTP/0.9 200 OK\r\nContent-Length: 4\r\n\r\nreal"],
+    "connect-ok": [b"HTTP/1.1 200 Connection Established\r\n\r\nupstream-tunnel-bytes"],
+    # A HEAD answered with a body (a common upstream bug), the body a few ms late: the pooled
+    # connection is reused at once and that body is read as the next request's response.
+    "head-late-body": [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(FAKE), 0.3, FAKE],
+    # The body names the request it answers.
+    "echo": "ECHO",
 }
 
 log = []
@@ -96,8 +149,19 @@ def serve(conn, number):
                 pieces = SCENARIOS[name]
                 if callable(pieces):
                     pieces = pieces()
+                elif pieces == "BYTEWISE":
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    pieces = [item for i in range(len(BYTEWISE)) for item in (BYTEWISE[i:i + 1], 0.002)]
+                elif pieces == "ECHO":
+                    body = path.encode("latin-1")
+                    pieces = [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body]
                 for piece in pieces:
-                    conn.sendall(piece)
+                    if isinstance(piece, float):
+                        time.sleep(piece)
+                    elif piece == "CLOSE":
+                        return
+                    else:
+                        conn.sendall(piece)
             else:
                 conn.sendall(REAL)
     except OSError:
