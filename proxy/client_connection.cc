@@ -76,16 +76,22 @@ bool valid_host(std::string_view host) {
 
 // True when the request's transfer codings are "chunked" alone: jwtgate decodes chunked framing
 // and re-frames the body, so another coding (gzip, chunked) would reach the upstream undone.
-bool only_chunked(const HeaderList& headers) {
-  std::size_t items = 0;
-  bool other = false;
-  for (std::string_view v : headers.all("transfer-encoding")) {
-    for_each_list_item(v, [&](std::string_view item) {
-      ++items;
-      other |= !iequals(item, "chunked");
-    });
-  }
-  return items == 1 && !other;
+// RFC 9110 section 7.8: a 101's Upgrade names the protocol switched to, one of those the
+// request's Upgrade offered (compared by name, a version after "/" included when the response
+// gives one).
+bool offered_protocol(std::string_view offered, std::string_view chosen) {
+  std::string_view first;
+  for_each_list_item(chosen, [&](std::string_view item) {
+    if (first.empty()) first = item;
+  });
+  if (first.empty()) return false;
+  bool found = false;
+  for_each_list_item(offered, [&](std::string_view item) {
+    const bool versioned = first.find('/') != std::string_view::npos;
+    const std::string_view name = versioned ? item : item.substr(0, item.find('/'));
+    found |= iequals(name, first);
+  });
+  return found;
 }
 
 bool source_stripped(std::uint64_t mask, std::size_t i) { return ((mask >> (i < 63 ? i : 63)) & 1) != 0; }
@@ -497,6 +503,12 @@ void ClientConnection::process_head() {
     reject(plain_error_response(501, "not_implemented", "the only transfer coding accepted is chunked", false), false);
     return;
   }
+  if (parser_.method == HTTP_CONNECT) {
+    // jwtgate is a reverse proxy, not a tunnel to anywhere: llhttp would treat CONNECT as an
+    // upgrade, and a client reads every byte after a 2xx to it as tunnel data.
+    reject(plain_error_response(501, "not_implemented", "CONNECT is not supported", false), false);
+    return;
+  }
   const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
   std::string allow;
   route_ = rc.routes.match(target_.match_path, method, &allow);
@@ -749,7 +761,9 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, c
     worker_.metrics().upstream_seconds.observe(static_cast<double>(upstream_ns_) / 1e9);
   }
   if (code == 101 && !upgrade_request_) return up->refuse("101 Switching Protocols to a request that did not ask to upgrade");
-  if (code == 101 && headers.get("upgrade").empty()) return up->refuse("101 Switching Protocols without an Upgrade header");
+  if (code == 101 && !offered_protocol(headers_.get("upgrade"), headers.get("upgrade"))) {
+    return up->refuse("101 Switching Protocols to a protocol the request did not offer");
+  }
   upstream_status_ = code;
   status_ = code;
   const bool switching = code == 101;
@@ -782,6 +796,12 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, c
     response_head_sent_ = true;
     account();  // the exchange is now a tunnel: its request is done
     return 2;
+  }
+  if (no_body && (upstream_chunked || (has_length && up->content_length() > 0))) {
+    // The upstream announced a body it must not send. If it sends it anyway, perhaps after a
+    // pause, the next request on this connection would read it as its response and the
+    // connection would stay one response behind, each client getting the previous one's answer.
+    up->do_not_reuse();
   }
   if (upstream_chunked) {
     // A body of unknown length: re-chunked for an HTTP/1.1 client, delimited by closing for 1.0.

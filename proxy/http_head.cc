@@ -65,6 +65,18 @@ bool HeaderList::has(std::string_view name) const {
   return std::any_of(fields_.begin(), fields_.end(), [&](const HeaderField& f) { return iequals(f.name, name); });
 }
 
+bool only_chunked(const HeaderList& headers) {
+  std::size_t items = 0;
+  bool other = false;
+  for (std::string_view v : headers.all("transfer-encoding")) {
+    for_each_list_item(v, [&](std::string_view item) {
+      ++items;
+      other |= !iequals(item, "chunked");
+    });
+  }
+  return items == 1 && !other;
+}
+
 bool header_lists_token(std::string_view value, std::string_view token) {
   bool found = false;
   for_each_list_item(value, [&](std::string_view item) { found |= iequals(item, token); });

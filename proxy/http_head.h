@@ -72,5 +72,8 @@ void for_each_list_item(std::string_view value, Visit&& visit) {
 // True when the comma-separated header value lists `token` (case-insensitive), as in
 // "Connection: keep-alive, Upgrade".
 bool header_lists_token(std::string_view value, std::string_view token);
+// True when the Transfer-Encoding fields, all of them together, say exactly `chunked`: any other
+// coding (gzip, chunked) is one jwtgate would strip while re-framing, changing the content.
+bool only_chunked(const HeaderList& headers);
 
 }  // namespace jwtgate::proxy

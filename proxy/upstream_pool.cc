@@ -249,6 +249,7 @@ int UpstreamConnection::cb_headers_complete(llhttp_t* p) {
   auto* up = self(p);
   const int code = llhttp_get_status_code(p);
   if (code < 100 || code > 599) return up->refuse("response status outside 100-599");
+  if (p->http_major != 1 || p->http_minor > 1) return up->refuse("response version other than HTTP/1.0 or HTTP/1.1");
   if (code < 200 && code != 101) {
     // RFC 9110 section 15.2: an interim response ends with its head. One that claims a body
     // would have llhttp read the next response as that body.
@@ -258,6 +259,10 @@ int UpstreamConnection::cb_headers_complete(llhttp_t* p) {
     if (++up->interim_responses_ > kMaxInterimResponses) return up->refuse("more than 16 interim (1xx) responses");
     up->headers_.clear();  // dropped, parsing goes on
     return 1;
+  }
+  if (code != 101 && up->headers_.has("transfer-encoding") && !only_chunked(up->headers_)) {
+    // Re-chunking would strip the other codings and hand the client coded bytes as the content.
+    return up->refuse("response transfer coding other than chunked");
   }
   up->final_head_ = true;
   up->keep_alive_ = llhttp_should_keep_alive(p) != 0;
@@ -277,10 +282,9 @@ int UpstreamConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
 int UpstreamConnection::cb_message_complete(llhttp_t* p) {
   auto* up = self(p);
   const int code = llhttp_get_status_code(p);
-  if (code >= 100 && code < 200 && code != 101) {
-    up->response_started_ = false;
-    return 0;
-  }
+  // An interim response means the upstream has the request: response_started_ stays set, so a
+  // failure from here on is never retried.
+  if (code >= 100 && code < 200 && code != 101) return 0;
   if (code == 101) return 0;  // llhttp now stops with HPE_PAUSED_UPGRADE: the tunnel begins
   up->keep_alive_ = up->keep_alive_ && llhttp_should_keep_alive(p) != 0;
   up->message_done_ = true;

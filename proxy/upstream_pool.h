@@ -73,6 +73,8 @@ class UpstreamConnection {
   // Records why the response is malformed; returned from an llhttp callback (or
   // upstream_response_head) it makes llhttp stop, and the exchange fails with 502.
   int refuse(const char* why);
+  // The connection is closed after this exchange instead of returning to the pool.
+  void do_not_reuse() { keep_alive_ = false; }
   // Why the last response was refused as malformed (empty when it was not).
   const std::string& protocol_error() const { return protocol_error_; }
   // The response's Content-Length as llhttp parsed it: jwtgate writes its own framing.
