@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <new>
 
@@ -103,6 +104,13 @@ BoundedFile read_bounded_file(const std::string& path, std::uint64_t max_bytes, 
   }
   if (out.text.size() > max_bytes) too_large();
   return out;
+}
+
+std::string writable_by_others(const std::string& path, mode_t mode) {
+  if ((mode & S_IWOTH) == 0) return {};
+  char octal[8];
+  std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(mode & 07777));
+  return path + " is writable by others (mode " + octal + "): anyone on the host could replace the keys";
 }
 
 }  // namespace jwtgate::config

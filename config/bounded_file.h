@@ -27,4 +27,8 @@ struct BoundedFile {
 // `limit_name` names the limit in the "larger than" message, e.g. "max_bytes".
 BoundedFile read_bounded_file(const std::string& path, std::uint64_t max_bytes, std::string_view limit_name = "the limit");
 
+// Key material (a JWKS file, the key cache) that every user on the host may write is keys handed
+// to jwtgate by a side channel: such a file is refused. Returns the reason, or "" when it is not.
+std::string writable_by_others(const std::string& path, mode_t mode);
+
 }  // namespace jwtgate::config

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "config/address.h"
+#include "config/bounded_file.h"
 #include "config/secret_file.h"
 #include "config/sections.h"
 #include "config/suggest.h"
@@ -144,6 +145,8 @@ void read_jwks(YamlReader& r, const YAML::Node& node, const Path& path, Provider
       } else if (!S_ISREG(st.st_mode)) {
         // The proxy reads regular files only (a FIFO or device could block or never end).
         r.error(n, path + ".file", "\"" + *v + "\" is not a regular file");
+      } else if (std::string why = writable_by_others(*v, st.st_mode); !why.empty()) {
+        r.error(n, path + ".file", why);
       }
     }
   }

@@ -200,6 +200,7 @@ void ProviderKeys::read_jwks_file() {
 }
 
 void ProviderKeys::on_jwks_file(config::BoundedFile file) {
+  if (file.ok()) file.error = config::writable_by_others(provider_.jwks.file, file.mode);
   if (file.ok()) on_document(file.text, std::nullopt, provider_.jwks.file);
   else fail(file.error);
   if (reread_wanted_ && !in_flight_) {
@@ -331,6 +332,7 @@ void ProviderKeys::read_cache_file() {
 void ProviderKeys::on_cache_file(config::BoundedFile file) {
   if (ready_) return;  // a fetch succeeded while the cache was being read: it is newer
   const std::string& path = provider_.jwks.cache_file;
+  if (file.ok()) file.error = config::writable_by_others(path, file.mode);
   if (!file.ok()) {
     // A cache that was never written is the normal first start, not worth a warning.
     if (!file.missing) {

@@ -663,6 +663,33 @@ TEST_CASE("jwks.file: a directory or a device is refused with a clear error, at 
   CHECK(has(gate.admin("/readyz").body, "ready"));
 }
 
+TEST_CASE("jwks.file writable by others is refused: at load, and when one is swapped in the keys are kept") {
+  TempDir dir;
+  TestKey k1 = make_key(core::Alg::ES256, "k1");
+  TestKey k2 = make_key(core::Alg::ES256, "k2");
+  dir.write("open.json", k1.jwks_json);
+  REQUIRE(::chmod(dir.file("open.json").c_str(), 0666) == 0);
+  dir.write("check.yaml", "upstream: http://127.0.0.1:9\nproviders:\n" + file_provider(dir.file("open.json")) +
+                              "routes:\n  - prefix: /\n");
+  ProcessResult r = run_process({JWTGATE_BINARY, "check-config", "--config", dir.file("check.yaml")});
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(has(r.err, "error: providers[0].jwks.file: " + dir.file("open.json") + " is writable by others (mode 0666)"),
+                r.err);
+
+  dir.write("jwks.json", k1.jwks_json);
+  Gate gate(dir, file_provider(dir.file("jwks.json")));
+  REQUIRE(eventually([&] { return gate.ready(); }, 5));
+  const std::string t1 = token_for(k1);
+  REQUIRE(gate.get("/x", t1) == 200);
+  // Any local user could have written this one: its keys are not taken.
+  dir.write("new.json", k2.jwks_json);
+  REQUIRE(::chmod(dir.file("new.json").c_str(), 0666) == 0);
+  REQUIRE(::rename(dir.file("new.json").c_str(), dir.file("jwks.json").c_str()) == 0);
+  CHECK_MESSAGE(eventually([&] { return has(gate.log(), "jwks.json is writable by others (mode 0666)"); }, 5), gate.log());
+  CHECK(gate.get("/x", token_for(k2)) == 401);
+  CHECK(gate.get("/x", t1) == 200);
+}
+
 TEST_CASE("cache_file: a symlink planted at the temporary file's name is not followed") {
   TempDir dir;
   TestKey k1 = make_key(core::Alg::ES256, "k1");
