@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "proxy/error_response.h"
+#include "proxy/http_head.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
@@ -22,48 +24,12 @@ constexpr std::size_t kLowWater = 32 * 1024;
 constexpr std::uint64_t kLingerMs = 5'000;  // how long a closing connection waits for the client's FIN
 constexpr int kBacklog = 128;
 
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "";  // RFC 9112 §4: the reason phrase may be empty
-  }
-}
-
 bool is_token_char(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   for (char t : std::string_view("!#$%&'*+-.^_`|~")) {
     if (c == t) return true;
   }
   return false;
-}
-
-bool iequals_ascii(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
 }
 
 // A handler's extra header is sent only if it cannot split the response or contradict the framing
@@ -76,8 +42,8 @@ bool acceptable_extra_header(std::string_view name, std::string_view value) {
   for (char c : value) {
     if (c == '\r' || c == '\n' || c == '\0') return false;
   }
-  return !iequals_ascii(name, "content-length") && !iequals_ascii(name, "transfer-encoding") &&
-         !iequals_ascii(name, "connection");
+  return !iequals(name, "content-length") && !iequals(name, "transfer-encoding") &&
+         !iequals(name, "connection");
 }
 
 std::string serialize(const AdminResponse& r, bool head_request, bool keep_alive) {
@@ -88,7 +54,7 @@ std::string serialize(const AdminResponse& r, bool head_request, bool keep_alive
   out += "HTTP/1.1 ";
   out += std::to_string(r.status);
   out += ' ';
-  out += reason_phrase(r.status);
+  out += status_text(r.status);
   out += "\r\n";
   if (!bodiless_status) {
     if (!r.content_type.empty() && acceptable_extra_header("Content-Type", r.content_type)) {
