@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 #include <netinet/in.h>
+#include <unistd.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <uv.h>
@@ -75,6 +76,11 @@ class RunningAdmin {
     proxy::AdminResponse r;
     if (path == "/healthz") {
       r.body = "ok\n";
+    } else if (path == "/slow") {
+      // Stands in for any stretch in which the control loop is busy (a reload, a large /metrics):
+      // connections that arrive meanwhile wait in the backlog and are accepted in one loop turn.
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      r.body = "slow\n";
     } else if (path == "/readyz") {
       r.status = 503;
       r.body = "not ready\n";
@@ -461,4 +467,78 @@ TEST_CASE("admin server: start reports addresses it cannot listen on") {
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
+}
+
+// break-ops (issue 13 point 6): connections accepted in the same loop turn are never evicted, so
+// when the backlog holds general + reserve (72) connections from a few peers ahead of the probe,
+// all accepted in one turn, the probe finds no slot and is closed unanswered (a reset).
+TEST_CASE("EXPOSES break-ops: a backlog burst of 84 connections from 12 peers ahead of a probe resets /healthz") {
+  RunningAdmin admin;
+  REQUIRE_MESSAGE(admin.started(), admin.error());
+  RawConnection busy(admin.port(), 5);
+  REQUIRE(busy.send("GET /slow HTTP/1.1\r\nHost: admin\r\n\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the loop is inside the handler now
+  std::vector<std::unique_ptr<RawConnection>> burst;
+  for (int p = 0; p < 12; ++p) {
+    for (int i = 0; i < 7; ++i) {  // under the per-peer limit of 8
+      burst.push_back(std::make_unique<RawConnection>(admin.port(), 2, peer_address(40 + p)));
+      REQUIRE(burst.back()->connected());  // the kernel completes the handshake; backlog 128
+    }
+  }
+  RawConnection kubelet(admin.port(), 2);
+  REQUIRE(kubelet.connected());
+  REQUIRE(kubelet.send(kGetHealth));
+  const HttpResponse health = kubelet.read_response();
+  CHECK(busy.read_response().status == 200);
+  CHECK_MESSAGE(health.status == 200, "the probe was closed without an answer behind 84 silent connections");
+  burst.clear();
+  CHECK(admin.stop() == 0);
+}
+
+// The same without stalling the loop: one thread opening and dropping silent connections from
+// many addresses (127.0.1.x, no listen-queue overflow needed) resets a share of the probes.
+TEST_CASE("EXPOSES break-ops: connection churn from many peers resets /healthz probes") {
+  RunningAdmin admin;
+  REQUIRE_MESSAGE(admin.started(), admin.error());
+  std::atomic<bool> stop{false};
+  std::thread attacker([&] {
+    int n = 0;
+    std::vector<int> held;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+    while (!stop && std::chrono::steady_clock::now() < deadline) {
+      for (int i = 0; i < 100; ++i, ++n) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) continue;
+        sockaddr_in src{};
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = htonl((127u << 24) | (1u << 8) | (1u + static_cast<unsigned>(n % 250)));
+        sockaddr_in dst{};
+        dst.sin_family = AF_INET;
+        dst.sin_port = htons(static_cast<std::uint16_t>(admin.port()));
+        dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+          ::close(fd);
+          continue;
+        }
+        ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
+        held.push_back(fd);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // below the listen queue's limit
+      while (held.size() > 300) {
+        ::close(held.front());
+        held.erase(held.begin());
+      }
+    }
+    for (int fd : held) ::close(fd);
+  });
+  int unanswered = 0, tries = 0;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (; tries < 80; ++tries) {
+    if (probe(admin.port(), "/healthz").status != 200) ++unanswered;
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  stop = true;
+  attacker.join();
+  CHECK_MESSAGE(unanswered == 0, unanswered << " of " << tries << " probes got no answer");
+  CHECK(admin.stop() == 0);
 }

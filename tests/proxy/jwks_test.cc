@@ -893,3 +893,20 @@ TEST_CASE("jwks.proxy and redirects: https never redirects to http, and a plain-
   CHECK(upgrading.counts().jwks >= 1);
   CHECK(proxy.requests() == before);
 }
+
+// break-ops (issue 13 points 8 and 11): hmac_secret_file refuses a file others can write, and the
+// cache_file "may hold oct secrets" (written 0600), yet a cache_file anyone on the host can write
+// is read at start and its keys trusted: whoever can write it signs the tokens.
+TEST_CASE("EXPOSES break-ops: a world-writable cache_file planted with another key is trusted at start") {
+  TempDir dir;
+  TestKey attacker = make_key(core::Alg::ES256, "planted");
+  const std::string cache = dir.file("main-jwks.json");
+  auto idp = std::make_unique<Idp>(dir);
+  const std::string url = idp->url("/jwks.json");
+  idp->stop();  // the IdP is unreachable at start
+  dir.write("main-jwks.json", attacker.jwks_json);
+  REQUIRE(::chmod(cache.c_str(), 0666) == 0);
+  Gate gate(dir, uri_provider(url, "      cache_file: " + cache + "\n      stale_max: 1h\n"), "  - prefix: /\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK_MESSAGE(gate.get("/x", token_for(attacker)) != 200, gate.log());
+}
