@@ -2,6 +2,7 @@
 
 #include <llhttp.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -22,7 +23,9 @@ constexpr std::size_t kMaxRequestBytes = 64 * 1024;  // head and body together
 constexpr std::size_t kHighWater = 128 * 1024;
 constexpr std::size_t kLowWater = 32 * 1024;
 constexpr std::uint64_t kLingerMs = 5'000;  // how long a closing connection waits for the client's FIN
-constexpr int kBacklog = 128;
+// Probes that arrive during a connection flood wait here until the loop accepts them; a short
+// queue overflows first, and the kernel then drops the probe's handshake (a 1 s retransmit).
+constexpr int kBacklog = 1024;
 
 bool is_token_char(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
@@ -154,7 +157,11 @@ class AdminServer::Connection {
   // evicted in the loop turn (millisecond) it was accepted or answered in: a batch of new
   // connections must not close a probe accepted with them before its request has been read.
   std::uint64_t activity() const { return activity_; }
-  std::uint64_t active_at() const { return active_at_; }
+  // What the kernel holds for this connection that it has not read yet.
+  enum class Waiting { nothing, part, head };
+  Waiting waiting() const;
+  // Nothing ever read from it and nothing waiting: a connection that has not asked for anything.
+  bool silent() const { return !received_ && waiting() == Waiting::nothing; }
 
  private:
   enum class State { serving, finishing, closed };
@@ -185,10 +192,7 @@ class AdminServer::Connection {
   void arm_head() {
     arm(ms(pool_ == Pool::reserve ? server_.limits_.reserve_head_timeout : server_.limits_.head_timeout));
   }
-  void mark_active() {
-    activity_ = ++server_.activity_;
-    active_at_ = uv_now(server_.loop_);
-  }
+  void mark_active() { activity_ = ++server_.activity_; }
   bool reserved_path(std::string_view path) const;
 
   AdminServer& server_;
@@ -216,7 +220,7 @@ class AdminServer::Connection {
   Pool pool_ = Pool::general;
   std::string peer_;
   std::uint64_t activity_ = 0;
-  std::uint64_t active_at_ = 0;
+  bool received_ = false;  // any byte read
 };
 
 AdminServer::Connection* AdminServer::Connection::open(AdminServer& server) {
@@ -292,6 +296,7 @@ void AdminServer::Connection::on_read(uv_stream_t* stream, ssize_t nread, const 
     return;
   }
   if (c->state_ != State::serving) return;  // lingering: input after the last answer is discarded
+  c->received_ = true;
   c->feed(buf->base, static_cast<std::size_t>(nread));
   if (c->state_ == State::serving && uv_stream_get_write_queue_size(stream) > kHighWater) {
     // A client pipelining requests without reading the answers is not buffered for without bound,
@@ -604,16 +609,35 @@ std::optional<AdminServer::Pool> AdminServer::place(const std::string& peer) {
   return std::nullopt;  // the limits were lowered by a reload below what is open
 }
 
-// Every open connection is a candidate: whatever state it is in (no request yet, part of one, idle
-// keep-alive, lingering after its answer, not reading its answers), the one whose last answer or
-// accept lies furthest back is the one doing least for its slot.
+AdminServer::Connection::Waiting AdminServer::Connection::waiting() const {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return Waiting::nothing;
+  char peek[4096];
+  const ssize_t n = ::recv(fd, peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
+  if (n <= 0) return Waiting::nothing;
+  return std::string_view(peek, static_cast<std::size_t>(n)).find("\r\n\r\n") != std::string_view::npos ? Waiting::head
+                                                                                                      : Waiting::part;
+}
+
+// A connection whose whole request head is already waiting in the kernel is never evicted: a
+// burst of connections accepted in one loop turn (libuv takes the backlog at once, before reading
+// any of them) must not push out the kubelet's probe, which sent its request right after
+// connecting. Of the others, one that has not sent a byte goes first, then the one whose last
+// answer or accept lies furthest back: whatever state it is in (part of a request, idle keep-alive,
+// lingering, not reading its answers), it is doing least for its slot.
 AdminServer::Connection* AdminServer::eviction_candidate(const std::string* peer) const {
-  const std::uint64_t now = uv_now(loop_);
   Connection* best = nullptr;
+  bool best_silent = false;
   for (Connection* c : connections_) {
-    if (!c->open_and_counted() || c->active_at() >= now) continue;
+    if (!c->open_and_counted()) continue;
     if (peer != nullptr && c->peer() != *peer) continue;
-    if (best == nullptr || c->activity() < best->activity()) best = c;
+    if (c->waiting() == Connection::Waiting::head) continue;
+    const bool silent = c->silent();
+    if (best == nullptr || (silent && !best_silent) ||
+        (silent == best_silent && c->activity() < best->activity())) {
+      best = c;
+      best_silent = silent;
+    }
   }
   return best;
 }

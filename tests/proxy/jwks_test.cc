@@ -897,7 +897,7 @@ TEST_CASE("jwks.proxy and redirects: https never redirects to http, and a plain-
 // break-ops (issue 13 points 8 and 11): hmac_secret_file refuses a file others can write, and the
 // cache_file "may hold oct secrets" (written 0600), yet a cache_file anyone on the host can write
 // is read at start and its keys trusted: whoever can write it signs the tokens.
-TEST_CASE("EXPOSES break-ops: a world-writable cache_file planted with another key is trusted at start") {
+TEST_CASE("cache_file writable by others is not trusted at start, even with the IdP down") {
   TempDir dir;
   TestKey attacker = make_key(core::Alg::ES256, "planted");
   const std::string cache = dir.file("main-jwks.json");
