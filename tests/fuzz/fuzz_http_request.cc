@@ -72,22 +72,8 @@ std::vector<TokenInfo>& tokens() {
   return t;
 }
 
-std::string config_yaml(std::uint16_t upstream_port) {
-  return "listen: 127.0.0.1:18080\n"
-         "upstream: http://127.0.0.1:" + std::to_string(upstream_port) + "\n" + R"(log:
-  level: error
-  access_log: false
-providers:
-  - name: fuzz
-    issuer: https://idp.fuzz/
-    audiences: [api]
-    algorithms: [HS256]
-    hmac_secret_env: FUZZ_HMAC_SECRET
-    hmac_secret_kid: fuzz-1
-    claims_to_headers:
-      sub: X-Jwt-Sub
-      scope: X-Jwt-Scope
-routes:
+constexpr const char* kClaimHeaders = "    claims_to_headers:\n      sub: X-Jwt-Sub\n      scope: X-Jwt-Scope\n";
+constexpr const char* kRoutes = R"(routes:
   - prefix: /public
     auth: none
   - prefix: /opt
@@ -98,7 +84,6 @@ routes:
     methods: [GET, HEAD]
     require_scopes: [admin]
 )";
-}
 
 std::string expand(std::string_view in) {
   std::string out;
@@ -138,7 +123,7 @@ struct State {
 };
 
 ProxyHarness& harness() {
-  static ProxyHarness h(config_yaml);
+  static ProxyHarness h(kClaimHeaders, kRoutes);
   return h;
 }
 

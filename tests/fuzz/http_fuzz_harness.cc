@@ -111,7 +111,7 @@ void ProxyHarness::listen_on(uv_tcp_t& listener, std::uint16_t& port, uv_connect
   port = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
 }
 
-ProxyHarness::ProxyHarness(const std::function<std::string(std::uint16_t)>& config_yaml)
+ProxyHarness::ProxyHarness(const std::string& provider_extra, const std::string& routes)
     : read_buffer_(std::make_unique<char[]>(kReadBuffer)) {
   uv_loop_init(&loop_);
   loop_.data = this;
@@ -123,7 +123,12 @@ ProxyHarness::ProxyHarness(const std::function<std::string(std::uint16_t)>& conf
     if (name == "FUZZ_HMAC_SECRET") return std::string(kSecret);
     return std::nullopt;
   };
-  config::LoadResult loaded = config::load_config(config_yaml(upstream_port_), "fuzz.yaml", options);
+  const std::string yaml = "listen: 127.0.0.1:18080\nupstream: http://127.0.0.1:" + std::to_string(upstream_port_) +
+                           "\nlog:\n  level: error\n  access_log: false\nproviders:\n  - name: fuzz\n"
+                           "    issuer: https://idp.fuzz/\n    audiences: [api]\n    algorithms: [HS256]\n"
+                           "    hmac_secret_env: FUZZ_HMAC_SECRET\n    hmac_secret_kid: fuzz-1\n" +
+                           provider_extra + routes;
+  config::LoadResult loaded = config::load_config(yaml, "fuzz.yaml", options);
   if (!loaded.config) {
     std::fprintf(stderr, "http fuzz: bad config: %s\n", loaded.diagnostics.format().c_str());
     std::abort();

@@ -56,9 +56,10 @@ struct Peer {
 
 class ProxyHarness final : public proxy::WorkerContext {
  public:
-  // `config_yaml(upstream_port)`: the configuration, with the fake upstream's port. The HMAC
-  // secret of any provider with `hmac_secret_env: FUZZ_HMAC_SECRET` is kSecret.
-  explicit ProxyHarness(const std::function<std::string(std::uint16_t)>& config_yaml);
+  // One HMAC provider (secret kSecret, kid fuzz-1) in front of the fake upstream, quiet logs;
+  // `provider_extra` is YAML added inside the provider (claims_to_headers, ...), `routes` the
+  // routes: block.
+  ProxyHarness(const std::string& provider_extra, const std::string& routes);
   ~ProxyHarness();
   ProxyHarness(const ProxyHarness&) = delete;
   ProxyHarness& operator=(const ProxyHarness&) = delete;
