@@ -114,8 +114,9 @@ int StreamParser::on_status(llhttp_t* p, const char* at, std::size_t len) {
 int StreamParser::on_header_field(llhttp_t* p, const char* at, std::size_t len) {
   auto* s = self(p);
   Message& m = s->messages_.back();
-  if (s->in_value_ || m.headers.empty()) m.headers.push_back({std::string(at, len), std::string()});
-  else m.headers.back().name.append(at, len);
+  std::vector<Field>& fields = m.head_done ? m.trailers : m.headers;
+  if (s->in_value_ || fields.empty()) fields.push_back({std::string(at, len), std::string()});
+  else fields.back().name.append(at, len);
   s->in_value_ = false;
   return 0;
 }
@@ -123,8 +124,9 @@ int StreamParser::on_header_field(llhttp_t* p, const char* at, std::size_t len) 
 int StreamParser::on_header_value(llhttp_t* p, const char* at, std::size_t len) {
   auto* s = self(p);
   Message& m = s->messages_.back();
+  std::vector<Field>& fields = m.head_done ? m.trailers : m.headers;
   s->in_value_ = true;
-  if (!m.headers.empty()) m.headers.back().value.append(at, len);
+  if (!fields.empty()) fields.back().value.append(at, len);
   return 0;
 }
 

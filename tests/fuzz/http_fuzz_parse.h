@@ -25,6 +25,7 @@ struct Message {
   int http_major = 0, http_minor = 0;
   std::string url;
   std::vector<Field> headers;
+  std::vector<Field> trailers;  // fields after a chunked body: not part of the head
   std::string body;    // de-chunked, as llhttp delivers it
   bool head_done = false;
   bool complete = false;
