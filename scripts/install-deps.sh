@@ -14,13 +14,19 @@
 #
 # --fuzz also installs clang-14 and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) for
 # scripts/fuzz.sh; the normal build and tests do not need them.
+# --build-only installs what building the jwtgate binary needs and nothing for the tests (no
+# Python packages, no promtool): deploy/Dockerfile's build stage uses it.
+# --containers also installs podman (runc, netavark, aardvark-dns), podman-compose and debootstrap
+# for tests/deploy/run.sh, and Node.js with npm for the offline manifest validation.
 set -euo pipefail
 
-fuzz=0
+fuzz=0 build_only=0 containers=0
 for arg in "$@"; do
   case "$arg" in
     --fuzz) fuzz=1 ;;
-    *) echo "install-deps: unknown argument $arg (only --fuzz)" >&2; exit 2 ;;
+    --build-only) build_only=1 ;;
+    --containers) containers=1 ;;
+    *) echo "install-deps: unknown argument $arg (only --fuzz, --build-only, --containers)" >&2; exit 2 ;;
   esac
 done
 
@@ -29,9 +35,15 @@ prefix="$here/.deps/llhttp"
 llhttp_suite=${JWTGATE_LLHTTP_SUITE:-trixie}
 
 packages=(g++ cmake make pkg-config ca-certificates
-          libuv1-dev libssl-dev openssl libsimdjson-dev libcurl4-openssl-dev libyaml-cpp-dev doctest-dev
-          python3-jwt python3-jwcrypto python3-cryptography python3-h11)
+          libuv1-dev libssl-dev openssl libsimdjson-dev libcurl4-openssl-dev libyaml-cpp-dev doctest-dev)
+if [ "$build_only" -eq 0 ]; then packages+=(python3-jwt python3-jwcrypto python3-cryptography python3-h11); fi
 if [ "$fuzz" -eq 1 ]; then packages+=(clang-14 libclang-rt-14-dev); fi
+if [ "$containers" -eq 1 ]; then
+  packages+=(podman runc netavark aardvark-dns slirp4netns uidmap fuse-overlayfs iptables podman-compose
+             debootstrap python3-yaml)
+  # Machines of this kind come with Node.js and npm (not Debian's); Debian's are the fallback.
+  command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+fi
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -48,7 +60,7 @@ fi
 # --- promtool from Debian 12's prometheus package ---------------------------------------------
 promtool_prefix="$here/.deps/prometheus"
 promtool="$promtool_prefix/usr/bin/promtool"
-if ! "$promtool" --version >/dev/null 2>&1; then
+if [ "$build_only" -eq 0 ] && ! "$promtool" --version >/dev/null 2>&1; then
   candidate() { apt-cache policy prometheus 2>/dev/null | awk '/Candidate:/ { print $2; exit }'; }
   version=$(candidate)
   if [ -z "$version" ] || [ "$version" = "(none)" ]; then
