@@ -152,6 +152,9 @@ struct Config {
   // are removed from requests unless this is set: they make frameworks route by a path or method
   // other than the one jwtgate authorized.
   bool forward_override_headers = false;
+  // A change to the config file reloads it, as SIGHUP does. A Kubernetes ConfigMap volume changes
+  // by a `..data` symlink swap, and the image has no shell to send SIGHUP from.
+  bool watch_config = true;
   Limits limits;
   LogConfig log;
 };

@@ -434,6 +434,7 @@ std::string effective_config_json(const Config& config) {
   w.end_array();
   w.key("routes_case_sensitive"); w.boolean(config.routes_case_sensitive);
   w.key("forward_override_headers"); w.boolean(config.forward_override_headers);
+  w.key("watch_config"); w.boolean(config.watch_config);
   w.key("limits");
   w.begin_object();
   w.key("max_header_bytes"); size(w, config.limits.max_header_bytes);

@@ -94,7 +94,7 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
     return;
   }
   if (!r.mapping(root, "", {"listen", "admin_listen", "upstream", "workers", "providers", "routes",
-                            "routes_case_sensitive", "forward_override_headers", "limits", "log", "admin"})) {
+                            "routes_case_sensitive", "forward_override_headers", "watch_config", "limits", "log", "admin"})) {
     return;
   }
   std::string why;
@@ -148,6 +148,9 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
     read_routes(r, n, config.providers, config.routes_case_sensitive || !case_checks, config.routes);
   } else {
     config.routes.push_back(Route{"/", {}, AuthMode::required, {}, {}, {}});
+  }
+  if (auto n = root["watch_config"]) {
+    if (auto v = r.boolean(n, "watch_config")) config.watch_config = *v;
   }
   if (auto n = root["forward_override_headers"]) {
     if (auto v = r.boolean(n, "forward_override_headers")) {

@@ -8,6 +8,7 @@
 #include "config/config_json.h"
 #include "config/loader.h"
 #include "proxy/admin_server.h"
+#include "proxy/file_watch.h"
 #include "proxy/key_manager.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
@@ -24,6 +25,7 @@ struct Control {
   Server* server = nullptr;
   KeyManager* keys = nullptr;
   AdminServer* admin = nullptr;
+  FileWatch* config_watch = nullptr;
   std::shared_ptr<const RuntimeConfig> runtime;
   std::string config_path;
   std::chrono::milliseconds deadline{0};
@@ -125,6 +127,7 @@ void on_signal(uv_signal_t* handle, int signum) {
   c->close_signals();
   if (c->admin) c->admin->close();
   if (c->keys) c->keys->close();
+  if (c->config_watch) c->config_watch->close();
 }
 
 }  // namespace
@@ -171,6 +174,22 @@ int run_proxy(config::Config config, const RunOptions& options) {
       admin_limits(runtime->config.admin));
   control.admin = &admin;
 
+  // Nobody sends SIGHUP to a container without a shell when its mounted ConfigMap changes.
+  std::unique_ptr<FileWatch> config_watch;
+  if (!options.config_path.empty() && runtime->config.watch_config) {
+    config_watch = std::make_unique<FileWatch>(&loop, options.config_path, std::chrono::seconds(5), [&control] {
+      if (control.stopping) return;
+      log_event("info", "config file changed; reloading", {{"file", control.config_path}});
+      control.reload();
+    });
+    std::string watch_error;
+    if (!config_watch->start(watch_error)) {
+      log_event("warn", "the config file's directory cannot be watched; checking it every 5s (SIGHUP also reloads)",
+                {{"file", options.config_path}, {"error", watch_error}});
+    }
+    control.config_watch = config_watch.get();
+  }
+
   auto finish = [&](int code) {
     keys.close_inbox();
     uv_run(&loop, UV_RUN_DEFAULT);  // lets the closed handles go
@@ -193,6 +212,7 @@ int run_proxy(config::Config config, const RunOptions& options) {
     control.close_signals();
     admin.close();
     keys.close();
+    if (config_watch) config_watch->close();
     uv_run(&loop, UV_RUN_DEFAULT);
     return finish(1);
   }

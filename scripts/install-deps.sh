@@ -40,7 +40,7 @@ if [ "$build_only" -eq 0 ]; then packages+=(python3-jwt python3-jwcrypto python3
 if [ "$fuzz" -eq 1 ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 if [ "$containers" -eq 1 ]; then
   packages+=(podman runc netavark aardvark-dns slirp4netns uidmap fuse-overlayfs iptables podman-compose
-             debootstrap python3-yaml)
+             debootstrap catatonit python3-yaml)
   # Machines of this kind come with Node.js and npm (not Debian's); Debian's are the fallback.
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -327,7 +329,8 @@ TEST_CASE("/config shows the effective configuration with secrets redacted") {
 }
 
 TEST_CASE("SIGHUP: a valid config applies to new requests, an invalid one is rejected; no request fails") {
-  Ops ops;
+  // The counts below are of SIGHUP's reloads alone; the file watch would add its own.
+  Ops ops("", "", "watch_config: false\n");
   const std::string token = ops.token();
   REQUIRE(ops.get_with("/x", token) == 200);
   std::atomic<bool> stop{false};
@@ -376,6 +379,69 @@ TEST_CASE("SIGHUP: a valid config applies to new requests, an invalid one is rej
   CHECK(has(metrics, "jwtgate_config_reloads_total{result=\"success\"} 1\n"));
   CHECK(has(metrics, "jwtgate_config_reloads_total{result=\"rejected\"} 1\n"));
   CHECK(has(metrics, "jwtgate_requests_total{route=\"/new\",outcome=\"public\"} "));
+}
+
+namespace {
+
+// Writes `text` as `name` in `dir` the way the kubelet updates a ConfigMap volume: a new
+// timestamped directory, a symlink to it renamed over `..data`, and the visible file a symlink
+// through `..data`. The visible path itself is never written.
+void kubelet_write(const std::filesystem::path& dir, const std::string& name, const std::string& text, int version) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  const std::string stamp = "..2026_12_02_00_00_0" + std::to_string(version);
+  fs::create_directory(dir / stamp);
+  { std::ofstream(dir / stamp / name) << text; }
+  std::error_code ignored;
+  fs::remove(dir / "..data_tmp", ignored);
+  fs::create_directory_symlink(stamp, dir / "..data_tmp");
+  std::string old;
+  if (fs::is_symlink(dir / "..data")) old = fs::read_symlink(dir / "..data").string();
+  fs::rename(dir / "..data_tmp", dir / "..data");
+  if (!fs::is_symlink(dir / name)) fs::create_symlink(fs::path("..data") / name, dir / name);
+  if (!old.empty()) fs::remove_all(dir / old);
+}
+
+// The Ops proxy restarted on a config in a ConfigMap-style directory.
+void restart_on_configmap(Ops& ops, const std::filesystem::path& cm, const std::string& top) {
+  ops.proxy->signal(SIGTERM);
+  REQUIRE(ops.proxy->wait_exit(10) == 0);
+  ops.top_level = top;
+  kubelet_write(cm, "jwtgate.yaml", ops.yaml("", ""), 1);
+  ops.proxy = std::make_unique<Child>(std::vector<std::string>{JWTGATE_BINARY, "--config", (cm / "jwtgate.yaml").string()},
+                                      ops.dir.path(), "proxy");
+  REQUIRE_MESSAGE(wait_for_port(ops.port), ops.proxy->stderr_text());
+}
+
+}  // namespace
+
+TEST_CASE("watch_config: a ConfigMap's ..data swap reloads the config without SIGHUP; an invalid one is rejected") {
+  Ops ops;
+  const std::filesystem::path cm = ops.dir.file("configmap");
+  restart_on_configmap(ops, cm, "");
+  REQUIRE(ops.get("/new/x") == 401);
+
+  kubelet_write(cm, "jwtgate.yaml", ops.yaml("", "", "  - prefix: /new\n    auth: none\n"), 2);
+  REQUIRE_MESSAGE(eventually([&] { return ops.get("/new/x") == 200; }, 10), ops.log());
+  CHECK(::kill(ops.proxy->pid(), 0) == 0);  // the same process: reloaded, not restarted
+  CHECK(has(ops.log(), "config file changed; reloading"));
+
+  kubelet_write(cm, "jwtgate.yaml", "upstream: http://127.0.0.1:1\nproviders: [{name: x, algorithms: [none]}]\n", 3);
+  REQUIRE(eventually([&] { return has(ops.log(), "config reload rejected"); }, 10));
+  CHECK(ops.get("/new/x") == 200);  // the running configuration stays
+  CHECK(has(ops.admin("/metrics").body, "jwtgate_config_reloads_total{result=\"success\"} 1\n"));
+}
+
+TEST_CASE("watch_config: false leaves a changed file alone until SIGHUP") {
+  Ops ops;
+  const std::filesystem::path cm = ops.dir.file("configmap");
+  restart_on_configmap(ops, cm, "watch_config: false\n");
+  kubelet_write(cm, "jwtgate.yaml", ops.yaml("", "", "  - prefix: /new\n    auth: none\n"), 2);
+  // Longer than the watch's settle time and its 5 s safety-net stat.
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  CHECK(ops.get("/new/x") == 401);
+  ops.proxy->signal(SIGHUP);
+  REQUIRE_MESSAGE(eventually([&] { return ops.get("/new/x") == 200; }, 10), ops.log());
 }
 
 TEST_CASE("admin.config_endpoint: false answers /config with 404; a reload turns it back on") {
