@@ -116,6 +116,8 @@ struct Limits {
   Duration body_timeout = std::chrono::seconds(60);
   // An upstream's status line plus headers; a larger response head is answered with 502.
   std::uint64_t max_response_header_bytes = 64 * 1024;
+  // After SIGTERM/SIGINT, how long in-flight requests get before their connections are closed.
+  Duration drain_timeout = std::chrono::seconds(30);
 };
 
 // The admin listener's bounds and what it shows (see proxy/admin_server.h for how they hold).

@@ -26,7 +26,6 @@ struct Control {
   AdminServer* admin = nullptr;
   std::shared_ptr<const RuntimeConfig> runtime;
   std::string config_path;
-  std::chrono::milliseconds deadline{0};
   ProcessCounters counters;
   bool keys_overridden = false;
   uv_signal_t term{};
@@ -119,8 +118,10 @@ void on_signal(uv_signal_t* handle, int signum) {
   }
   if (c->stopping) return;
   c->stopping = true;
-  log_event("info", "draining", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  c->server->drain(c->deadline);
+  const auto deadline = c->runtime->config.limits.drain_timeout;
+  log_event("info", "draining", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"},
+                                 {"drain_timeout", config::format_duration(deadline)}});
+  c->server->drain(deadline);
   // Once these close, the control loop ends; the workers finish their drain on their own.
   c->close_signals();
   if (c->admin) c->admin->close();
@@ -143,7 +144,6 @@ int run_proxy(config::Config config, const RunOptions& options) {
   control.server = &server;
   control.runtime = runtime;
   control.config_path = options.config_path;
-  control.deadline = options.drain_deadline;
   control.keys_overridden = static_cast<bool>(options.key_override);
   control.counters.started_at = static_cast<std::int64_t>(std::time(nullptr));
   for (uv_signal_t* s : {&control.term, &control.intr, &control.hup}) {
@@ -204,6 +204,10 @@ int run_proxy(config::Config config, const RunOptions& options) {
 
   uv_run(&loop, UV_RUN_DEFAULT);
   server.wait();
+  if (const std::size_t cut = server.connections_cut(); cut > 0) {
+    log_event("warn", "limits.drain_timeout reached: connections with requests in flight were closed",
+              {{"connections", std::to_string(cut)}});
+  }
   log_event("info", "stopped");
   return finish(0);
 }

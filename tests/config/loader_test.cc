@@ -68,6 +68,7 @@ TEST_CASE("a minimal config loads with every default") {
   CHECK(c.limits.max_connections == 10000);
   CHECK(c.limits.body_timeout == std::chrono::seconds(60));
   CHECK(c.limits.max_response_header_bytes == 64 * 1024);
+  CHECK(c.limits.drain_timeout == std::chrono::seconds(30));
   CHECK_FALSE(c.routes_case_sensitive);
   CHECK_FALSE(c.forward_override_headers);
   CHECK(c.log.format == LogConfig::Format::json);
@@ -131,6 +132,7 @@ TEST_CASE("every key of the full schema is read") {
   CHECK(c.limits.max_connections == 500);
   CHECK(c.limits.body_timeout == std::chrono::seconds(45));
   CHECK(c.limits.max_response_header_bytes == 128 * 1024);
+  CHECK(c.limits.drain_timeout == std::chrono::seconds(8));
   CHECK(c.routes_case_sensitive);
   CHECK(c.forward_override_headers);
   CHECK(c.log.format == LogConfig::Format::text);
@@ -202,6 +204,21 @@ TEST_CASE("durations and sizes are strict") {
   CHECK(has(load(kMinimal + "limits: {max_header_bytes: 8KiB, max_token_bytes: 16KiB}\n"),
             "cannot be larger than limits.max_header_bytes"));
   CHECK(has(load(kMinimal + "limits: {header_timeout: 0s}\n"), "must be longer than 0s"));
+}
+
+TEST_CASE("limits.drain_timeout is a duration longer than 0s and at most 1h") {
+  for (const char* bad : {"0s", "61m", "2h"}) {
+    CAPTURE(std::string(bad));
+    CHECK(has(load(kMinimal + "limits: {drain_timeout: " + bad + "}\n"), "limits.drain_timeout: must be longer than 0s and at most 1h"));
+  }
+  CHECK(has(load(kMinimal + "limits: {drain_timeout: 10}\n"), "limits.drain_timeout: expected a duration"));
+  CHECK(has(load(kMinimal + "limits: {drain_timout: 10s}\n"), "did you mean \"drain_timeout\"?"));
+  LoadResult r = load(kMinimal + "limits: {drain_timeout: 1h}\n");
+  REQUIRE(r.config);
+  CHECK(r.config->limits.drain_timeout == std::chrono::hours(1));
+  r = load(kMinimal + "limits: {drain_timeout: 500ms}\n");
+  REQUIRE(r.config);
+  CHECK(r.config->limits.drain_timeout == std::chrono::milliseconds(500));
 }
 
 TEST_CASE("missing required keys") {
