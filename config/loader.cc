@@ -101,8 +101,13 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
     r.error(root, "", "the config file is empty; see deploy/examples/ for a starting point");
     return;
   }
+  if (root.IsMap() && root["development"]) {
+    read_development(r, root, config);
+    return;
+  }
   if (!r.mapping(root, "", {"listen", "admin_listen", "upstream", "workers", "providers", "routes",
-                            "routes_case_sensitive", "forward_override_headers", "limits", "log", "admin"})) {
+                            "routes_case_sensitive", "forward_override_headers", "limits", "log", "admin",
+                            "development"})) {
     return;
   }
   std::string why;

@@ -55,6 +55,12 @@ void Control::reload() {
               {{"file", config_path}, {"errors", result.diagnostics.format()}});
     return;
   }
+  if (result.config->development) {
+    ++counters.reloads_rejected;
+    log_event("error", "config reload rejected: development: runs only at start; the running configuration stays",
+              {{"file", config_path}});
+    return;
+  }
   config::Config next = std::move(*result.config);
   const config::Config& now = runtime->config;
   // Sockets and threads are set at start; everything else applies to new requests.

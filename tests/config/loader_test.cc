@@ -704,3 +704,28 @@ TEST_CASE("jwks.proxy: env (the default), none, or an http, https, socks5 or soc
                            "    audiences: [api]\n    algorithms: [ES256]\n    jwks:\n      file: /etc/hostname\n";
   CHECK(has(load(file + "      proxy: none\n"), "warning: providers[0].jwks.proxy: only used for uri or discovery fetches"));
 }
+
+TEST_CASE("development: alone is the development default; beside any other key it is an error") {
+  LoadResult r = load("development:\n");
+  REQUIRE(r.config);
+  REQUIRE(r.config->development);
+  CHECK(r.config->development->listen.text == "127.0.0.1:8080");
+  CHECK_FALSE(r.config->development->upstream);
+  CHECK(has(r, "warning: development: runs the development default"));
+  r = load("development: {listen: 0.0.0.0:8080, upstream: http://app:3000}\n");
+  REQUIRE(r.config);
+  CHECK(r.config->development->listen.host == "0.0.0.0");
+  REQUIRE(r.config->development->upstream);
+  CHECK(r.config->development->upstream->host == "app");
+  for (const char* other : {"upstream: http://127.0.0.1:3000", "limits: {drain_timeout: 5s}", "providers: []"}) {
+    CAPTURE(std::string(other));
+    r = load(std::string("development: {}\n") + other + "\n");
+    CHECK_FALSE(r.config);
+    const std::string key = std::string(other).substr(0, std::string(other).find(':'));
+    CHECK(has(r, "test.yaml:2:1: error: development: runs the development default and cannot be combined with " + key +
+                     "; remove one"));
+  }
+  CHECK(has(load("development: {upstream: ftp://x}\n"), "development.upstream: expected an http:// URL"));
+  CHECK(has(load("development: yes\n"), "development: expected a mapping"));
+  CHECK(has(load("developmnt: {}\n"), "did you mean \"development\"?"));
+}
