@@ -12,6 +12,7 @@ constexpr const char* kHelp =
     "  jwtgate [--listen A] [--upstream URL]   development default: ephemeral key, printed token,\n"
     "                               proxy on 127.0.0.1:8080 in front of a built-in echo upstream\n"
     "  jwtgate --config FILE        validate FILE and run the proxy with it\n"
+    "                               (a FILE holding only development: runs the development default)\n"
     "  jwtgate check-config --config FILE   validate FILE; exit 0 valid, 2 invalid\n"
     "  jwtgate health [--url http://127.0.0.1:9901/readyz] [--timeout 2s]\n"
     "                               one GET (a container or exec probe): exit 0 on 2xx, 1 otherwise\n"
