@@ -2,6 +2,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/development_default.h"
 #include "config/loader.h"
 #include "proxy/run.h"
 
@@ -43,6 +44,7 @@ int serve_command(int argc, char** argv) {
     std::cerr << "jwtgate: refusing to start: " << path << " is invalid\n";
     return kExitUsage;
   }
+  if (result.config->development) return run_development_default(*result.config->development, "development: in " + path);
   proxy::RunOptions options;
   options.config_path = path;
   return proxy::run_proxy(std::move(*result.config), options);

@@ -10,6 +10,8 @@ int mint_command(int argc, char** argv);     // jwtgate mint --key FILE --alg AL
 int dev_command(int argc, char** argv);      // jwtgate (no config): the development default
 int check_config_command(int argc, char** argv);  // jwtgate check-config --config FILE
 int serve_command(int argc, char** argv);    // jwtgate --config FILE
+int health_command(int argc, char** argv);   // jwtgate health [--url URL] [--timeout DUR]
+int echo_command(int argc, char** argv);     // jwtgate echo [--listen A] [--name NAME]
 
 // Exit codes shared by the subcommands.
 inline constexpr int kExitOk = 0;

@@ -12,7 +12,12 @@ constexpr const char* kHelp =
     "  jwtgate [--listen A] [--upstream URL]   development default: ephemeral key, printed token,\n"
     "                               proxy on 127.0.0.1:8080 in front of a built-in echo upstream\n"
     "  jwtgate --config FILE        validate FILE and run the proxy with it\n"
+    "                               (a FILE holding only development: runs the development default)\n"
     "  jwtgate check-config --config FILE   validate FILE; exit 0 valid, 2 invalid\n"
+    "  jwtgate health [--url http://127.0.0.1:9901/readyz] [--timeout 2s]\n"
+    "                               one GET (a container or exec probe): exit 0 on 2xx, 1 otherwise\n"
+    "  jwtgate echo [--listen 127.0.0.1:3000] [--name NAME]\n"
+    "                               a stand-in service answering with what it received, as JSON\n"
     "  jwtgate decode TOKEN         print header and payload, UNVERIFIED\n"
     "  jwtgate verify --jwks FILE [--issuer I] [--audience A] [--alg ALG] TOKEN\n"
     "  jwtgate keygen --alg ALG [--kid K] [--out PREFIX]\n"
@@ -34,6 +39,8 @@ int main(int argc, char** argv) {
   if (cmd == "keygen") return keygen_command(argc, argv);
   if (cmd == "mint") return mint_command(argc, argv);
   if (cmd == "check-config") return check_config_command(argc, argv);
+  if (cmd == "health") return health_command(argc, argv);
+  if (cmd == "echo") return echo_command(argc, argv);
   if (cmd == "--config" || cmd.rfind("--config=", 0) == 0) return serve_command(argc, argv);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
     std::cout << kHelp;

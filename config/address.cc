@@ -54,6 +54,11 @@ bool is_loopback_host(std::string_view host) {
   return inet_pton(AF_INET, h.c_str(), buf) == 1 && buf[0] == 127;
 }
 
+std::string local_base_url(const ListenAddress& listen) {
+  if (listen.host == "0.0.0.0" || listen.host == "::") return "http://localhost:" + std::to_string(listen.port);
+  return "http://" + listen.text;
+}
+
 bool parse_listen_address(std::string_view text, ListenAddress& out, std::string& error) {
   std::string host;
   std::string_view port;

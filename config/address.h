@@ -12,6 +12,11 @@ namespace jwtgate::config {
 bool parse_listen_address(std::string_view text, ListenAddress& out, std::string& error);
 bool parse_upstream_url(std::string_view text, UpstreamUrl& out, std::string& error);
 
+// The http:// base a client on this machine types to reach `listen`. A wildcard (0.0.0.0, [::])
+// is where a server listens, not an address to connect to: it becomes localhost, which is also
+// how a port published by `docker run -p` is reached.
+std::string local_base_url(const ListenAddress& listen);
+
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool is_loopback_host(std::string_view host);
 

@@ -116,6 +116,8 @@ struct Limits {
   Duration body_timeout = std::chrono::seconds(60);
   // An upstream's status line plus headers; a larger response head is answered with 502.
   std::uint64_t max_response_header_bytes = 64 * 1024;
+  // After SIGTERM/SIGINT, how long in-flight requests get before their connections are closed.
+  Duration drain_timeout = std::chrono::seconds(30);
 };
 
 // The admin listener's bounds and what it shows (see proxy/admin_server.h for how they hold).
@@ -137,7 +139,16 @@ struct LogConfig {
   double access_log_sample = 1.0;  // the share of requests logged, (0, 1]
 };
 
+// `development:`: run the development default (an ephemeral key, a printed token, the built-in
+// echo upstream) instead of a proxy configuration.
+struct Development {
+  ListenAddress listen;                 // 127.0.0.1:8080 unless given
+  std::optional<UpstreamUrl> upstream;  // unset: the built-in echo
+};
+
 struct Config {
+  // Set for a file whose only key is `development:`; nothing else in this Config is then read.
+  std::optional<Development> development;
   ListenAddress listen;
   ListenAddress admin_listen;  // admin.listen, or the top-level admin_listen (its older spelling)
   AdminConfig admin;

@@ -445,6 +445,7 @@ std::string effective_config_json(const Config& config) {
   w.key("max_connections"); size(w, config.limits.max_connections);
   w.key("body_timeout"); duration(w, config.limits.body_timeout);
   w.key("max_response_header_bytes"); size(w, config.limits.max_response_header_bytes);
+  w.key("drain_timeout"); duration(w, config.limits.drain_timeout);
   w.end_object();
   w.key("log");
   w.begin_object();

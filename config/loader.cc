@@ -12,7 +12,8 @@ namespace {
 void read_limits(YamlReader& r, const YAML::Node& node, Limits& limits) {
   const std::string path = "limits";
   if (!r.mapping(node, path, {"max_header_bytes", "max_token_bytes", "header_timeout", "idle_timeout",
-                              "upstream_timeout", "max_connections", "body_timeout", "max_response_header_bytes"})) {
+                              "upstream_timeout", "max_connections", "body_timeout", "max_response_header_bytes",
+                              "drain_timeout"})) {
     return;
   }
   auto positive = [&](const YAML::Node& n, const std::string& p, Duration& out) {
@@ -47,6 +48,13 @@ void read_limits(YamlReader& r, const YAML::Node& node, Limits& limits) {
   if (auto n = node["idle_timeout"]) positive(n, "limits.idle_timeout", limits.idle_timeout);
   if (auto n = node["upstream_timeout"]) positive(n, "limits.upstream_timeout", limits.upstream_timeout);
   if (auto n = node["body_timeout"]) positive(n, "limits.body_timeout", limits.body_timeout);
+  if (auto n = node["drain_timeout"]) {
+    // A stop that may take longer than an hour is one no orchestrator waits for: it kills first.
+    if (auto d = r.duration(n, "limits.drain_timeout")) {
+      if (d->count() == 0 || *d > std::chrono::hours(1)) r.error(n, "limits.drain_timeout", "must be longer than 0s and at most 1h");
+      else limits.drain_timeout = *d;
+    }
+  }
   if (auto n = node["max_connections"]) {
     if (auto v = r.integer(n, "limits.max_connections", 1, 1'000'000)) limits.max_connections = *v;
   }
@@ -93,8 +101,13 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
     r.error(root, "", "the config file is empty; see deploy/examples/ for a starting point");
     return;
   }
+  if (root.IsMap() && root["development"]) {
+    read_development(r, root, config);
+    return;
+  }
   if (!r.mapping(root, "", {"listen", "admin_listen", "upstream", "workers", "providers", "routes",
-                            "routes_case_sensitive", "forward_override_headers", "watch_config", "limits", "log", "admin"})) {
+                            "routes_case_sensitive", "forward_override_headers", "watch_config", "limits", "log", "admin",
+                            "development"})) {
     return;
   }
   std::string why;

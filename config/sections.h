@@ -21,6 +21,10 @@ void read_admin(YamlReader& r, const YAML::Node& node, const YAML::Node& admin_l
 // Warns when /config is served on an address others can reach. `at`/`path`: the listen key.
 void warn_admin_exposure(YamlReader& r, const YAML::Node& at, const std::string& path, const Config& config);
 
+// A document whose top-level key is `development:` (`root` is the whole document): fills
+// config.development; any other top-level key beside it is an error.
+void read_development(YamlReader& r, const YAML::Node& root, Config& config);
+
 // RFC 9110 field-name: a token.
 bool is_header_name(std::string_view name);
 

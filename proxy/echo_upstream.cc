@@ -25,6 +25,7 @@ struct EchoConnection {
   bool answered = false;
   const std::string* document_path = nullptr;
   const std::string* document = nullptr;
+  const std::string* service = nullptr;
   std::vector<char> buffer = std::vector<char>(16384);
 };
 
@@ -60,12 +61,13 @@ bool is_credential(std::string_view name) {
 int on_complete(llhttp_t* p) {
   auto* c = static_cast<EchoConnection*>(p->data);
   std::string body, type = "application/json";
-  if (c->url == *c->document_path) {
+  if (!c->document_path->empty() && c->url == *c->document_path) {
     body = *c->document;
   } else {
     core::JsonWriter w;
     w.begin_object();
     w.key("upstream"); w.string("jwtgate built-in echo");
+    if (!c->service->empty()) { w.key("service"); w.string(*c->service); }
     w.key("method"); w.string(llhttp_method_name(static_cast<llhttp_method_t>(p->method)));
     w.key("path"); w.string(c->url);
     w.key("headers");
@@ -106,7 +108,7 @@ struct EchoUpstream::Impl {
   uv_tcp_t listener{};
   uv_async_t stop{};
   std::thread thread;
-  std::string document_path, document;
+  std::string document_path, document, service;
 
   static void on_connection(uv_stream_t* server, int status) {
     auto* impl = static_cast<Impl*>(server->data);
@@ -117,6 +119,7 @@ struct EchoUpstream::Impl {
     c->tcp.data = c;
     c->document_path = &impl->document_path;
     c->document = &impl->document;
+    c->service = &impl->service;
     llhttp_init(&c->parser, HTTP_REQUEST, &settings());
     c->parser.data = c;
     if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
@@ -142,9 +145,11 @@ struct EchoUpstream::Impl {
   }
 };
 
-EchoUpstream::EchoUpstream(std::string document_path, std::string document) : impl_(std::make_unique<Impl>()) {
+EchoUpstream::EchoUpstream(std::string document_path, std::string document, std::string service)
+    : impl_(std::make_unique<Impl>()) {
   impl_->document_path = std::move(document_path);
   impl_->document = std::move(document);
+  impl_->service = std::move(service);
 }
 
 EchoUpstream::~EchoUpstream() {
@@ -155,8 +160,8 @@ EchoUpstream::~EchoUpstream() {
   }
 }
 
-bool EchoUpstream::start(std::string& error) {
-  const int fd = bind_listener("127.0.0.1", 0, &port_, error);
+bool EchoUpstream::start(const std::string& host, std::uint16_t port, std::string& error) {
+  const int fd = bind_listener(host, port, &port_, error);
   if (fd < 0) return false;
   uv_loop_init(&impl_->loop);
   uv_tcp_init(&impl_->loop, &impl_->listener);

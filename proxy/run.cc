@@ -28,7 +28,6 @@ struct Control {
   FileWatch* config_watch = nullptr;
   std::shared_ptr<const RuntimeConfig> runtime;
   std::string config_path;
-  std::chrono::milliseconds deadline{0};
   ProcessCounters counters;
   bool keys_overridden = false;
   uv_signal_t term{};
@@ -56,6 +55,12 @@ void Control::reload() {
     // The messages name keys, lines and expectations; like check-config, they never echo secrets.
     log_event("error", "config reload rejected; the running configuration stays",
               {{"file", config_path}, {"errors", result.diagnostics.format()}});
+    return;
+  }
+  if (result.config->development) {
+    ++counters.reloads_rejected;
+    log_event("error", "config reload rejected: development: runs only at start; the running configuration stays",
+              {{"file", config_path}});
     return;
   }
   config::Config next = std::move(*result.config);
@@ -121,8 +126,10 @@ void on_signal(uv_signal_t* handle, int signum) {
   }
   if (c->stopping) return;
   c->stopping = true;
-  log_event("info", "draining", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  c->server->drain(c->deadline);
+  const auto deadline = c->runtime->config.limits.drain_timeout;
+  log_event("info", "draining", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"},
+                                 {"drain_timeout", config::format_duration(deadline)}});
+  c->server->drain(deadline);
   // Once these close, the control loop ends; the workers finish their drain on their own.
   c->close_signals();
   if (c->admin) c->admin->close();
@@ -146,7 +153,6 @@ int run_proxy(config::Config config, const RunOptions& options) {
   control.server = &server;
   control.runtime = runtime;
   control.config_path = options.config_path;
-  control.deadline = options.drain_deadline;
   control.keys_overridden = static_cast<bool>(options.key_override);
   control.counters.started_at = static_cast<std::int64_t>(std::time(nullptr));
   for (uv_signal_t* s : {&control.term, &control.intr, &control.hup}) {
@@ -224,6 +230,10 @@ int run_proxy(config::Config config, const RunOptions& options) {
 
   uv_run(&loop, UV_RUN_DEFAULT);
   server.wait();
+  if (const std::size_t cut = server.connections_cut(); cut > 0) {
+    log_event("warn", "limits.drain_timeout reached: connections with requests in flight were closed",
+              {{"connections", std::to_string(cut)}});
+  }
   log_event("info", "stopped");
   return finish(0);
 }

@@ -12,8 +12,9 @@
 
 namespace jwtgate::proxy {
 
+// The drain deadline is the configuration's limits.drain_timeout, read when the signal comes,
+// so a reload that changes it applies.
 struct RunOptions {
-  std::chrono::milliseconds drain_deadline{std::chrono::seconds(30)};
   // Keys to use instead of the providers' static sources (the embedded development default).
   std::function<std::shared_ptr<const core::KeySet>(std::size_t provider)> key_override;
   // Called once the proxy listens, with the actual port.
@@ -22,7 +23,8 @@ struct RunOptions {
   std::string config_path;
 };
 
-// Returns the process exit code: 0 after a clean drain, 1 when it could not start.
+// Returns the process exit code: 0 after a drain (also one that reached its deadline and closed
+// what was still in flight: that is still an orderly stop), 1 when it could not start.
 int run_proxy(config::Config config, const RunOptions& options);
 
 }  // namespace jwtgate::proxy

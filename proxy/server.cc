@@ -109,7 +109,10 @@ void Server::drain(std::chrono::milliseconds deadline) {
 }
 
 void Server::wait() {
-  for (auto& w : workers_) w->join();
+  for (auto& w : workers_) {
+    w->join();
+    connections_cut_ += w->connections_cut();
+  }
   workers_.clear();
 }
 

@@ -42,6 +42,8 @@ class Server {
   void drain(std::chrono::milliseconds deadline);
   // Blocks until every worker has stopped.
   void wait();
+  // After wait(): how many connections the drain deadline closed with a request in flight.
+  std::size_t connections_cut() const { return connections_cut_; }
 
  private:
   std::shared_ptr<const RuntimeConfig> runtime_;
@@ -49,6 +51,7 @@ class Server {
   std::vector<std::shared_ptr<const core::KeySet>> latest_keys_;
   std::function<void(std::size_t)> key_refresh_;
   std::uint16_t port_ = 0;
+  std::size_t connections_cut_ = 0;
 };
 
 // Binds a TCP listening socket with SO_REUSEADDR and SO_REUSEPORT. Returns the fd or -1.

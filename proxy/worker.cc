@@ -226,6 +226,7 @@ void Worker::begin_drain() {
 void Worker::on_deadline(uv_timer_t* timer) {
   auto* w = static_cast<Worker*>(timer->data);
   std::vector<ClientConnection*> snapshot(w->connections_.begin(), w->connections_.end());
+  w->connections_cut_ += snapshot.size();
   for (ClientConnection* c : snapshot) c->close();
 }
 

@@ -44,6 +44,8 @@ class Worker final : public WorkerContext {
   void drain(std::chrono::milliseconds deadline);
 
   std::size_t connection_count() const { return connection_count_.load(); }
+  // After join(): connections the drain deadline closed.
+  std::size_t connections_cut() const { return connections_cut_; }
   const WorkerMetrics& worker_metrics() const { return metrics_; }
 
   // WorkerContext
@@ -108,6 +110,7 @@ class Worker final : public WorkerContext {
   std::vector<Message> inbox_;
   bool drain_requested_ = false;
   std::chrono::milliseconds drain_deadline_{0};
+  std::size_t connections_cut_ = 0;  // worker thread only; read after join()
 };
 
 }  // namespace jwtgate::proxy

@@ -335,3 +335,65 @@ TEST_CASE("with --upstream, the development banner names no JWKS URL and tokens 
   dev.signal(SIGTERM);
   CHECK(dev.wait_exit(10) == 0);
 }
+
+TEST_CASE("a config file whose only key is development: runs the development default") {
+  TempDir dir;
+  const int port = jwtgate::testing::free_port();
+  dir.write("dev.yaml", "development: {listen: 127.0.0.1:" + std::to_string(port) + "}\n");
+  ProcessResult check = run_jwtgate({"check-config", "--config", dir.file("dev.yaml")});
+  CHECK(check.exit_code == 0);
+  CHECK(check.out.find(": valid (1 warning)") != std::string::npos);
+  CHECK(check.err.find("dev.yaml:1:14: warning: development: runs the development default: an ephemeral key") !=
+        std::string::npos);
+  CHECK(check.err.find("for development only") != std::string::npos);
+
+  jwtgate::testing::Child dev({JWTGATE_BINARY, "--config", dir.file("dev.yaml")}, dir.path(), "dev");
+  REQUIRE_MESSAGE(jwtgate::testing::wait_for_port(port), dev.stderr_text());
+  const std::string token = dev_banner_token(dev);
+  REQUIRE_FALSE(token.empty());
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  CHECK(dev.stdout_text().find("jwtgate development default (development: in " + dir.file("dev.yaml") + ")") !=
+        std::string::npos);
+  CHECK(dev.stdout_text().find("curl -H 'Authorization: Bearer " + token + "' " + base + "/hello\n") != std::string::npos);
+  auto ok = jwtgate::testing::http_request(port, "GET /hello HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + token + "\r\n\r\n");
+  CHECK(ok.status == 200);
+  CHECK(ok.body.find("\"upstream\":\"jwtgate built-in echo\"") != std::string::npos);
+  CHECK(ok.body.find("\"X-Jwt-Sub\":\"dev-user\"") != std::string::npos);
+  CHECK(jwtgate::testing::http_request(port, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n").status == 401);
+  dev.signal(SIGTERM);
+  CHECK(dev.wait_exit(10) == 0);
+}
+
+TEST_CASE("development: takes an upstream, and cannot be combined with other keys") {
+  TempDir dir;
+  const int port = jwtgate::testing::free_port();
+  const int nothing = jwtgate::testing::free_port();  // an upstream that is down: 502 means authorized
+  dir.write("dev.yaml", "development:\n  listen: 127.0.0.1:" + std::to_string(port) + "\n  upstream: http://127.0.0.1:" +
+                            std::to_string(nothing) + "\n");
+  jwtgate::testing::Child dev({JWTGATE_BINARY, "--config", dir.file("dev.yaml")}, dir.path(), "dev");
+  REQUIRE_MESSAGE(jwtgate::testing::wait_for_port(port), dev.stderr_text());
+  const std::string token = dev_banner_token(dev);
+  REQUIRE_FALSE(token.empty());
+  CHECK(dev.stdout_text().find("->  http://127.0.0.1:" + std::to_string(nothing) + "\n") != std::string::npos);
+  CHECK(jwtgate::testing::http_request(port, "GET /x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + token + "\r\n\r\n")
+            .status == 502);
+  dev.signal(SIGTERM);
+  CHECK(dev.wait_exit(10) == 0);
+
+  dir.write("mixed.yaml", "development: {listen: 127.0.0.1:8080}\nupstream: http://127.0.0.1:3000\n");
+  for (const char* command : {"check-config", ""}) {
+    CAPTURE(command);
+    std::vector<std::string> args = {"--config", dir.file("mixed.yaml")};
+    if (*command) args.insert(args.begin(), command);
+    ProcessResult r = run_jwtgate(args);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("mixed.yaml:2:1: error: development: runs the development default and cannot be combined with "
+                     "upstream; remove one") != std::string::npos);
+  }
+  dir.write("typo.yaml", "development: {listn: 127.0.0.1:8080}\n");
+  ProcessResult r = run_jwtgate({"check-config", "--config", dir.file("typo.yaml")});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("unknown key \"listn\"; did you mean \"listen\"?") != std::string::npos);
+  dir.write("bad.yaml", "development: {listen: nowhere}\n");
+  CHECK(run_jwtgate({"--config", dir.file("bad.yaml")}).exit_code == 2);
+}

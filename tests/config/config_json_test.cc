@@ -190,7 +190,8 @@ TEST_CASE("a minimal config shows every default") {
     "upstream_timeout": "30s",
     "max_connections": 10000,
     "body_timeout": "1m",
-    "max_response_header_bytes": 65536
+    "max_response_header_bytes": 65536,
+    "drain_timeout": "30s"
   },
   "log": {
     "format": "json",
@@ -406,7 +407,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
     "upstream_timeout": "500ms",
     "max_connections": 500,
     "body_timeout": "45s",
-    "max_response_header_bytes": 131072
+    "max_response_header_bytes": 131072,
+    "drain_timeout": "8s"
   },
   "log": {
     "format": "text",

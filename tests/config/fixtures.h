@@ -88,7 +88,7 @@ routes_case_sensitive: true
 forward_override_headers: true
 limits: {max_header_bytes: 32KiB, max_token_bytes: 4KiB, header_timeout: 5s, idle_timeout: 2m,
          upstream_timeout: 500ms, max_connections: 500, body_timeout: 45s,
-         max_response_header_bytes: 128KiB}
+         max_response_header_bytes: 128KiB, drain_timeout: 8s}
 log: {format: text, level: debug, access_log: false, access_log_sample: 0.25}
 )";
 }

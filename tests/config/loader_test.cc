@@ -68,6 +68,7 @@ TEST_CASE("a minimal config loads with every default") {
   CHECK(c.limits.max_connections == 10000);
   CHECK(c.limits.body_timeout == std::chrono::seconds(60));
   CHECK(c.limits.max_response_header_bytes == 64 * 1024);
+  CHECK(c.limits.drain_timeout == std::chrono::seconds(30));
   CHECK_FALSE(c.routes_case_sensitive);
   CHECK_FALSE(c.forward_override_headers);
   CHECK(c.log.format == LogConfig::Format::json);
@@ -131,6 +132,7 @@ TEST_CASE("every key of the full schema is read") {
   CHECK(c.limits.max_connections == 500);
   CHECK(c.limits.body_timeout == std::chrono::seconds(45));
   CHECK(c.limits.max_response_header_bytes == 128 * 1024);
+  CHECK(c.limits.drain_timeout == std::chrono::seconds(8));
   CHECK(c.routes_case_sensitive);
   CHECK(c.forward_override_headers);
   CHECK(c.log.format == LogConfig::Format::text);
@@ -202,6 +204,21 @@ TEST_CASE("durations and sizes are strict") {
   CHECK(has(load(kMinimal + "limits: {max_header_bytes: 8KiB, max_token_bytes: 16KiB}\n"),
             "cannot be larger than limits.max_header_bytes"));
   CHECK(has(load(kMinimal + "limits: {header_timeout: 0s}\n"), "must be longer than 0s"));
+}
+
+TEST_CASE("limits.drain_timeout is a duration longer than 0s and at most 1h") {
+  for (const char* bad : {"0s", "61m", "2h"}) {
+    CAPTURE(std::string(bad));
+    CHECK(has(load(kMinimal + "limits: {drain_timeout: " + bad + "}\n"), "limits.drain_timeout: must be longer than 0s and at most 1h"));
+  }
+  CHECK(has(load(kMinimal + "limits: {drain_timeout: 10}\n"), "limits.drain_timeout: expected a duration"));
+  CHECK(has(load(kMinimal + "limits: {drain_timout: 10s}\n"), "did you mean \"drain_timeout\"?"));
+  LoadResult r = load(kMinimal + "limits: {drain_timeout: 1h}\n");
+  REQUIRE(r.config);
+  CHECK(r.config->limits.drain_timeout == std::chrono::hours(1));
+  r = load(kMinimal + "limits: {drain_timeout: 500ms}\n");
+  REQUIRE(r.config);
+  CHECK(r.config->limits.drain_timeout == std::chrono::milliseconds(500));
 }
 
 TEST_CASE("missing required keys") {
@@ -686,4 +703,29 @@ TEST_CASE("jwks.proxy: env (the default), none, or an http, https, socks5 or soc
   const std::string file = "upstream: http://127.0.0.1:3000\nproviders:\n  - name: main\n    issuer: https://i/\n"
                            "    audiences: [api]\n    algorithms: [ES256]\n    jwks:\n      file: /etc/hostname\n";
   CHECK(has(load(file + "      proxy: none\n"), "warning: providers[0].jwks.proxy: only used for uri or discovery fetches"));
+}
+
+TEST_CASE("development: alone is the development default; beside any other key it is an error") {
+  LoadResult r = load("development:\n");
+  REQUIRE(r.config);
+  REQUIRE(r.config->development);
+  CHECK(r.config->development->listen.text == "127.0.0.1:8080");
+  CHECK_FALSE(r.config->development->upstream);
+  CHECK(has(r, "warning: development: runs the development default"));
+  r = load("development: {listen: 0.0.0.0:8080, upstream: http://app:3000}\n");
+  REQUIRE(r.config);
+  CHECK(r.config->development->listen.host == "0.0.0.0");
+  REQUIRE(r.config->development->upstream);
+  CHECK(r.config->development->upstream->host == "app");
+  for (const char* other : {"upstream: http://127.0.0.1:3000", "limits: {drain_timeout: 5s}", "providers: []"}) {
+    CAPTURE(std::string(other));
+    r = load(std::string("development: {}\n") + other + "\n");
+    CHECK_FALSE(r.config);
+    const std::string key = std::string(other).substr(0, std::string(other).find(':'));
+    CHECK(has(r, "test.yaml:2:1: error: development: runs the development default and cannot be combined with " + key +
+                     "; remove one"));
+  }
+  CHECK(has(load("development: {upstream: ftp://x}\n"), "development.upstream: expected an http:// URL"));
+  CHECK(has(load("development: yes\n"), "development: expected a mapping"));
+  CHECK(has(load("developmnt: {}\n"), "did you mean \"development\"?"));
 }

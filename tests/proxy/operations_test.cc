@@ -491,3 +491,46 @@ TEST_CASE("the admin: connection bounds reach the listener: probes answer while 
   for (std::size_t i = 1; i < held.size(); ++i) CHECK(held[i]->closed_by_peer());
   CHECK(ops.admin("/metrics").status == 200);
 }
+
+namespace {
+
+// The upstream has parsed a request whose target contains `needle`: it is in flight, not
+// merely connected (a drain closes connections that have not sent a request yet).
+bool upstream_saw(const Ops& ops, const std::string& needle) {
+  return has(http_request(ops.upstream_port, "GET /__seen HTTP/1.1\r\nHost: u\r\n\r\n", 2).body, needle);
+}
+
+}  // namespace
+
+TEST_CASE("limits.drain_timeout: SIGTERM lets short requests finish, cuts long ones at the deadline, exits 0") {
+  Ops ops("", "", "limits: {drain_timeout: 2s}\n");
+  RawConnection shorter(ops.port, 10), longer(ops.port, 15);
+  // The upstream holds one request well inside the deadline and one far beyond it.
+  REQUIRE(shorter.send("GET /public/slow?ms=600 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  REQUIRE(longer.send("GET /public/slow?ms=20000 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  REQUIRE(eventually([&] { return upstream_saw(ops, "ms=600") && upstream_saw(ops, "ms=20000"); }, 5));
+  ops.proxy->signal(SIGTERM);
+  CHECK(shorter.read_response().status == 200);
+  // The deadline, not the upstream's 20 s, ends the process (bounded wait well below 20 s).
+  const int code = ops.proxy->wait_exit(8);
+  CHECK(code == 0);
+  CHECK(longer.read_response().status == 0);  // closed without an answer
+  const std::string log = ops.log();
+  CHECK(has(log, "\"drain_timeout\":\"2s\""));
+  CHECK(has(log, "\"level\":\"warn\",\"msg\":\"limits.drain_timeout reached: connections with requests in flight were closed\",\"connections\":\"1\""));
+}
+
+TEST_CASE("limits.drain_timeout comes from the running configuration: a SIGHUP reload changes it") {
+  Ops ops;  // the default, 30 s
+  CHECK(has(ops.admin("/config").body, "\"drain_timeout\": \"30s\""));
+  ops.top_level = "limits: {drain_timeout: 1s}\n";
+  ops.dir.write("jwtgate.yaml", ops.yaml("", ""));
+  ops.proxy->signal(SIGHUP);
+  REQUIRE_MESSAGE(eventually([&] { return has(ops.admin("/config").body, "\"drain_timeout\": \"1s\""); }, 5), ops.log());
+  RawConnection longer(ops.port, 15);
+  REQUIRE(longer.send("GET /public/slow?ms=20000 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  REQUIRE(eventually([&] { return upstream_saw(ops, "ms=20000"); }, 5));
+  ops.proxy->signal(SIGTERM);
+  CHECK(ops.proxy->wait_exit(8) == 0);
+  CHECK(has(ops.log(), "\"connections\":\"1\""));
+}
