@@ -8,6 +8,7 @@ int verify_command(int argc, char** argv);   // jwtgate verify --jwks FILE ... T
 int keygen_command(int argc, char** argv);   // jwtgate keygen --alg ALG [--kid K] [--out PREFIX]
 int mint_command(int argc, char** argv);     // jwtgate mint --key FILE --alg ALG --claims JSON --ttl 15m
 int dev_command(int argc, char** argv);      // jwtgate (no config): the development default
+int dev_idp_command(int argc, char** argv);  // jwtgate dev-idp: the development OpenID provider
 int check_config_command(int argc, char** argv);  // jwtgate check-config --config FILE
 int serve_command(int argc, char** argv);    // jwtgate --config FILE
 int health_command(int argc, char** argv);   // jwtgate health [--url URL] [--timeout DUR]

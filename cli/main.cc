@@ -22,6 +22,9 @@ constexpr const char* kHelp =
     "  jwtgate verify --jwks FILE [--issuer I] [--audience A] [--alg ALG] TOKEN\n"
     "  jwtgate keygen --alg ALG [--kid K] [--out PREFIX]\n"
     "  jwtgate mint --key FILE --alg ALG [--kid K] --claims JSON --ttl 15m\n"
+    "  jwtgate dev-idp [--listen 127.0.0.1:9000] [--issuer URL] [--key FILE --alg ALG] [--kid K]\n"
+    "                  [--audience A] [--ttl 15m]   DEVELOPMENT OpenID provider: discovery, JWKS and\n"
+    "                               POST /token minting any claims for anyone (never in production)\n"
     "  jwtgate help | --help | --version\n"
     "\n"
     "TOKEN '-' reads the token from standard input, keeping it out of shell history.\n";
@@ -38,6 +41,7 @@ int main(int argc, char** argv) {
   if (cmd == "verify") return verify_command(argc, argv);
   if (cmd == "keygen") return keygen_command(argc, argv);
   if (cmd == "mint") return mint_command(argc, argv);
+  if (cmd == "dev-idp") return dev_idp_command(argc, argv);
   if (cmd == "check-config") return check_config_command(argc, argv);
   if (cmd == "health") return health_command(argc, argv);
   if (cmd == "echo") return echo_command(argc, argv);

@@ -49,7 +49,9 @@ bool acceptable_extra_header(std::string_view name, std::string_view value) {
          !iequals(name, "connection");
 }
 
-std::string serialize(const AdminResponse& r, bool head_request, bool keep_alive) {
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+std::string serialize(const AdminResponse& r, bool head_request, bool keep_alive, const HeaderList& common) {
   // RFC 9110 §8.6 and §15.3.5: no content, and so no Content-Length, on these.
   const bool bodiless_status = r.status == 204 || r.status == 304;
   std::string out;
@@ -69,14 +71,24 @@ std::string serialize(const AdminResponse& r, bool head_request, bool keep_alive
     out += std::to_string(r.body.size());
     out += "\r\n";
   }
-  // Health and readiness answers go stale at once; no cache in between may replay them.
-  out += "Cache-Control: no-store\r\n";
-  for (const auto& [name, value] : r.headers) {
-    if (!acceptable_extra_header(name, value)) continue;
-    out += name;
-    out += ": ";
-    out += value;
-    out += "\r\n";
+  // Health and readiness answers go stale at once; no cache in between may replay them. A
+  // handler serving something that does not (a JWKS) says so with its own Cache-Control.
+  const bool own_cache_control = std::any_of(r.headers.begin(), r.headers.end(), [](const auto& h) {
+    return iequals(h.first, "cache-control") && acceptable_extra_header(h.first, h.second);
+  });
+  if (!own_cache_control) out += "Cache-Control: no-store\r\n";
+  auto in_response = [&r](std::string_view name) {
+    return std::any_of(r.headers.begin(), r.headers.end(), [name](const auto& h) { return iequals(h.first, name); });
+  };
+  for (const HeaderList* list : {&common, &r.headers}) {
+    for (const auto& [name, value] : *list) {
+      if (!acceptable_extra_header(name, value)) continue;
+      if (list == &common && in_response(name)) continue;  // the handler's own value wins
+      out += name;
+      out += ": ";
+      out += value;
+      out += "\r\n";
+    }
   }
   out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   if (!head_request && !bodiless_status) out += r.body;
@@ -170,6 +182,10 @@ class AdminServer::Connection {
   static const llhttp_settings_t& settings();
   static int cb_message_begin(llhttp_t* p);
   static int cb_url(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_header_field(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_header_value(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_header_value_complete(llhttp_t* p);
+  static int cb_body(llhttp_t* p, const char* at, std::size_t len);
   static int cb_headers_complete(llhttp_t* p);
   static int cb_message_complete(llhttp_t* p);
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -204,6 +220,10 @@ class AdminServer::Connection {
   State state_ = State::serving;
   Event event_ = Event::none;
   std::string url_;
+  std::string header_field_;  // the field whose value is being read
+  std::string header_value_;
+  std::string content_type_;
+  std::string body_;
   std::size_t head_bytes_ = 0;  // raw bytes since the previous request ended, up to its head's end
   std::size_t body_bytes_ = 0;
   bool in_body_ = false;  // the current request's head is complete
@@ -244,6 +264,10 @@ const llhttp_settings_t& AdminServer::Connection::settings() {
     llhttp_settings_init(&out);
     out.on_message_begin = cb_message_begin;
     out.on_url = cb_url;
+    out.on_header_field = cb_header_field;
+    out.on_header_value = cb_header_value;
+    out.on_header_value_complete = cb_header_value_complete;
+    out.on_body = cb_body;
     out.on_headers_complete = cb_headers_complete;
     out.on_message_complete = cb_message_complete;
     return out;
@@ -345,6 +369,10 @@ void AdminServer::Connection::feed(const char* data, std::size_t len) {
 int AdminServer::Connection::cb_message_begin(llhttp_t* p) {
   auto* c = static_cast<Connection*>(p->data);
   c->url_.clear();
+  c->header_field_.clear();
+  c->header_value_.clear();
+  c->content_type_.clear();
+  c->body_.clear();
   if (c->awaiting_next_) {
     c->awaiting_next_ = false;
     c->arm_head();
@@ -355,6 +383,34 @@ int AdminServer::Connection::cb_message_begin(llhttp_t* p) {
 int AdminServer::Connection::cb_url(llhttp_t* p, const char* at, std::size_t len) {
   // No bound needed here: feed() rejects a head over the limit after at most one read's worth.
   static_cast<Connection*>(p->data)->url_.append(at, len);
+  return 0;
+}
+
+// Field names and values are bounded like the URL: feed() rejects a head over the limit.
+int AdminServer::Connection::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
+  static_cast<Connection*>(p->data)->header_field_.append(at, len);
+  return 0;
+}
+
+int AdminServer::Connection::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
+  auto* c = static_cast<Connection*>(p->data);
+  // Only Content-Type is kept; other values need not be held.
+  if (iequals(c->header_field_, "content-type")) c->header_value_.append(at, len);
+  return 0;
+}
+
+int AdminServer::Connection::cb_header_value_complete(llhttp_t* p) {
+  auto* c = static_cast<Connection*>(p->data);
+  if (iequals(c->header_field_, "content-type")) c->content_type_ = c->header_value_;
+  c->header_field_.clear();
+  c->header_value_.clear();
+  return 0;
+}
+
+int AdminServer::Connection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
+  auto* c = static_cast<Connection*>(p->data);
+  // feed() refuses a request over the limit once this execute returns; nothing beyond it is kept.
+  if (c->body_.size() + len <= kMaxRequestBytes) c->body_.append(at, len);
   return 0;
 }
 
@@ -386,6 +442,7 @@ void AdminServer::Connection::headers_complete() {
 void AdminServer::Connection::message_complete() {
   if (!answered_) answer();  // a request with a body is answered once the body has been read
   url_.clear();
+  body_.clear();
   head_bytes_ = 0;
   body_bytes_ = 0;
   in_body_ = false;
@@ -406,14 +463,14 @@ void AdminServer::Connection::answer() {
     r.headers.emplace_back("Retry-After", "1");
   } else {
     try {
-      r = server_.handler_(llhttp_method_name(method), path, query);
+      r = server_.handler_(AdminRequest{llhttp_method_name(method), path, query, content_type_, body_});
     } catch (...) {
       // Unwinding must not reach libuv's C frames; the client gets a plain failure instead.
       r = plain(500, "internal error\n");
     }
     if (r.status < 200 || r.status > 599) r = plain(500, "internal error\n");  // 1xx would break framing
   }
-  send(serialize(r, method == HTTP_HEAD, keep_alive_));
+  send(serialize(r, method == HTTP_HEAD, keep_alive_, server_.common_headers_));
   if (state_ != State::serving) return;
   if (keep_alive_) {
     awaiting_next_ = true;
@@ -425,7 +482,7 @@ void AdminServer::Connection::answer() {
 
 void AdminServer::Connection::reject(int status, std::string body) {
   keep_alive_ = false;
-  send(serialize(plain(status, std::move(body)), false, false));
+  send(serialize(plain(status, std::move(body)), false, false, server_.common_headers_));
   finish();
 }
 
@@ -507,6 +564,12 @@ AdminLimits admin_limits(const config::AdminConfig& config) {
 }
 
 AdminServer::AdminServer(uv_loop_t* loop, AdminHandler handler, AdminLimits limits)
+    : AdminServer(
+          loop,
+          AdminRequestHandler([h = std::move(handler)](const AdminRequest& r) { return h(r.method, r.path, r.query); }),
+          std::move(limits)) {}
+
+AdminServer::AdminServer(uv_loop_t* loop, AdminRequestHandler handler, AdminLimits limits)
     : loop_(loop), handler_(std::move(handler)), limits_(std::move(limits)) {}
 
 AdminServer::~AdminServer() {

@@ -37,6 +37,17 @@ struct AdminResponse {
 using AdminHandler =
     std::function<AdminResponse(std::string_view method, std::string_view path, std::string_view query)>;
 
+// The whole request, for handlers that read a body (the development IdP's token endpoint). The
+// views are valid during the call only; the body is bounded by the server's request limit.
+struct AdminRequest {
+  std::string_view method;
+  std::string_view path;
+  std::string_view query;
+  std::string_view content_type;  // "" when absent
+  std::string_view body;
+};
+using AdminRequestHandler = std::function<AdminResponse(const AdminRequest& request)>;
+
 struct AdminLimits {
   std::size_t max_connections = 64;          // the general pool
   std::size_t max_connections_per_peer = 8;  // per IPv4 address or IPv6 /64, both pools together
@@ -54,6 +65,7 @@ AdminLimits admin_limits(const config::AdminConfig& config);
 class AdminServer {
  public:
   AdminServer(uv_loop_t* loop, AdminHandler handler, AdminLimits limits = {});
+  AdminServer(uv_loop_t* loop, AdminRequestHandler handler, AdminLimits limits = {});
   ~AdminServer();  // requires close() to have been called and the loop run until handles closed
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -65,6 +77,10 @@ class AdminServer {
   void close();
   // For connections accepted from now on (a reload); open connections keep their pool.
   void set_limits(AdminLimits limits) { limits_ = std::move(limits); }
+  // Sent on every answer, including the server's own refusals (400, 413, 431, 503).
+  void set_common_headers(std::vector<std::pair<std::string, std::string>> headers) {
+    common_headers_ = std::move(headers);
+  }
 
  private:
   class Connection;
@@ -81,8 +97,9 @@ class AdminServer {
   void count(const Connection& c, int delta);
 
   uv_loop_t* loop_;
-  AdminHandler handler_;
+  AdminRequestHandler handler_;
   AdminLimits limits_;
+  std::vector<std::pair<std::string, std::string>> common_headers_;
   std::size_t general_open_ = 0;
   std::size_t reserve_open_ = 0;
   std::unordered_map<std::string, std::size_t> per_peer_open_;

@@ -396,4 +396,62 @@ TEST_CASE("development: takes an upstream, and cannot be combined with other key
   CHECK(r.err.find("unknown key \"listn\"; did you mean \"listen\"?") != std::string::npos);
   dir.write("bad.yaml", "development: {listen: nowhere}\n");
   CHECK(run_jwtgate({"--config", dir.file("bad.yaml")}).exit_code == 2);
+TEST_CASE("dev-idp refuses what it cannot serve: HMAC, a bad issuer, a key that does not fit --alg") {
+  TempDir dir;
+  const std::string listen = "127.0.0.1:" + std::to_string(jwtgate::testing::free_port());
+  ProcessResult hs = run_jwtgate({"dev-idp", "--listen", listen, "--alg", "HS256"});
+  CHECK(hs.exit_code == 2);
+  CHECK(hs.err.find("an HMAC secret cannot be published in a JWKS") != std::string::npos);
+
+  REQUIRE(run_jwtgate({"keygen", "--alg", "HS256", "--out", dir.file("hs")}).exit_code == 0);
+  ProcessResult hs_key = run_jwtgate({"dev-idp", "--listen", listen, "--key", dir.file("hs.pem"), "--alg", "ES256"});
+  CHECK(hs_key.exit_code == 2);
+  CHECK(hs_key.err.find("cannot be published in a JWKS") != std::string::npos);
+
+  REQUIRE(run_jwtgate({"keygen", "--alg", "ES256", "--out", dir.file("ec")}).exit_code == 0);
+  ProcessResult mismatch = run_jwtgate({"dev-idp", "--listen", listen, "--key", dir.file("ec.pem"), "--alg", "RS256"});
+  CHECK(mismatch.exit_code == 2);
+  CHECK(mismatch.err.find("cannot sign RS256") != std::string::npos);
+  CHECK(run_jwtgate({"dev-idp", "--listen", listen, "--key", dir.file("ec.pem")}).exit_code == 2);  // no --alg
+
+  for (const char* issuer : {"http://idp:9000/?tenant=a", "http://idp:9000/#x", "idp:9000", "ftp://idp/"}) {
+    CAPTURE(issuer);
+    ProcessResult bad = run_jwtgate({"dev-idp", "--listen", listen, "--issuer", issuer});
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("--issuer") != std::string::npos);
+  }
+  CHECK(run_jwtgate({"dev-idp", "--listen", listen, "--ttl", "48h"}).exit_code == 2);
+  CHECK(run_jwtgate({"dev-idp", "--listen", listen, "--bogus", "1"}).exit_code == 2);
+  CHECK(run_jwtgate({"help"}).out.find("jwtgate dev-idp") != std::string::npos);
+}
+
+TEST_CASE("dev-idp --key serves that key's public half and signs with it; the banner says what it is") {
+  TempDir dir;
+  REQUIRE(run_jwtgate({"keygen", "--alg", "RS256", "--kid", "team-key", "--out", dir.file("rsa")}).exit_code == 0);
+  const int port = jwtgate::testing::free_port();
+  jwtgate::testing::Child idp({JWTGATE_BINARY, "dev-idp", "--listen", "127.0.0.1:" + std::to_string(port), "--key",
+                               dir.file("rsa.pem"), "--alg", "RS256", "--kid", "team-key", "--audience", "orders"},
+                              dir.path(), "dev-idp");
+  REQUIRE_MESSAGE(jwtgate::testing::wait_for_port(port), idp.stderr_text());
+  const auto jwks = jwtgate::testing::http_request(port, "GET /.well-known/jwks.json HTTP/1.1\r\nHost: i\r\n\r\n");
+  REQUIRE(jwks.status == 200);
+  dir.write("served.json", jwks.body);
+  const auto minted = jwtgate::testing::http_request(
+      port, "POST /token?format=raw HTTP/1.1\r\nHost: i\r\nContent-Length: 15\r\n\r\n{\"sub\":\"alice\"}");
+  REQUIRE(minted.status == 200);
+  ProcessResult v = run_jwtgate({"verify", "--jwks", dir.file("served.json"), "--issuer",
+                                 "http://127.0.0.1:" + std::to_string(port), "--audience", "orders", "--alg", "RS256",
+                                 trim(minted.body)});
+  CHECK_MESSAGE(v.exit_code == 0, std::string(v.out + v.err));
+  CHECK(v.out.find("\"kid\":\"team-key\"") != std::string::npos);
+  CHECK(v.out.find("\"sub\":\"alice\"") != std::string::npos);
+  // The served key is the file's: the JWKS keygen wrote verifies the same token.
+  CHECK(run_jwtgate({"verify", "--jwks", dir.file("rsa.jwks.json"), "--alg", "RS256", trim(minted.body)}).exit_code == 0);
+  CHECK(jwks.body.find("\"d\"") == std::string::npos);
+  const std::string banner = idp.stdout_text();
+  CHECK(banner.find("DEVELOPMENT identity provider") != std::string::npos);
+  CHECK(banner.find("from " + dir.file("rsa.pem")) != std::string::npos);
+  CHECK(banner.find("curl -s -X POST 'http://127.0.0.1:" + std::to_string(port) + "/token?format=raw'") != std::string::npos);
+  idp.signal(SIGINT);
+  CHECK(idp.wait_exit(3) == 0);
 }

@@ -20,6 +20,7 @@
 #include "tests/support/child.h"
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
+#include "tests/support/proxy_env.h"
 #include "tests/support/tokens.h"
 
 using namespace jwtgate;
@@ -909,4 +910,125 @@ TEST_CASE("cache_file writable by others is not trusted at start, even with the 
   Gate gate(dir, uri_provider(url, "      cache_file: " + cache + "\n      stale_max: 1h\n"), "  - prefix: /\n");
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   CHECK_MESSAGE(gate.get("/x", token_for(attacker)) != 200, gate.log());
+}
+
+namespace {
+
+// `jwtgate dev-idp` as a compose stack runs it, on a free loopback port.
+class DevIdpProcess {
+ public:
+  DevIdpProcess(const TempDir& dir, const std::vector<std::string>& extra = {}) {
+    port_ = free_port();
+    std::vector<std::string> argv{JWTGATE_BINARY, "dev-idp", "--listen", "127.0.0.1:" + std::to_string(port_)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    child_ = std::make_unique<Child>(argv, dir.path(), "dev-idp");
+    REQUIRE_MESSAGE(wait_for_port(port_), child_->stderr_text());
+  }
+  std::string issuer() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  HttpResponse request(const std::string& method, const std::string& target, const std::string& body = "",
+                       const std::string& headers = "") const {
+    return http_request(port_, method + " " + target + " HTTP/1.1\r\nHost: idp\r\n" + headers +
+                                   "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  }
+  // POST /token; the access_token of a 200 JSON answer.
+  std::string token(const std::string& claims) const {
+    const HttpResponse r = request("POST", "/token", claims, "Content-Type: application/json\r\n");
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    const std::string key = "\"access_token\":\"";
+    const auto start = r.body.find(key);
+    REQUIRE(start != std::string::npos);
+    return r.body.substr(start + key.size(), r.body.find('"', start + key.size()) - start - key.size());
+  }
+  Child& process() { return *child_; }
+
+ private:
+  std::unique_ptr<Child> child_;
+  int port_ = 0;
+};
+
+std::string dev_idp_provider(const std::string& issuer) {
+  return "  - name: dev\n    issuer: " + issuer + "\n    audiences: [dev-api]\n    algorithms: [ES256]\n"
+         "    jwks: {discovery: true}\n    claims_to_headers: {sub: X-Jwt-Sub, scope: X-Jwt-Scope}\n";
+}
+
+}  // namespace
+
+TEST_CASE("dev-idp: a gateway using discovery trusts its tokens; expired and wrong-audience ones are 401") {
+  TempDir dir;
+  DevIdpProcess idp(dir);
+  Gate gate(dir, dev_idp_provider(idp.issuer()));
+  REQUIRE_MESSAGE(eventually([&] { return gate.ready(); }, 5), gate.log());
+
+  HttpResponse r;
+  CHECK(gate.get("/orders", idp.token(R"({"sub":"alice","scope":"read write"})"), &r) == 200);
+  // What the upstream received: the claims jwtgate verified, as headers.
+  CHECK(echoed_header(r, "X-Jwt-Sub") == "alice");
+  CHECK(echoed_header(r, "X-Jwt-Scope") == "read write");
+
+  // ?format=raw: the bare token and a newline, as `curl ... | read TOKEN` wants it.
+  const HttpResponse raw = idp.request("POST", "/token?format=raw", R"({"sub":"bob"})");
+  REQUIRE_MESSAGE(raw.status == 200, raw.body);
+  CHECK(raw.header("Content-Type").rfind("text/plain", 0) == 0);
+  REQUIRE(raw.body.size() > 1);
+  CHECK(raw.body.back() == '\n');
+  CHECK(gate.get("/orders", raw.body.substr(0, raw.body.size() - 1), &r) == 200);
+  CHECK(echoed_header(r, "X-Jwt-Sub") == "bob");
+
+  // An empty body gets the defaults.
+  CHECK(gate.get("/orders", idp.token(""), &r) == 200);
+  CHECK(echoed_header(r, "X-Jwt-Sub") == "dev-user");
+
+  // Tokens the IdP signs but the gateway must refuse.
+  CHECK(gate.get("/orders", idp.token(R"({"sub":"alice","exp":1000})")) == 401);
+  CHECK(gate.get("/orders", idp.token(R"({"sub":"alice","aud":"other-api"})")) == 401);
+  CHECK(gate.get("/orders", idp.token(R"({"sub":"alice","iss":"http://elsewhere"})")) == 401);
+  CHECK(gate.get("/orders") == 401);
+
+  // A second dev-idp signs with its own ephemeral key: the gateway does not trust it.
+  TempDir other_dir;
+  DevIdpProcess other(other_dir);
+  CHECK(gate.get("/orders", other.token(R"({"iss":")" + idp.issuer() + R"("})")) == 401);
+
+  // Runs until SIGTERM and then exits 0 promptly.
+  idp.process().signal(SIGTERM);
+  CHECK(idp.process().wait_exit(3) == 0);
+}
+
+TEST_CASE("dev-idp over HTTP: discovery, JWKS, 400s in RFC 6749 shape, 405, 404 and 413, all marked development-only") {
+  TempDir dir;
+  DevIdpProcess idp(dir, {"--issuer", "http://idp.test:9000/", "--kid", "compose-1"});
+  const std::string marker = "development only, not for production";
+
+  const HttpResponse discovery = idp.request("GET", "/.well-known/openid-configuration");
+  REQUIRE(discovery.status == 200);
+  CHECK(discovery.header("X-Jwtgate-Dev-Idp") == marker);
+  CHECK(discovery.body.find(R"("issuer":"http://idp.test:9000/")") != std::string::npos);
+  CHECK(discovery.body.find(R"("jwks_uri":"http://idp.test:9000/.well-known/jwks.json")") != std::string::npos);
+  CHECK(discovery.body.find(R"("token_endpoint":"http://idp.test:9000/token")") != std::string::npos);
+
+  const HttpResponse jwks = idp.request("GET", "/.well-known/jwks.json");
+  REQUIRE(jwks.status == 200);
+  CHECK(jwks.header("Cache-Control") == "public, max-age=60");
+  CHECK(jwks.body.find(R"("kid":"compose-1")") != std::string::npos);
+
+  for (const auto& [target, body] : std::vector<std::pair<std::string, std::string>>{
+           {"/token", "sub=alice"}, {"/token", "[]"}, {"/token?ttl=48h", "{}"}, {"/token?ttl=x", "{}"},
+           {"/token", "{\"pad\":\"" + std::string(40 * 1024, 'x') + "\"}"}}) {
+    CAPTURE(target);
+    CAPTURE(body.substr(0, 20));
+    const HttpResponse r = idp.request("POST", target, body);
+    CHECK(r.status == 400);
+    CHECK(r.header("Content-Type") == "application/json");
+    CHECK(r.body.find(R"("error":"invalid_request","error_description":")") != std::string::npos);
+    CHECK(r.header("X-Jwtgate-Dev-Idp") == marker);
+  }
+  const HttpResponse get_token = idp.request("GET", "/token");
+  CHECK(get_token.status == 405);
+  CHECK(get_token.header("Allow") == "POST");
+  CHECK(idp.request("PUT", "/.well-known/jwks.json").header("Allow") == "GET, HEAD");
+  CHECK(idp.request("GET", "/authorize").status == 404);
+  // Beyond the server's request bound the connection is refused before the body is read.
+  const HttpResponse huge = idp.request("POST", "/token", std::string(70 * 1024, 'x'));
+  CHECK(huge.status == 413);
+  CHECK(huge.header("X-Jwtgate-Dev-Idp") == marker);
 }
