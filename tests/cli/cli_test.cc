@@ -396,6 +396,8 @@ TEST_CASE("development: takes an upstream, and cannot be combined with other key
   CHECK(r.err.find("unknown key \"listn\"; did you mean \"listen\"?") != std::string::npos);
   dir.write("bad.yaml", "development: {listen: nowhere}\n");
   CHECK(run_jwtgate({"--config", dir.file("bad.yaml")}).exit_code == 2);
+}
+
 TEST_CASE("dev-idp refuses what it cannot serve: HMAC, a bad issuer, a key that does not fit --alg") {
   TempDir dir;
   const std::string listen = "127.0.0.1:" + std::to_string(jwtgate::testing::free_port());

@@ -182,6 +182,7 @@ TEST_CASE("a minimal config shows every default") {
   ],
   "routes_case_sensitive": false,
   "forward_override_headers": false,
+  "watch_config": true,
   "limits": {
     "max_header_bytes": 16384,
     "max_token_bytes": 8192,
@@ -399,6 +400,7 @@ TEST_CASE("the full schema renders every field in the configured order") {
   ],
   "routes_case_sensitive": true,
   "forward_override_headers": true,
+  "watch_config": true,
   "limits": {
     "max_header_bytes": 32768,
     "max_token_bytes": 4096,

@@ -296,6 +296,11 @@ TEST_CASE("routes_case_sensitive, forward_override_headers and limits.body_timeo
   REQUIRE_MESSAGE(off.config, text(off));
   CHECK_FALSE(off.config->routes_case_sensitive);
   CHECK_FALSE(off.config->forward_override_headers);
+  CHECK(on.config->watch_config);  // the default
+  LoadResult unwatched = load(kMinimal + "watch_config: false\n");
+  REQUIRE(unwatched.config);
+  CHECK_FALSE(unwatched.config->watch_config);
+  CHECK(has(load(kMinimal + "watch_config: sometimes\n"), "watch_config"));
   CHECK(off.config->limits.body_timeout == std::chrono::milliseconds(500));
   CHECK(off.diagnostics.items().empty());
 
