@@ -177,7 +177,8 @@ TEST_CASE("a minimal config shows every default") {
       "auth": "required",
       "require_scopes": [],
       "require_claims": [],
-      "providers": null
+      "providers": null,
+      "upstream": null
     }
   ],
   "routes_case_sensitive": false,
@@ -348,7 +349,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
       "auth": "none",
       "require_scopes": [],
       "require_claims": [],
-      "providers": null
+      "providers": null,
+      "upstream": null
     },
     {
       "prefix": "/admin",
@@ -377,7 +379,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
       ],
       "providers": [
         "main"
-      ]
+      ],
+      "upstream": null
     },
     {
       "prefix": "/public",
@@ -385,7 +388,12 @@ TEST_CASE("the full schema renders every field in the configured order") {
       "auth": "optional",
       "require_scopes": [],
       "require_claims": [],
-      "providers": null
+      "providers": null,
+      "upstream": {
+        "url": "http://inventory:3001/",
+        "host": "inventory",
+        "port": 3001
+      }
     },
     {
       "prefix": "/",
@@ -393,7 +401,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
       "auth": "required",
       "require_scopes": [],
       "require_claims": [],
-      "providers": null
+      "providers": null,
+      "upstream": null
     }
   ],
   "routes_case_sensitive": true,
