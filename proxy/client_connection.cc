@@ -601,17 +601,17 @@ void ClientConnection::authorize() {
     // Authorized: now the client may send the body.
     write_client("HTTP/1.1 100 Continue\r\n\r\n");
   }
-  // The client stays readable while the exchange runs: bytes that arrive meanwhile wait in
-  // pending_ (the parser is paused), and a client that goes away is noticed at once. Stopping and
-  // restarting reads per request would cost two epoll_ctl calls each time.
-  // (An Upgrade request stops reading: what follows it belongs to the tunnel, held until the
-  // upstream agrees.)
   // The upstream is that of the route exact-case matching picked, from the one lookup that
   // authorized the request: case folding only adds rules a request must pass, it never sends a
   // path to a service whose prefix does not cover it as written (what routes_case_sensitive: true
   // would do), and the request has passed that route too.
   upstream_index_ = rt().route_upstream[rt().routes.index_of(also_route_ ? also_route_ : route_)];
   upstream_pool_ = gen_->pools[upstream_index_].get();
+  // The client stays readable while the exchange runs: bytes that arrive meanwhile wait in
+  // pending_ (the parser is paused), and a client that goes away is noticed at once. Stopping and
+  // restarting reads per request would cost two epoll_ctl calls each time.
+  // (An Upgrade request stops reading: what follows it belongs to the tunnel, held until the
+  // upstream agrees.)
   phase_ = Phase::forwarding;
   if (upgrade_request_) stop_reading();
   connect_upstream(!upgrade_request_);
