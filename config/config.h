@@ -99,6 +99,8 @@ struct Route {
   std::vector<std::string> require_scopes;
   std::vector<ClaimRequirement> require_claims;
   std::vector<std::string> providers;  // empty: every provider
+  // Where this route's requests go; empty: the top-level upstream.
+  std::optional<UpstreamUrl> upstream{};
 
   bool accepts_provider(std::string_view name) const {
     return providers.empty() || std::find(providers.begin(), providers.end(), name) != providers.end();

@@ -151,6 +151,14 @@ void listen_address(core::JsonWriter& w, const ListenAddress& a) {
   w.end_object();
 }
 
+void upstream_url(core::JsonWriter& w, const UpstreamUrl& u) {
+  w.begin_object();
+  w.key("url"); url(w, u.text);
+  w.key("host"); w.string(valid_utf8(u.host));
+  w.key("port"); w.number(u.port);
+  w.end_object();
+}
+
 std::string_view token_source_kind(TokenSource::Kind k) {
   switch (k) {
     case TokenSource::Kind::header: return "header";
@@ -255,6 +263,10 @@ void route(core::JsonWriter& w, const Route& r) {
   }
   w.end_array();
   w.key("providers"); string_list_or_null(w, r.providers);
+  // null: the route's requests go to the top-level upstream.
+  w.key("upstream");
+  if (r.upstream) upstream_url(w, *r.upstream);
+  else w.null();
   w.end_object();
 }
 

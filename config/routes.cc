@@ -2,6 +2,7 @@
 // proxy's; here each route is checked to be unambiguous and self-consistent.
 #include <set>
 
+#include "config/address.h"
 #include "config/sections.h"
 
 namespace jwtgate::config {
@@ -42,7 +43,9 @@ bool is_method(const std::string& m) {
 
 void read_route(YamlReader& r, const YAML::Node& node, const Path& path, const std::vector<Provider>& providers,
                 Route& route) {
-  if (!r.mapping(node, path, {"prefix", "methods", "auth", "require_scopes", "require_claims", "providers"})) return;
+  if (!r.mapping(node, path, {"prefix", "methods", "auth", "require_scopes", "require_claims", "providers", "upstream"})) {
+    return;
+  }
   if (auto n = node["prefix"]) {
     if (auto v = r.string(n, path + ".prefix")) {
       route.prefix = *v;
@@ -115,6 +118,14 @@ void read_route(YamlReader& r, const YAML::Node& node, const Path& path, const s
       if (v->empty()) r.error(n, path + ".providers", "empty: leave providers out to accept every provider");
     }
     if (route.auth == AuthMode::none) r.warning(n, path + ".providers", "ignored: auth is none");
+  }
+  if (auto n = node["upstream"]) {
+    if (auto text = r.string(n, path + ".upstream")) {
+      UpstreamUrl url;
+      std::string why;
+      if (parse_upstream_url(*text, url, why)) route.upstream = std::move(url);
+      else r.error(n, path + ".upstream", why + ", found " + YamlReader::describe(n));
+    }
   }
 }
 

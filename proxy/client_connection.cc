@@ -393,6 +393,8 @@ void ClientConnection::reset_request() {
   upstream_head_.clear();
   route_ = nullptr;
   also_route_ = nullptr;
+  upstream_pool_ = nullptr;
+  upstream_index_ = 0;
   target_ = RequestTarget{};
   waited_for_keys_ = false;
   awaited_provider_ = -1;
@@ -599,6 +601,12 @@ void ClientConnection::authorize() {
     // Authorized: now the client may send the body.
     write_client("HTTP/1.1 100 Continue\r\n\r\n");
   }
+  // The upstream is that of the route exact-case matching picked, from the one lookup that
+  // authorized the request: case folding only adds rules a request must pass, it never sends a
+  // path to a service whose prefix does not cover it as written (what routes_case_sensitive: true
+  // would do), and the request has passed that route too.
+  upstream_index_ = rt().route_upstream[rt().routes.index_of(also_route_ ? also_route_ : route_)];
+  upstream_pool_ = gen_->pools[upstream_index_].get();
   // The client stays readable while the exchange runs: bytes that arrive meanwhile wait in
   // pending_ (the parser is paused), and a client that goes away is noticed at once. Stopping and
   // restarting reads per request would cost two epoll_ctl calls each time.
@@ -610,7 +618,7 @@ void ClientConnection::authorize() {
 }
 
 void ClientConnection::connect_upstream(bool allow_reuse) {
-  upstream_ = gen_->pool->acquire(this, allow_reuse);
+  upstream_ = upstream_pool_->acquire(this, allow_reuse);
   if (upstream_->state() == UpstreamConnection::State::ready) {
     send_upstream_head();
   } else if (upstream_->state() == UpstreamConnection::State::closed) {
@@ -852,7 +860,7 @@ void ClientConnection::upstream_complete(UpstreamConnection* up) {
   upstream_ = nullptr;
   account();
   if (request_done_) {
-    gen_->pool->release(up);
+    upstream_pool_->release(up);
   } else {
     up->close();
   }
@@ -1132,6 +1140,8 @@ void ClientConnection::account() {
       {"client", peer_ip_},
   };
   if (reason_ != core::Reason::ok) fields.push_back({"reason", core::reason_name(reason_)});
+  // Which service a forwarded request went to (the URL holds no credentials: see address.h).
+  if (upstream_pool_) fields.push_back({"upstream", rc.upstreams[upstream_index_].text});
   if (upstream_status_ > 0) {
     fields.push_back({"upstream_status", upstream_status, true});
     fields.push_back({"upstream_ms", upstream_duration, true});

@@ -181,6 +181,10 @@ class ClientConnection final : public UpstreamClient {
 
   // The upstream side of the exchange.
   UpstreamConnection* upstream_ = nullptr;
+  // The pool of the upstream the route decision chose (owned by gen_): every connection of the
+  // exchange, a retry's too, comes from it and returns to it.
+  UpstreamPool* upstream_pool_ = nullptr;
+  std::size_t upstream_index_ = 0;  // in rt().upstreams, for the access log
   bool response_head_sent_ = false;
   bool rechunk_response_ = false;
   bool close_delimited_response_ = false;

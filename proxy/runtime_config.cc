@@ -44,7 +44,16 @@ RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(co
     removed_headers.insert(removed_headers.end(),
                            {"X-Original-URL", "X-Rewrite-URL", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"});
   }
+  upstreams.push_back(config.upstream);
+  auto upstream_index = [this](const config::UpstreamUrl& u) {
+    for (std::size_t i = 0; i < upstreams.size(); ++i) {
+      if (iequals(upstreams[i].host, u.host) && upstreams[i].port == u.port) return i;
+    }
+    upstreams.push_back(u);
+    return upstreams.size() - 1;
+  };
   for (const auto& r : config.routes) {
+    route_upstream.push_back(r.upstream ? upstream_index(*r.upstream) : 0);
     std::vector<config::TokenSource> sources;
     for (const auto& p : config.providers) {
       if (!r.accepts_provider(p.name)) continue;

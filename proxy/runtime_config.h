@@ -35,6 +35,11 @@ struct RuntimeConfig {
   // Per route (configured order): the token sources of every provider it accepts, deduplicated,
   // so the request path does not assemble them per request.
   std::vector<std::vector<config::TokenSource>> route_token_sources;
+  // Every distinct upstream (same host and port: one entry), the top-level one first; a worker
+  // keeps one connection pool per entry, so connections are never shared across upstreams.
+  std::vector<config::UpstreamUrl> upstreams;
+  // Per route (configured order): its index in `upstreams`, so choosing one costs nothing.
+  std::vector<std::size_t> route_upstream;
 
   explicit RuntimeConfig(config::Config c);
   std::size_t requirement_index(const std::string& path) const;

@@ -1,6 +1,6 @@
-// Connections to the upstream service: one pool per worker, kept alive between requests, with
-// llhttp parsing the responses and handing them to the client connection that owns the
-// exchange.
+// Connections to an upstream service: one pool per worker and upstream, kept alive between
+// requests, with llhttp parsing the responses and handing them to the client connection that
+// owns the exchange.
 #pragma once
 
 #include <llhttp.h>

@@ -4,6 +4,7 @@
 
 #include "proxy/client_connection.h"
 #include "proxy/error_response.h"
+#include "proxy/http_head.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
@@ -114,15 +115,23 @@ void Worker::apply_install(std::shared_ptr<const RuntimeConfig> runtime, std::ve
   auto g = std::make_shared<Generation>();
   g->authenticator = std::make_unique<Authenticator>(runtime, kVerifiedCacheEntries);
   for (std::size_t i = 0; i < keys.size(); ++i) g->authenticator->set_keys(i, std::move(keys[i]));
-  // The same upstream keeps its warm connections across a reload.
-  if (generation_ && generation_->runtime->config.upstream.text == runtime->config.upstream.text) {
-    g->pool = generation_->pool;
-  } else {
-    if (generation_) {
-      generation_->pool->close_idle();
-      retired_pools_.push_back(generation_->pool);
+  // An upstream the new configuration still names keeps its warm connections across a reload.
+  std::vector<bool> kept(generation_ ? generation_->pools.size() : 0, false);
+  for (const config::UpstreamUrl& u : runtime->upstreams) {
+    std::shared_ptr<UpstreamPool> pool;
+    for (std::size_t i = 0; i < kept.size() && !pool; ++i) {
+      const config::UpstreamUrl& old = generation_->runtime->upstreams[i];
+      if (iequals(old.host, u.host) && old.port == u.port) {
+        pool = generation_->pools[i];
+        kept[i] = true;
+      }
     }
-    g->pool = std::make_shared<UpstreamPool>(&loop_, runtime->config.upstream, kMaxIdleUpstream);
+    g->pools.push_back(pool ? std::move(pool) : std::make_shared<UpstreamPool>(&loop_, u, kMaxIdleUpstream));
+  }
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    if (kept[i]) continue;
+    generation_->pools[i]->close_idle();
+    retired_pools_.push_back(generation_->pools[i]);
   }
   for (const auto& route : runtime->config.routes) g->route_metrics.push_back(metrics_.route(route.prefix));
   g->runtime = std::move(runtime);
@@ -233,7 +242,7 @@ void Worker::on_deadline(uv_timer_t* timer) {
 void Worker::maybe_finish() {
   if (!draining_ || finished_ || !connections_.empty()) return;
   finished_ = true;
-  generation_->pool->close_idle();
+  for (auto& pool : generation_->pools) pool->close_idle();
   for (auto& pool : retired_pools_) pool->close_idle();
   access_log_.flush();
   close_handle(reinterpret_cast<uv_handle_t*>(&async_), nullptr);

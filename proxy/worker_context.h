@@ -23,7 +23,8 @@ class ClientConnection;
 struct Generation {
   std::shared_ptr<const RuntimeConfig> runtime;
   std::unique_ptr<Authenticator> authenticator;
-  std::shared_ptr<UpstreamPool> pool;
+  // Per entry of runtime->upstreams (the top-level upstream first).
+  std::vector<std::shared_ptr<UpstreamPool>> pools;
   std::vector<RouteCounters*> route_metrics;  // per route, configured order
 };
 

@@ -177,7 +177,8 @@ TEST_CASE("a minimal config shows every default") {
       "auth": "required",
       "require_scopes": [],
       "require_claims": [],
-      "providers": null
+      "providers": null,
+      "upstream": null
     }
   ],
   "routes_case_sensitive": false,
@@ -350,7 +351,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
       "auth": "none",
       "require_scopes": [],
       "require_claims": [],
-      "providers": null
+      "providers": null,
+      "upstream": null
     },
     {
       "prefix": "/admin",
@@ -379,7 +381,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
       ],
       "providers": [
         "main"
-      ]
+      ],
+      "upstream": null
     },
     {
       "prefix": "/public",
@@ -387,7 +390,12 @@ TEST_CASE("the full schema renders every field in the configured order") {
       "auth": "optional",
       "require_scopes": [],
       "require_claims": [],
-      "providers": null
+      "providers": null,
+      "upstream": {
+        "url": "http://inventory:3001/",
+        "host": "inventory",
+        "port": 3001
+      }
     },
     {
       "prefix": "/",
@@ -395,7 +403,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
       "auth": "required",
       "require_scopes": [],
       "require_claims": [],
-      "providers": null
+      "providers": null,
+      "upstream": null
     }
   ],
   "routes_case_sensitive": true,

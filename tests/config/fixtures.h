@@ -82,6 +82,7 @@ routes:
     providers: [main]
   - prefix: /public
     auth: optional
+    upstream: http://inventory:3001/
   - prefix: /
     auth: required
 routes_case_sensitive: true

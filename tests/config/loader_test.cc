@@ -126,6 +126,10 @@ TEST_CASE("every key of the full schema is read") {
   CHECK(c.routes[1].require_claims[1].values == std::vector<std::string>{"gold"});
   CHECK(c.routes[1].providers == std::vector<std::string>{"main"});
   CHECK(c.routes[2].auth == AuthMode::optional);
+  REQUIRE(c.routes[2].upstream);
+  CHECK(c.routes[2].upstream->host == "inventory");
+  CHECK(c.routes[2].upstream->port == 3001);
+  CHECK_FALSE(c.routes[3].upstream);  // the top-level upstream
   CHECK(c.limits.max_header_bytes == 32 * 1024);
   CHECK(c.limits.max_token_bytes == 4 * 1024);
   CHECK(c.limits.upstream_timeout == std::chrono::milliseconds(500));
@@ -271,6 +275,33 @@ TEST_CASE("bad route prefixes are refused with the reason") {
     CHECK_MESSAGE(has(r, "error: routes[0].prefix: "), text(r));
     CHECK_MESSAGE(has(r, c.reason), text(r));
   }
+}
+
+TEST_CASE("routes[].upstream takes the top-level upstream's syntax; errors name the route's key") {
+  LoadResult ok = load(kMinimal + "routes:\n  - prefix: /a\n    upstream: http://orders:3000\n  - prefix: /\n");
+  REQUIRE_MESSAGE(ok.config, text(ok));
+  CHECK(ok.diagnostics.count(Diagnostic::Severity::warning) == 0);
+  REQUIRE(ok.config->routes[0].upstream);
+  CHECK(ok.config->routes[0].upstream->host == "orders");
+  CHECK(ok.config->routes[0].upstream->port == 3000);
+  CHECK(ok.config->routes[0].upstream->text == "http://orders:3000");
+  CHECK_FALSE(ok.config->routes[1].upstream);
+  // The same as the top-level one: allowed, nothing to warn about.
+  LoadResult same = load(kMinimal + "routes:\n  - prefix: /\n    upstream: http://127.0.0.1:3000\n");
+  REQUIRE_MESSAGE(same.config, text(same));
+  CHECK(same.diagnostics.count(Diagnostic::Severity::warning) == 0);
+
+  struct Case { const char* value; const char* reason; };
+  for (Case c : {Case{"https://orders", "https upstreams are not supported"}, Case{"orders:3000", "expected an http:// URL"},
+                 Case{"http://orders:3000/v1", "paths, queries and credentials are not supported"},
+                 Case{"http://orders:99999", "port from 1 to 65535"}, Case{"http://bad_host", "is not a host name"},
+                 Case{"\"\"", "expected an http:// URL"}, Case{"{url: http://orders}", "routes[1].upstream: expected"}}) {
+    LoadResult r = load(kMinimal + "routes:\n  - prefix: /a\n  - prefix: /\n    upstream: " + c.value + "\n");
+    CHECK_FALSE(r.config);
+    CHECK_MESSAGE(has(r, "test.yaml:12:15: error: routes[1].upstream: "), text(r));
+    CHECK_MESSAGE(has(r, c.reason), text(r));
+  }
+  CHECK(has(load(kMinimal + "routes:\n  - prefix: /\n    upstreem: http://orders\n"), "did you mean \"upstream\"?"));
 }
 
 TEST_CASE("routes that contradict themselves or each other are refused") {

@@ -162,7 +162,8 @@ void ProxyHarness::new_generation() {
   // A fresh (small) verified-token cache per input: an input behaves the same whatever ran before.
   g->authenticator = std::make_unique<proxy::Authenticator>(runtime_, 64);
   for (std::size_t i = 0; i < runtime_->providers.size(); ++i) g->authenticator->set_keys(i, keys_);
-  g->pool = pool_;
+  // Every upstream the config names is the harness's one upstream.
+  g->pools.assign(runtime_->upstreams.size(), pool_);
   g->route_metrics = route_metrics_;
   generation_ = std::move(g);
 }

@@ -15,6 +15,8 @@ implementation). Binds 127.0.0.1 on a free port, prints the port on stdout, serv
   POST .../early            -> answers 200 (promising 100 bytes, sending 10) before reading the body
   GET  /__seen[?clear=1]    -> (sent directly, not through jwtgate) every request head this
                                upstream has parsed so far, as JSON [{method, path, headers}]
+
+With --name NAME every response carries X-Upstream: NAME (tests with several upstreams).
 """
 import base64
 import hashlib
@@ -29,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 PATTERN = bytes(range(256)) * 256  # 64 KiB
 SEEN = []  # every request head parsed, for tests whose oracle is what the upstream received
 SEEN_LOCK = threading.Lock()
+NAME = sys.argv[sys.argv.index("--name") + 1] if "--name" in sys.argv else ""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -36,6 +39,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def end_headers(self):
+        if NAME:
+            self.send_header("X-Upstream", NAME)
+        super().end_headers()
 
     def parse_request(self):
         if not super().parse_request():
