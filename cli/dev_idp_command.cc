@@ -1,5 +1,6 @@
 // `jwtgate dev-idp`: the development OpenID provider (proxy/dev_idp.h) on a listener, until
 // SIGTERM or SIGINT. It mints tokens for anyone who can reach it, so the banner says so loudly.
+#include <openssl/rand.h>
 #include <uv.h>
 
 #include <csignal>
@@ -19,7 +20,7 @@ namespace jwtgate::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: jwtgate dev-idp [--listen 127.0.0.1:9000] [--issuer URL] [--key FILE --alg ALG] [--kid dev-idp-1]\n"
+    "usage: jwtgate dev-idp [--listen 127.0.0.1:9000] [--issuer URL] [--key FILE --alg ALG] [--kid K]\n"
     "                       [--audience dev-api] [--ttl 15m]\n"
     "  a DEVELOPMENT OpenID provider: serves the discovery document and JWKS and mints a token for\n"
     "  any claims at POST /token, for anyone who can reach it. Never use it in production.\n"
@@ -58,6 +59,18 @@ struct Signals {
   }
 };
 
+std::string ephemeral_kid() {
+  unsigned char bytes[4];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return "dev-idp-1";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string kid = "dev-idp-";
+  for (unsigned char b : bytes) {
+    kid += kHex[b >> 4];
+    kid += kHex[b & 15];
+  }
+  return kid;
+}
+
 }  // namespace
 
 int dev_idp_command(int argc, char** argv) {
@@ -86,7 +99,10 @@ int dev_idp_command(int argc, char** argv) {
   proxy::DevIdpOptions options;
   options.issuer = args.get("issuer", "http://" + authority(listen, false));
   options.audience = args.get("audience", options.audience);
-  options.kid = args.get("kid", options.kid);
+  // An ephemeral key gets a kid of its own at every start: a gateway that cached the previous
+  // run's key under a fixed kid would refuse new tokens (known kid, bad signature, no refetch)
+  // until its next refresh; an unknown kid makes it refetch at once.
+  options.kid = args.get("kid", args.has("key") ? options.kid : ephemeral_kid());
   if (!proxy::check_dev_idp_issuer(options.issuer, error)) return usage_error("--issuer: " + error);
   if (options.audience.empty()) return usage_error("--audience must not be empty");
   if (options.kid.empty()) return usage_error("--kid must not be empty");

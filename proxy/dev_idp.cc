@@ -168,10 +168,8 @@ DevIdp::DevIdp(DevIdpOptions options, core::Alg alg, core::SigningKey key)
   w.begin_array();
   w.string("public");
   w.end_array();
-  w.key("grant_types_supported");
-  w.begin_array();
-  w.string("client_credentials");
-  w.end_array();
+  // No grant_types_supported: /token mints for a JSON body of claims, not by an OAuth grant, and
+  // a client library that read "client_credentials" here would fail against it.
   w.key("jwtgate_dev_idp");
   w.string(kDevIdpMarker);
   w.end_object();
