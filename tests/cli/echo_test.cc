@@ -58,3 +58,32 @@ TEST_CASE("jwtgate echo warns on a listener that is not loopback and refuses bad
   CHECK(run_process({JWTGATE_BINARY, "echo", "--bogus"}).exit_code == 2);
   CHECK(run_process({JWTGATE_BINARY, "echo", "extra"}).exit_code == 2);
 }
+
+// `jwtgate echo` listens on 0.0.0.0 in the compose stack: whatever can reach it must not make it
+// hold an unbounded request head (the proxy's own max_header_bytes does not protect a service
+// that is reached directly).
+TEST_CASE("jwtgate echo bounds a request head: an endless header or URL is refused, memory stays small") {
+  TempDir dir;
+  const int port = free_port();
+  Child echo({JWTGATE_BINARY, "echo", "--listen", "127.0.0.1:" + std::to_string(port)}, dir.path(), "echo");
+  REQUIRE_MESSAGE(wait_for_port(port), echo.stderr_text());
+  const std::string mib(1 << 20, 'a');
+  for (const std::string start : {"GET / HTTP/1.1\r\nHost: a\r\nX-Big: ", "GET /"}) {
+    RawConnection c(port);
+    REQUIRE(c.send(start));
+    for (int i = 0; i < 64 && c.send(mib); ++i) {
+    }
+  }
+  // Still serving, and never held what it was sent.
+  REQUIRE(http_request(port, "GET /after HTTP/1.1\r\nHost: a\r\n\r\n").status == 200);
+  const long peak = echo.peak_rss_kib();
+  MESSAGE("jwtgate echo peak RSS: " << peak << " KiB");
+  CHECK(peak > 0);
+#ifdef JWTGATE_SANITIZED
+  CHECK(peak < 100 * 1024);  // shadow memory and quarantine; still far below the 128 MiB sent
+#else
+  CHECK(peak < 48 * 1024);
+#endif
+  echo.signal(SIGTERM);
+  CHECK(echo.wait_exit(3) == 0);
+}
