@@ -272,7 +272,8 @@ AdminResponse DevIdp::token(const AdminRequest& request, std::int64_t now) const
     out.string("Bearer");
     if (exp) {
       out.key("expires_in");
-      out.number(std::max<std::int64_t>(0, *exp - now));
+      // An exp from the body may be anything JSON holds: compared, never subtracted into overflow.
+      out.number(*exp <= now ? std::int64_t{0} : *exp - now);
     }
     out.end_object();
     r = json_response(200, out.take());

@@ -15,6 +15,11 @@ namespace jwtgate::proxy {
 
 namespace {
 
+// `jwtgate echo` is reachable directly in a compose stack, without the proxy's max_header_bytes in
+// front of it: the head it holds is bounded here (the proxy's own default is 16 KiB).
+constexpr std::size_t kMaxHeadBytes = 64 * 1024;
+constexpr std::size_t kMaxHeaderFields = 100;
+
 // One connection: parse one request at a time, answer it, close after the answer (the
 // development upstream does not need keep-alive).
 struct EchoConnection {
@@ -22,6 +27,7 @@ struct EchoConnection {
   llhttp_t parser{};
   std::string url;
   HeaderList headers;
+  std::size_t head_bytes = 0;
   bool answered = false;
   const std::string* document_path = nullptr;
   const std::string* document = nullptr;
@@ -29,16 +35,27 @@ struct EchoConnection {
   std::vector<char> buffer = std::vector<char>(16384);
 };
 
+// False once the head is over its bound: the parser stops with an error and the connection closes.
+bool within_bounds(EchoConnection* c, std::size_t len) {
+  c->head_bytes += len;
+  return c->head_bytes <= kMaxHeadBytes && c->headers.fields().size() <= kMaxHeaderFields;
+}
 int on_url(llhttp_t* p, const char* at, std::size_t len) {
-  static_cast<EchoConnection*>(p->data)->url.append(at, len);
+  auto* c = static_cast<EchoConnection*>(p->data);
+  if (!within_bounds(c, len)) return HPE_USER;
+  c->url.append(at, len);
   return 0;
 }
 int on_field(llhttp_t* p, const char* at, std::size_t len) {
-  static_cast<EchoConnection*>(p->data)->headers.append_name_piece(std::string_view(at, len));
+  auto* c = static_cast<EchoConnection*>(p->data);
+  if (!within_bounds(c, len)) return HPE_USER;
+  c->headers.append_name_piece(std::string_view(at, len));
   return 0;
 }
 int on_value(llhttp_t* p, const char* at, std::size_t len) {
-  static_cast<EchoConnection*>(p->data)->headers.append_value_piece(std::string_view(at, len));
+  auto* c = static_cast<EchoConnection*>(p->data);
+  if (!within_bounds(c, len)) return HPE_USER;
+  c->headers.append_value_piece(std::string_view(at, len));
   return 0;
 }
 

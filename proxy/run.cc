@@ -8,7 +8,7 @@
 #include "config/config_json.h"
 #include "config/loader.h"
 #include "proxy/admin_server.h"
-#include "proxy/file_watch.h"
+#include "proxy/config_file_watch.h"
 #include "proxy/key_manager.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
@@ -25,7 +25,7 @@ struct Control {
   Server* server = nullptr;
   KeyManager* keys = nullptr;
   AdminServer* admin = nullptr;
-  FileWatch* config_watch = nullptr;
+  ConfigFileWatch* config_watch = nullptr;
   std::shared_ptr<const RuntimeConfig> runtime;
   std::string config_path;
   ProcessCounters counters;
@@ -181,16 +181,16 @@ int run_proxy(config::Config config, const RunOptions& options) {
   control.admin = &admin;
 
   // Nobody sends SIGHUP to a container without a shell when its mounted ConfigMap changes.
-  std::unique_ptr<FileWatch> config_watch;
+  std::unique_ptr<ConfigFileWatch> config_watch;
   if (!options.config_path.empty() && runtime->config.watch_config) {
-    config_watch = std::make_unique<FileWatch>(&loop, options.config_path, std::chrono::seconds(5), [&control] {
+    config_watch = std::make_unique<ConfigFileWatch>(&loop, options.config_path, [&control] {
       if (control.stopping) return;
       log_event("info", "config file changed; reloading", {{"file", control.config_path}});
       control.reload();
     });
     std::string watch_error;
     if (!config_watch->start(watch_error)) {
-      log_event("warn", "the config file's directory cannot be watched; checking it every 5s (SIGHUP also reloads)",
+      log_event("warn", "the config file cannot be watched; only SIGHUP reloads it",
                 {{"file", options.config_path}, {"error", watch_error}});
     }
     control.config_watch = config_watch.get();

@@ -156,6 +156,10 @@ TEST_CASE("dev-idp: POST /token mints the defaults, and the body's claims overri
   const proxy::AdminResponse expired = call(idp, "POST", "/token", "", R"({"exp":1000})");
   REQUIRE(expired.status == 200);
   CHECK(member(expired.body, "expires_in") == "0");
+  // The most negative exp JSON can carry: expires_in was exp - now, a signed overflow.
+  const proxy::AdminResponse far_past = call(idp, "POST", "/token", "", R"({"exp":-9223372036854775808})");
+  REQUIRE(far_past.status == 200);
+  CHECK(member(far_past.body, "expires_in") == "0");
   core::Token e;
   CHECK(verify(idp, member(expired.body, "access_token"), e).reason() == core::Reason::expired);
 
