@@ -66,12 +66,17 @@ std::string www_authenticate(const Status& status, std::string_view realm) {
 
 std::string error_body(const Status& status) {
   HttpError e = http_error(status.reason());
+  return error_json(e.error_code.empty() ? status.name() : e.error_code,
+                    status.detail().empty() ? status.name() : std::string_view(status.detail()));
+}
+
+std::string error_json(std::string_view error, std::string_view description) {
   JsonWriter w;
   w.begin_object();
   w.key("error");
-  w.string(e.error_code.empty() ? status.name() : e.error_code);
+  w.string(error);
   w.key("error_description");
-  w.string(status.detail().empty() ? status.name() : std::string_view(status.detail()));
+  w.string(description);
   w.end_object();
   return w.take();
 }

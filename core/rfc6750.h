@@ -24,4 +24,8 @@ std::string www_authenticate(const Status& status, std::string_view realm = "jwt
 // A small JSON body: {"error":"invalid_token","error_description":"..."}.
 std::string error_body(const Status& status);
 
+// {"error": ERROR, "error_description": DESCRIPTION}: the error shape of RFC 6750 §3 and RFC 6749
+// §5.2, for errors that are not a token's Status.
+std::string error_json(std::string_view error, std::string_view description);
+
 }  // namespace jwtgate::core

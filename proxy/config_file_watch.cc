@@ -60,21 +60,8 @@ ConfigFileWatch::ConfigFileWatch(uv_loop_t* loop, std::string path, std::functio
 
 ConfigFileWatch::~ConfigFileWatch() { close(); }
 
-ConfigFileWatch::Identity ConfigFileWatch::identify(const std::string& path) {
-  Identity id;
-  struct stat st{};
-  if (::stat(path.c_str(), &st) != 0) return id;
-  id.exists = true;
-  id.dev = st.st_dev;
-  id.ino = st.st_ino;
-  id.size = static_cast<unsigned long long>(st.st_size);
-  id.mtime_ns = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-  id.ctime_ns = static_cast<long long>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
-  return id;
-}
-
 bool ConfigFileWatch::start(std::string& error) {
-  seen_ = identify(path_);
+  seen_ = identify_file(path_);
   const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) {
     error = std::string("inotify: ") + std::strerror(errno);
@@ -165,8 +152,8 @@ void ConfigFileWatch::read_events() {
 
 void ConfigFileWatch::on_settled(uv_timer_t* timer) {
   auto* w = static_cast<ConfigFileWatch*>(timer->data);
-  const Identity now = identify(w->path_);
-  const bool replaced = now.exists && (!w->seen_.exists || now.dev != w->seen_.dev || now.ino != w->seen_.ino);
+  const FileIdentity now = identify_file(w->path_);
+  const bool replaced = w->seen_.replaced_by(now);
   const bool report = now.exists && now != w->seen_ && (w->closed_after_write_ || (w->moved_in_ && replaced));
   w->closed_after_write_ = w->moved_in_ = false;
   w->watch_resolved_directory();

@@ -18,6 +18,8 @@
 #include <memory>
 #include <string>
 
+#include "proxy/file_identity.h"
+
 namespace jwtgate::proxy {
 
 class ConfigFileWatch {
@@ -34,13 +36,6 @@ class ConfigFileWatch {
 
  private:
   struct Handles;
-  struct Identity {
-    bool exists = false;
-    unsigned long long dev = 0, ino = 0, size = 0;
-    long long mtime_ns = 0, ctime_ns = 0;
-    bool operator==(const Identity&) const = default;
-  };
-  static Identity identify(const std::string& path);
   static void on_readable(uv_poll_t* handle, int status, int events);
   static void on_settled(uv_timer_t* timer);
   void read_events();
@@ -53,7 +48,7 @@ class ConfigFileWatch {
   int path_wd_ = -1, resolved_wd_ = -1;
   std::function<void()> changed_;
   std::unique_ptr<Handles> handles_;
-  Identity seen_;
+  FileIdentity seen_;
   // Since the last report: the file itself was closed after writing, or something was renamed
   // or symlinked into a watched directory.
   bool closed_after_write_ = false;

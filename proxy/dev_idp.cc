@@ -11,6 +11,7 @@
 #include "core/base64url.h"
 #include "core/json_object.h"
 #include "core/json_writer.h"
+#include "core/rfc6750.h"
 #include "proxy/http_head.h"
 
 namespace jwtgate::proxy {
@@ -36,14 +37,7 @@ AdminResponse json_response(int status, std::string body) {
 
 // RFC 6749 §5.2's error shape, so OAuth-aware clients show the description.
 AdminResponse oauth_error(int status, std::string_view error, std::string_view description) {
-  core::JsonWriter w;
-  w.begin_object();
-  w.key("error");
-  w.string(error);
-  w.key("error_description");
-  w.string(description);
-  w.end_object();
-  return json_response(status, w.take());
+  return json_response(status, core::error_json(error, description));
 }
 
 AdminResponse plain_response(int status, std::string body, std::string_view allow = {}) {

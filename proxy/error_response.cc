@@ -1,6 +1,5 @@
 #include "proxy/error_response.h"
 
-#include "core/json_writer.h"
 #include "core/rfc6750.h"
 
 namespace jwtgate::proxy {
@@ -106,16 +105,9 @@ std::string error_response(const core::Status& status, bool keep_alive) {
 
 std::string plain_error_response(int code, std::string_view error, std::string_view description, bool keep_alive,
                                  std::string_view extra_headers) {
-  core::JsonWriter w;
-  w.begin_object();
-  w.key("error");
-  w.string(error);
-  w.key("error_description");
-  w.string(description);
-  w.end_object();
   std::string headers(extra_headers);
   if (code == 503) headers += "Retry-After: 5\r\n";
-  return response(code, headers, w.take(), keep_alive);
+  return response(code, headers, core::error_json(error, description), keep_alive);
 }
 
 }  // namespace jwtgate::proxy

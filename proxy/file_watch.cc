@@ -1,7 +1,5 @@
 #include "proxy/file_watch.h"
 
-#include <sys/stat.h>
-
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
@@ -47,21 +45,8 @@ FileWatch::FileWatch(uv_loop_t* loop, std::string path, std::chrono::millisecond
 
 FileWatch::~FileWatch() { close(); }
 
-FileWatch::Identity FileWatch::identify(const std::string& path) {
-  Identity id;
-  struct stat st{};
-  if (::stat(path.c_str(), &st) != 0) return id;
-  id.exists = true;
-  id.dev = st.st_dev;
-  id.ino = st.st_ino;
-  id.size = static_cast<unsigned long long>(st.st_size);
-  id.mtime_ns = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-  id.ctime_ns = static_cast<long long>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
-  return id;
-}
-
 bool FileWatch::start(std::string& error) {
-  seen_ = identify(path_);
+  seen_ = identify_file(path_);
   uv_fs_poll_start(&handles_->poll->handle, on_poll, path_.c_str(), static_cast<unsigned>(poll_interval_.count()));
   const std::string dir = directory_of(path_);
   if (int rc = uv_fs_event_start(&handles_->event->handle, on_event, dir.c_str(), 0); rc != 0) {
@@ -97,7 +82,7 @@ void FileWatch::on_poll(uv_fs_poll_t* handle, int, const uv_stat_t*, const uv_st
 
 void FileWatch::on_settled(uv_timer_t* timer) {
   auto* w = static_cast<FileWatch*>(timer->data);
-  const Identity now = identify(w->path_);
+  const FileIdentity now = identify_file(w->path_);
   if (now == w->seen_) return;
   w->seen_ = now;
   if (w->changed_) w->changed_();

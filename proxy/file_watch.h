@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "proxy/file_identity.h"
+
 namespace jwtgate::proxy {
 
 class FileWatch {
@@ -37,15 +39,8 @@ class FileWatch {
   std::chrono::milliseconds poll_interval_;
   std::function<void()> changed_;
   std::unique_ptr<Handles> handles_;
-  // What stat(2) said of the path (through its symlinks) when last reported: events about other
-  // entries of the directory leave it unchanged and are not reported.
-  struct Identity {
-    bool exists = false;
-    unsigned long long dev = 0, ino = 0, size = 0;
-    long long mtime_ns = 0, ctime_ns = 0;
-    bool operator==(const Identity&) const = default;
-  } seen_;
-  static Identity identify(const std::string& path);
+  // When last reported; events about other entries of the directory leave it unchanged.
+  FileIdentity seen_;
 };
 
 }  // namespace jwtgate::proxy
