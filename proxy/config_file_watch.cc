@@ -6,9 +6,12 @@
 
 #include <cerrno>
 #include <climits>
-#include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <utility>
+#include <vector>
 
+#include "proxy/log.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
@@ -17,18 +20,73 @@ namespace {
 // A rename and its neighbours (the kubelet's swap is a symlink, a rename and a delete) arrive
 // as a burst; the file is looked at once it has settled.
 constexpr std::uint64_t kSettleMs = 100;
-constexpr std::uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE;
+constexpr std::uint32_t kDirMask = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE;
+constexpr std::uint32_t kFileMask = IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF;
+constexpr int kMaxSymlinkHops = 32;
 
-void split(const std::string& path, std::string& dir, std::string& name) {
-  const auto slash = path.rfind('/');
-  // Built with constructors: GCC 12 warns (-Wrestrict, a false positive) on assigning a literal.
-  dir = slash == std::string::npos ? std::string(1, '.') : slash == 0 ? std::string(1, '/') : path.substr(0, slash);
-  name = slash == std::string::npos ? path : path.substr(slash + 1);
+std::vector<std::string> components(const std::string& path) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at <= path.size()) {
+    const auto slash = path.find('/', at);
+    const auto end = slash == std::string::npos ? path.size() : slash;
+    if (end > at) out.push_back(path.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
 }
 
-std::string resolved(const std::string& path) {
-  char buf[PATH_MAX];
-  return ::realpath(path.c_str(), buf) ? std::string(buf) : std::string();
+std::string join(const std::string& dir, const std::string& name) { return dir == "/" ? "/" + name : dir + "/" + name; }
+
+// The path's chain: the directory and name of every symlink met on the way to the file (path
+// components included: a `current -> releases/v2` directory link), then the file's own.
+struct Chain {
+  std::vector<std::pair<std::string, std::string>> links;
+  std::string final_dir, final_name;
+};
+
+Chain resolve_chain(const std::string& path) {
+  std::string absolute = path;
+  if (absolute.empty() || absolute[0] != '/') {
+    char cwd[PATH_MAX];
+    absolute = std::string(::getcwd(cwd, sizeof cwd) ? cwd : "") + "/" + path;
+  }
+  Chain chain;
+  std::deque<std::string> rest;
+  for (auto& c : components(absolute)) rest.push_back(std::move(c));
+  std::string current;  // resolved so far; "" is the root
+  int hops = 0;
+  while (!rest.empty()) {
+    std::string c = std::move(rest.front());
+    rest.pop_front();
+    if (c == ".") continue;
+    if (c == "..") {
+      const auto slash = current.rfind('/');
+      current = slash == std::string::npos ? std::string() : current.substr(0, slash);
+      continue;
+    }
+    const std::string dir = current.empty() ? std::string(1, '/') : current;
+    const std::string candidate = current + "/" + c;
+    struct stat st{};
+    if (::lstat(candidate.c_str(), &st) == 0 && S_ISLNK(st.st_mode) && ++hops <= kMaxSymlinkHops) {
+      chain.links.emplace_back(dir, c);
+      char target[PATH_MAX];
+      const ssize_t n = ::readlink(candidate.c_str(), target, sizeof target - 1);
+      if (n > 0) {
+        const std::string t(target, static_cast<std::size_t>(n));
+        const auto parts = components(t);
+        for (auto it = parts.rbegin(); it != parts.rend(); ++it) rest.push_front(*it);
+        if (t[0] == '/') current.clear();
+        continue;
+      }
+    }
+    if (rest.empty()) {
+      chain.final_dir = dir;
+      chain.final_name = c;
+    }
+    current = candidate;
+  }
+  return chain;
 }
 
 }  // namespace
@@ -53,7 +111,6 @@ struct ConfigFileWatch::Handles {
 
 ConfigFileWatch::ConfigFileWatch(uv_loop_t* loop, std::string path, std::function<void()> changed)
     : loop_(loop), path_(std::move(path)), changed_(std::move(changed)), handles_(std::make_unique<Handles>()) {
-  split(path_, path_dir_, path_name_);
   uv_timer_init(loop_, &handles_->settle->handle);
   handles_->settle->handle.data = this;
 }
@@ -68,12 +125,11 @@ bool ConfigFileWatch::start(std::string& error) {
     return false;
   }
   handles_->poll->fd = fd;
-  path_wd_ = ::inotify_add_watch(fd, path_dir_.c_str(), kMask);
-  if (path_wd_ < 0) {
-    error = "cannot watch " + path_dir_ + ": " + std::strerror(errno);
+  rearm();
+  if (watches_.empty()) {
+    error = "cannot watch the directory of " + path_ + ": " + std::strerror(errno);
     return false;
   }
-  watch_resolved_directory();
   if (int rc = uv_poll_init(loop_, &handles_->poll->handle, fd); rc != 0) {
     error = std::string("uv_poll_init: ") + uv_strerror(rc);
     return false;
@@ -84,18 +140,47 @@ bool ConfigFileWatch::start(std::string& error) {
   return true;
 }
 
-void ConfigFileWatch::watch_resolved_directory() {
-  const std::string real = resolved(path_);
-  if (real.empty()) return;
-  std::string dir, name;
-  split(real, dir, name);
-  resolved_name_ = name;
-  if (dir == resolved_dir_) return;
+void ConfigFileWatch::rearm() {
   const int fd = handles_->poll->fd;
-  if (resolved_wd_ >= 0 && resolved_wd_ != path_wd_) ::inotify_rm_watch(fd, resolved_wd_);
-  resolved_dir_ = dir;
-  // The same directory as the path's gives the same descriptor back.
-  resolved_wd_ = ::inotify_add_watch(fd, dir.c_str(), kMask);
+  const Chain chain = resolve_chain(path_);
+  std::map<int, Watch> next;
+  bool failed = false;
+  auto watch_dir = [&](const std::string& dir, const std::string& name) {
+    const int wd = ::inotify_add_watch(fd, dir.c_str(), kDirMask);
+    if (wd < 0) {
+      failed = true;
+      return;
+    }
+    Watch& w = next[wd];
+    w.dir = dir;
+    w.names.insert(name);
+  };
+  for (const auto& [dir, name] : chain.links) watch_dir(dir, name);
+  watch_dir(chain.final_dir, chain.final_name);
+  final_dir_ = chain.final_dir;
+  final_name_ = chain.final_name;
+  // The file itself (absent while it is deleted): writes through any other name of it count.
+  const std::string file = join(final_dir_, final_name_);
+  file_ino_ = 0;
+  struct stat st{};
+  if (::stat(file.c_str(), &st) == 0) {
+    const int wd = ::inotify_add_watch(fd, file.c_str(), kFileMask);
+    if (wd >= 0) {
+      next[wd].file = true;
+      file_ino_ = st.st_ino;
+    } else {
+      failed = true;
+    }
+  }
+  for (const auto& [wd, w] : watches_) {
+    if (next.count(wd) == 0) ::inotify_rm_watch(fd, wd);
+  }
+  watches_ = std::move(next);
+  if (failed && !warned_) {
+    warned_ = true;
+    log_event("warn", "part of the config file's path cannot be watched (inotify watch limit?); SIGHUP still reloads",
+              {{"file", path_}, {"error", std::strerror(errno)}});
+  }
 }
 
 void ConfigFileWatch::close() {
@@ -112,52 +197,88 @@ void ConfigFileWatch::close() {
 void ConfigFileWatch::on_readable(uv_poll_t* handle, int status, int) {
   auto* w = static_cast<ConfigFileWatch*>(handle->data);
   if (status < 0) return;
-  w->read_events();
+  if (w->read_events()) uv_timer_start(&w->handles_->settle->handle, on_settled, kSettleMs, 0);
 }
 
-void ConfigFileWatch::read_events() {
+bool ConfigFileWatch::read_events() {
   alignas(struct inotify_event) char buf[4096];
-  bool relevant = false;
+  bool look = false;
   for (;;) {
     const ssize_t n = ::read(handles_->poll->fd, buf, sizeof buf);
     if (n <= 0) break;
     for (ssize_t at = 0; at < n;) {
       const auto* e = reinterpret_cast<const struct inotify_event*>(buf + at);
       at += static_cast<ssize_t>(sizeof(struct inotify_event) + e->len);
-      const std::string name = e->len > 0 ? std::string(e->name) : std::string();
       if (e->mask & IN_Q_OVERFLOW) {
-        // Events were lost: only a replacement is trusted from here.
-        moved_in_ = relevant = true;
+        events_lost_ = look = true;
         continue;
       }
-      if (e->mask & IN_CLOSE_WRITE) {
-        // The file itself, under the name it is opened by; another file closing says nothing of
-        // a writer of this one that is still going.
-        if ((e->wd == path_wd_ && name == path_name_) || (e->wd == resolved_wd_ && name == resolved_name_)) {
-          closed_after_write_ = relevant = true;
-        }
-      }
-      if (e->mask & IN_MOVED_TO) moved_in_ = relevant = true;
-      if ((e->mask & IN_CREATE) && !name.empty()) {
-        // A new symlink is whole when it appears; a new regular file is not (its writer has
-        // just opened it) and is reported by its close.
-        const std::string dir = e->wd == path_wd_ ? path_dir_ : resolved_dir_;
-        struct stat st{};
-        if (::lstat((dir + "/" + name).c_str(), &st) == 0 && S_ISLNK(st.st_mode)) moved_in_ = relevant = true;
-      }
+      handle_event(e->wd, e->mask, e->len > 0 ? std::string(e->name) : std::string());
+      look = look || pending_;
+      pending_ = false;
     }
   }
-  if (relevant) uv_timer_start(&handles_->settle->handle, on_settled, kSettleMs, 0);
+  return look;
+}
+
+void ConfigFileWatch::handle_event(int wd, std::uint32_t mask, const std::string& name) {
+  const auto it = watches_.find(wd);
+  if (it == watches_.end()) return;  // a watch dropped since (its events were queued)
+  const Watch& w = it->second;
+  if (w.file) {
+    if (mask & IN_MODIFY) writing_ino_ = file_ino_;
+    if (mask & IN_CLOSE_WRITE) {
+      if (writing_ino_ == file_ino_) writing_ino_ = 0;
+      pending_ = true;
+    }
+    if (mask & (IN_DELETE_SELF | IN_MOVE_SELF)) pending_ = true;
+    return;
+  }
+  if (w.names.count(name) == 0) return;  // another entry of the directory says nothing
+  if (w.dir != final_dir_ || name != final_name_) {
+    // A symlink on the way to the file: swapped, created or removed.
+    if (mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)) pending_ = true;
+    return;
+  }
+  const std::string file = join(w.dir, name);
+  struct stat st{};
+  const bool present = ::lstat(file.c_str(), &st) == 0;
+  if (mask & (IN_CREATE | IN_MODIFY)) {
+    // A new symlink is whole when it appears; a new or changing file is not until it is closed.
+    if (present && S_ISLNK(st.st_mode)) {
+      pending_ = true;
+    } else if (present) {
+      writing_ino_ = st.st_ino;
+    }
+  }
+  if (mask & IN_CLOSE_WRITE) {
+    if (present && writing_ino_ == st.st_ino) writing_ino_ = 0;
+    pending_ = true;
+  }
+  if (mask & (IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)) pending_ = true;
 }
 
 void ConfigFileWatch::on_settled(uv_timer_t* timer) {
   auto* w = static_cast<ConfigFileWatch*>(timer->data);
+  // What arrived since the timer was set counts before the file is read: a write queued behind
+  // the close that started the timer means a writer is still going.
+  w->read_events();
+  w->rearm();
   const FileIdentity now = identify_file(w->path_);
-  const bool replaced = w->seen_.replaced_by(now);
-  const bool report = now.exists && now != w->seen_ && (w->closed_after_write_ || (w->moved_in_ && replaced));
-  w->closed_after_write_ = w->moved_in_ = false;
-  w->watch_resolved_directory();
-  if (!report) return;
+  if (!now.exists) {
+    w->seen_ = now;
+    return;
+  }
+  if (w->writing_ino_ != 0 && w->writing_ino_ == now.ino) return;  // its writer has not closed it
+  if (now == w->seen_) return;
+  const bool lost = std::exchange(w->events_lost_, false);
+  if (lost && !w->seen_.replaced_by(now)) {
+    // Without the events, a file changed in place cannot be told from one still being written.
+    w->seen_ = now;
+    log_event("warn", "config watch lost events and the file changed in place; send SIGHUP to reload it",
+              {{"file", w->path_}});
+    return;
+  }
   w->seen_ = now;
   if (w->changed_) w->changed_();
 }

@@ -31,6 +31,16 @@ if [ -z "$mirror" ]; then
   echo "base-image: no Debian mirror in this machine's apt sources" >&2
   exit 1
 fi
+# The security archive, when the system has one (Docker Hub's image lists it too).
+security=""
+for f in /etc/apt/sources.list.d/*.sources; do
+  [ -f "$f" ] || continue
+  security=$(awk '/^URIs:/ && $2 ~ /security/ { print $2; exit }' "$f")
+  [ -n "$security" ] && break
+done
+if [ -z "$security" ] && [ -f /etc/apt/sources.list ]; then
+  security=$(awk '$1 == "deb" && $0 ~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; exit } }' /etc/apt/sources.list)
+fi
 
 tarball="$cache/debian-bookworm-minbase.tar"
 if [ ! -s "$tarball" ]; then
@@ -53,6 +63,16 @@ Suites: bookworm bookworm-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
+  if [ -n "$security" ]; then
+    cat >> "$root/etc/apt/sources.list.d/debian.sources" <<SRC
+
+Types: deb
+URIs: $security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  fi
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb
   tar -C "$root" --numeric-owner -cf "$tarball.part" .
   mv "$tarball.part" "$tarball"
