@@ -20,9 +20,10 @@ namespace {
 // A rename and its neighbours (the kubelet's swap is a symlink, a rename and a delete) arrive
 // as a burst; the file is looked at once it has settled.
 constexpr std::uint64_t kSettleMs = 100;
-constexpr std::uint32_t kDirMask = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE;
-constexpr std::uint32_t kFileMask = IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF;
-constexpr int kMaxSymlinkHops = 32;
+constexpr std::uint32_t kDirMask = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CLOSE_WRITE;
+constexpr std::uint32_t kFileMask = IN_CLOSE_WRITE;
+// The kernel's own limit (MAXSYMLINKS): a chain it follows is followed here to its end.
+constexpr int kMaxSymlinkHops = 40;
 
 std::vector<std::string> components(const std::string& path) {
   std::vector<std::string> out;
@@ -43,6 +44,7 @@ std::string join(const std::string& dir, const std::string& name) { return dir =
 struct Chain {
   std::vector<std::pair<std::string, std::string>> links;
   std::string final_dir, final_name;
+  bool truncated = false;  // more links than the kernel follows
 };
 
 Chain resolve_chain(const std::string& path) {
@@ -68,7 +70,11 @@ Chain resolve_chain(const std::string& path) {
     const std::string dir = current.empty() ? std::string(1, '/') : current;
     const std::string candidate = current + "/" + c;
     struct stat st{};
-    if (::lstat(candidate.c_str(), &st) == 0 && S_ISLNK(st.st_mode) && ++hops <= kMaxSymlinkHops) {
+    if (::lstat(candidate.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      if (++hops > kMaxSymlinkHops) {
+        chain.truncated = true;
+        break;
+      }
       chain.links.emplace_back(dir, c);
       char target[PATH_MAX];
       const ssize_t n = ::readlink(candidate.c_str(), target, sizeof target - 1);
@@ -159,27 +165,25 @@ void ConfigFileWatch::rearm() {
   watch_dir(chain.final_dir, chain.final_name);
   final_dir_ = chain.final_dir;
   final_name_ = chain.final_name;
-  // The file itself (absent while it is deleted): writes through any other name of it count.
+  // The file itself (absent while it is deleted): a write through another name of it is seen.
   const std::string file = join(final_dir_, final_name_);
-  file_ino_ = 0;
-  struct stat st{};
-  if (::stat(file.c_str(), &st) == 0) {
+  if (::access(file.c_str(), F_OK) == 0) {
     const int wd = ::inotify_add_watch(fd, file.c_str(), kFileMask);
     if (wd >= 0) {
       next[wd].file = true;
-      file_ino_ = st.st_ino;
     } else {
       failed = true;
     }
   }
+  const int error = errno;
   for (const auto& [wd, w] : watches_) {
     if (next.count(wd) == 0) ::inotify_rm_watch(fd, wd);
   }
   watches_ = std::move(next);
-  if (failed && !warned_) {
-    warned_ = true;
-    log_event("warn", "part of the config file's path cannot be watched (inotify watch limit?); SIGHUP still reloads",
-              {{"file", path_}, {"error", std::strerror(errno)}});
+  if (failed || chain.truncated) {
+    log_event("warn", "part of the config file's path cannot be watched; SIGHUP still reloads",
+              {{"file", path_},
+               {"error", chain.truncated ? std::string("more than 40 symlinks") : std::string(std::strerror(error))}});
   }
 }
 
@@ -213,74 +217,60 @@ bool ConfigFileWatch::read_events() {
         events_lost_ = look = true;
         continue;
       }
-      handle_event(e->wd, e->mask, e->len > 0 ? std::string(e->name) : std::string());
-      look = look || pending_;
-      pending_ = false;
+      if (handle_event(e->wd, e->mask, e->len > 0 ? std::string(e->name) : std::string())) look = true;
     }
   }
   return look;
 }
 
-void ConfigFileWatch::handle_event(int wd, std::uint32_t mask, const std::string& name) {
+bool ConfigFileWatch::handle_event(int wd, std::uint32_t mask, const std::string& name) {
   const auto it = watches_.find(wd);
-  if (it == watches_.end()) return;  // a watch dropped since (its events were queued)
+  if (it == watches_.end()) return false;  // a watch dropped since (its events were queued)
   const Watch& w = it->second;
   if (w.file) {
-    if (mask & IN_MODIFY) writing_ino_ = file_ino_;
-    if (mask & IN_CLOSE_WRITE) {
-      if (writing_ino_ == file_ino_) writing_ino_ = 0;
-      pending_ = true;
-    }
-    if (mask & (IN_DELETE_SELF | IN_MOVE_SELF)) pending_ = true;
-    return;
+    if (mask & IN_CLOSE_WRITE) in_place_ = true;
+    return (mask & IN_CLOSE_WRITE) != 0;
   }
-  if (w.names.count(name) == 0) return;  // another entry of the directory says nothing
+  if (w.names.count(name) == 0) return false;  // another entry of the directory says nothing
   if (w.dir != final_dir_ || name != final_name_) {
     // A symlink on the way to the file: swapped, created or removed.
-    if (mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)) pending_ = true;
-    return;
+    if (mask & (IN_CREATE | IN_MOVED_TO)) replaced_ = true;
+    return (mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)) != 0;
   }
-  const std::string file = join(w.dir, name);
-  struct stat st{};
-  const bool present = ::lstat(file.c_str(), &st) == 0;
-  if (mask & (IN_CREATE | IN_MODIFY)) {
-    // A new symlink is whole when it appears; a new or changing file is not until it is closed.
-    if (present && S_ISLNK(st.st_mode)) {
-      pending_ = true;
-    } else if (present) {
-      writing_ino_ = st.st_ino;
-    }
+  if (mask & IN_MOVED_TO) replaced_ = true;  // a file renamed onto the path, whole
+  if (mask & IN_CREATE) {
+    // A new symlink is whole when it appears; a new file is being written, or was linked in:
+    // nothing tells which.
+    struct stat st{};
+    const bool link = ::lstat(join(w.dir, name).c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+    (link ? replaced_ : in_place_) = true;
   }
-  if (mask & IN_CLOSE_WRITE) {
-    if (present && writing_ino_ == st.st_ino) writing_ino_ = 0;
-    pending_ = true;
-  }
-  if (mask & (IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)) pending_ = true;
+  if (mask & IN_CLOSE_WRITE) in_place_ = true;
+  return (mask & (IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM)) != 0;
 }
 
 void ConfigFileWatch::on_settled(uv_timer_t* timer) {
   auto* w = static_cast<ConfigFileWatch*>(timer->data);
-  // What arrived since the timer was set counts before the file is read: a write queued behind
-  // the close that started the timer means a writer is still going.
+  // What arrived since the timer was set counts too: a change in place right behind a rename.
   w->read_events();
   w->rearm();
-  const FileIdentity now = identify_file(w->path_);
-  if (!now.exists) {
-    w->seen_ = now;
-    return;
-  }
-  if (w->writing_ino_ != 0 && w->writing_ino_ == now.ino) return;  // its writer has not closed it
-  if (now == w->seen_) return;
+  const bool replaced = std::exchange(w->replaced_, false);
+  const bool in_place = std::exchange(w->in_place_, false);
   const bool lost = std::exchange(w->events_lost_, false);
-  if (lost && !w->seen_.replaced_by(now)) {
-    // Without the events, a file changed in place cannot be told from one still being written.
-    w->seen_ = now;
-    log_event("warn", "config watch lost events and the file changed in place; send SIGHUP to reload it",
-              {{"file", w->path_}});
+  const FileIdentity now = identify_file(w->path_);
+  // Gone for now: a replacement that comes later is compared with what was there before.
+  if (!now.exists || now == w->seen_) return;
+  const bool new_file = w->seen_.replaced_by(now);
+  w->seen_ = now;
+  if (replaced && new_file && !in_place && !lost) {
+    if (w->changed_) w->changed_();
     return;
   }
-  w->seen_ = now;
-  if (w->changed_) w->changed_();
+  log_event("warn",
+            lost ? "the config file changed while watch events were lost; not reloaded: send SIGHUP to apply it"
+                 : "the config file changed in place; not reloaded (a file being written cannot be told from a finished "
+                   "one): replace it with a rename (write a new file, then mv it over) or send SIGHUP to apply it",
+            {{"file", w->path_}});
 }
 
 }  // namespace jwtgate::proxy

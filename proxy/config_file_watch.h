@@ -1,19 +1,20 @@
-// Notices a new version of the config file once it is complete, for watch_config.
+// Notices a new version of the config file put at its path in one step, for watch_config.
 //
 // Unlike a key file (proxy/file_watch.h), a YAML config cut off mid-write can still parse, as a
-// weaker configuration: a route without its require_scopes. So a version counts only when the
-// kernel says it is whole, and never while a writer of that file is still going:
-// - written in place: its writer closed it (IN_CLOSE_WRITE). A write (IN_MODIFY) or a creation
-//   of the file marks that inode as being written until the next close, so a truncation's close
-//   followed by a slow append, or a file re-created after `rm`, is not read half-way;
-// - put at the path in one step: a rename onto the path's own name, or a swap of any symlink
-//   on the way to it (a ConfigMap's `..data`, a `current -> releases/v2` directory link).
-// Only names on the path's chain count; a rename elsewhere in the directory says nothing.
+// weaker configuration: a route without its require_scopes. And nothing the kernel reports tells
+// when a file written in place is done: a close may be the first of two writes (`a > f; b >> f`),
+// another writer's close (`touch f`) says nothing of a slow one, and a file's creation looks the
+// same whether it is being written or was linked in whole. So only a replacement reloads by
+// itself: a rename onto the path's own name, or a swap of any symlink on the way to it (a
+// Kubernetes ConfigMap's `..data`, a `current -> releases/v2` directory link), after which the
+// path names another inode. Such a file was complete when it arrived (if its writer renamed it
+// once done). A change in place (a write, or a file created at the path) is logged with what to
+// do instead (rename, or SIGHUP) and not applied.
 //
-// Watched with inotify: the file itself (so a write through another name of the inode, as a
-// bind-mounted single file gets from the host, is seen) and the directory of every symlink on
-// the path and of the file, re-resolved after each change. There is no periodic stat: it could
-// not tell a paused writer from a finished one.
+// Watched with inotify: the directory of every symlink on the path and of the file (only names on
+// the chain count; other renames in those directories say nothing), re-resolved after each change,
+// and the file itself, so an in-place write through another name (a bind-mounted file written
+// from the host) is at least reported.
 #pragma once
 
 #include <uv.h>
@@ -53,8 +54,8 @@ class ConfigFileWatch {
   static void on_settled(uv_timer_t* timer);
   // Reads every queued event; true when one of them calls for a look at the file.
   bool read_events();
-  // Updates what is known of writers; sets pending_ when the event calls for a look.
-  void handle_event(int wd, std::uint32_t mask, const std::string& name);
+  // Notes what the event says (a replacement, a change in place); true when it calls for a look.
+  bool handle_event(int wd, std::uint32_t mask, const std::string& name);
   // Resolves the path's chain anew and moves the watches to it.
   void rearm();
 
@@ -64,12 +65,12 @@ class ConfigFileWatch {
   std::unique_ptr<Handles> handles_;
   std::map<int, Watch> watches_;
   std::string final_dir_, final_name_;  // where the chain ends: the file itself
-  FileIdentity seen_;
-  unsigned long long file_ino_ = 0;    // the inode the file watch is on
-  unsigned long long writing_ino_ = 0;  // an inode written since its last close (0: none)
+  FileIdentity seen_;                   // what the path named when last looked at
+  // Since the last look: something was renamed or symlinked onto the chain; the file was written
+  // or created in place; inotify dropped events.
+  bool replaced_ = false;
+  bool in_place_ = false;
   bool events_lost_ = false;
-  bool pending_ = false;
-  bool warned_ = false;
 };
 
 }  // namespace jwtgate::proxy

@@ -432,20 +432,6 @@ TEST_CASE("watch_config: a ConfigMap's ..data swap reloads the config without SI
   CHECK(has(ops.admin("/metrics").body, "jwtgate_config_reloads_total{result=\"success\"} 1\n"));
 }
 
-TEST_CASE("watch_config: a file written in place applies once its writer closes it; a rename over it applies") {
-  Ops ops;
-  REQUIRE(ops.get("/new/x") == 401);
-  // In place, as an editor or `cat >` writes it: open, write, close.
-  ops.dir.write("jwtgate.yaml", ops.yaml("", "", "  - prefix: /new\n    auth: none\n"));
-  REQUIRE_MESSAGE(eventually([&] { return ops.get("/new/x") == 200; }, 10), ops.log());
-  // A new file renamed over it, as `mv` and safe-writing editors do.
-  ops.dir.write("next.yaml", ops.yaml("", "", "  - prefix: /other\n    auth: none\n"));
-  std::filesystem::rename(ops.dir.file("next.yaml"), ops.dir.file("jwtgate.yaml"));
-  REQUIRE_MESSAGE(eventually([&] { return ops.get("/other/x") == 200; }, 10), ops.log());
-  CHECK(ops.get("/new/x") == 401);
-  CHECK(::kill(ops.proxy->pid(), 0) == 0);
-}
-
 TEST_CASE("watch_config: false leaves a changed file alone until SIGHUP") {
   Ops ops;
   const std::filesystem::path cm = ops.dir.file("configmap");
