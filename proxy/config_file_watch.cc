@@ -150,11 +150,11 @@ void ConfigFileWatch::rearm() {
   const int fd = handles_->poll->fd;
   const Chain chain = resolve_chain(path_);
   std::map<int, Watch> next;
-  bool failed = false;
+  int error = 0;
   auto watch_dir = [&](const std::string& dir, const std::string& name) {
     const int wd = ::inotify_add_watch(fd, dir.c_str(), kDirMask);
     if (wd < 0) {
-      failed = true;
+      error = errno;
       return;
     }
     Watch& w = next[wd];
@@ -172,15 +172,14 @@ void ConfigFileWatch::rearm() {
     if (wd >= 0) {
       next[wd].file = true;
     } else {
-      failed = true;
+      error = errno;
     }
   }
-  const int error = errno;
   for (const auto& [wd, w] : watches_) {
     if (next.count(wd) == 0) ::inotify_rm_watch(fd, wd);
   }
   watches_ = std::move(next);
-  if (failed || chain.truncated) {
+  if (error != 0 || chain.truncated) {
     log_event("warn", "part of the config file's path cannot be watched; SIGHUP still reloads",
               {{"file", path_},
                {"error", chain.truncated ? std::string("more than 40 symlinks") : std::string(std::strerror(error))}});
@@ -232,18 +231,17 @@ bool ConfigFileWatch::handle_event(int wd, std::uint32_t mask, const std::string
     return (mask & IN_CLOSE_WRITE) != 0;
   }
   if (w.names.count(name) == 0) return false;  // another entry of the directory says nothing
-  if (w.dir != final_dir_ || name != final_name_) {
-    // A symlink on the way to the file: swapped, created or removed.
-    if (mask & (IN_CREATE | IN_MOVED_TO)) replaced_ = true;
-    return (mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)) != 0;
-  }
-  if (mask & IN_MOVED_TO) replaced_ = true;  // a file renamed onto the path, whole
+  if (mask & IN_MOVED_TO) replaced_ = true;  // renamed onto the chain, whole
   if (mask & IN_CREATE) {
-    // A new symlink is whole when it appears; a new file is being written, or was linked in:
-    // nothing tells which.
+    // A new symlink is whole when it appears; a new file (or a directory made where a link was)
+    // is being filled, or was linked in: nothing tells which.
     struct stat st{};
     const bool link = ::lstat(join(w.dir, name).c_str(), &st) == 0 && S_ISLNK(st.st_mode);
     (link ? replaced_ : in_place_) = true;
+  }
+  if (w.dir != final_dir_ || name != final_name_) {
+    // A symlink on the way to the file: swapped, created or removed.
+    return (mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)) != 0;
   }
   if (mask & IN_CLOSE_WRITE) in_place_ = true;
   return (mask & (IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM)) != 0;

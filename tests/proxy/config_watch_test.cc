@@ -179,6 +179,23 @@ TEST_CASE("watch_config: a file re-created at the end of a long symlink chain is
   CHECK_NONE_ADMITTED(env, admitted);
 }
 
+TEST_CASE("watch_config: a directory made where a directory link was, and a file written in it, is not applied") {
+  Env env;
+  const std::string full = env.dir.read("jwtgate.yaml");
+  const std::string prefix = weaker_prefix(full);
+  fs::create_directories(env.dir.file("releases/v1"));
+  env.dir.write("releases/v1/jwtgate.yaml", full);
+  fs::create_directory_symlink("releases/v1", env.dir.file("current"));
+  restart_on(env, env.dir.file("current/jwtgate.yaml"));
+  // `rm current && mkdir current && slow-generator > current/jwtgate.yaml`.
+  fs::remove(env.dir.file("current"));
+  fs::create_directory(env.dir.file("current"));
+  std::FILE* f = open_writer(env.dir.file("current/jwtgate.yaml"), "w", prefix);
+  const int admitted = admitted_over_2s(env);
+  finish_writer(f, full, prefix.size());
+  CHECK_NONE_ADMITTED(env, admitted);
+}
+
 TEST_CASE("watch_config: a hard link onto the path is a creation in place: reported, not applied") {
   Env env;
   const std::string full = env.dir.read("jwtgate.yaml");
