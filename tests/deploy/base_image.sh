@@ -17,30 +17,28 @@ if podman image exists "$name"; then
   exit 0
 fi
 
-# The mirror of the system's main Debian entry: deb822 first, then the one-line format.
-mirror=""
-for f in /etc/apt/sources.list.d/*.sources; do
-  [ -f "$f" ] || continue
-  mirror=$(awk '/^URIs:/ && $2 !~ /security/ { print $2; exit }' "$f")
-  [ -n "$mirror" ] && break
-done
-if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
-  mirror=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; exit } }' /etc/apt/sources.list)
-fi
+# The URI of the system's first Debian source entry whose URI does (`~`) or does not (`!~`)
+# name the security archive: deb822 first, then the one-line format.
+source_uri() {
+  local match=$1 f uri=""
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    uri=$(awk "/^URIs:/ && \$2 $match /security/ { print \$2; exit }" "$f")
+    [ -n "$uri" ] && break
+  done
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri=$(awk "\$1 == \"deb\" && \$0 $match /security/ { for (i = 2; i <= NF; i++) if (\$i ~ /:\\/\\//) { print \$i; exit } }" /etc/apt/sources.list)
+  fi
+  echo "$uri"
+}
+
+mirror=$(source_uri '!~')
 if [ -z "$mirror" ]; then
   echo "base-image: no Debian mirror in this machine's apt sources" >&2
   exit 1
 fi
 # The security archive, when the system has one (Docker Hub's image lists it too).
-security=""
-for f in /etc/apt/sources.list.d/*.sources; do
-  [ -f "$f" ] || continue
-  security=$(awk '/^URIs:/ && $2 ~ /security/ { print $2; exit }' "$f")
-  [ -n "$security" ] && break
-done
-if [ -z "$security" ] && [ -f /etc/apt/sources.list ]; then
-  security=$(awk '$1 == "deb" && $0 ~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; exit } }' /etc/apt/sources.list)
-fi
+security=$(source_uri '~')
 
 tarball="$cache/debian-bookworm-minbase.tar"
 if [ ! -s "$tarball" ]; then
