@@ -7,6 +7,10 @@
 
 namespace jwtgate::proxy {
 
+bool RuntimeConfig::same_upstream(const config::UpstreamUrl& a, const config::UpstreamUrl& b) {
+  return iequals(a.host, b.host) && a.port == b.port;
+}
+
 RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(config.routes, config.routes_case_sensitive) {
   for (const auto& p : config.providers) {
     ProviderRuntime rt{p, {}};
@@ -47,7 +51,7 @@ RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(co
   upstreams.push_back(config.upstream);
   auto upstream_index = [this](const config::UpstreamUrl& u) {
     for (std::size_t i = 0; i < upstreams.size(); ++i) {
-      if (iequals(upstreams[i].host, u.host) && upstreams[i].port == u.port) return i;
+      if (same_upstream(upstreams[i], u)) return i;
     }
     upstreams.push_back(u);
     return upstreams.size() - 1;

@@ -42,6 +42,9 @@ struct RuntimeConfig {
   std::vector<std::size_t> route_upstream;
 
   explicit RuntimeConfig(config::Config c);
+  // One service, one pool: the same host (ASCII case ignored) and port, however the URL is
+  // spelled (a trailing slash keeps a reload's warm connections).
+  static bool same_upstream(const config::UpstreamUrl& a, const config::UpstreamUrl& b);
   std::size_t requirement_index(const std::string& path) const;
 };
 

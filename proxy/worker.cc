@@ -4,7 +4,6 @@
 
 #include "proxy/client_connection.h"
 #include "proxy/error_response.h"
-#include "proxy/http_head.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
@@ -120,8 +119,7 @@ void Worker::apply_install(std::shared_ptr<const RuntimeConfig> runtime, std::ve
   for (const config::UpstreamUrl& u : runtime->upstreams) {
     std::shared_ptr<UpstreamPool> pool;
     for (std::size_t i = 0; i < kept.size() && !pool; ++i) {
-      const config::UpstreamUrl& old = generation_->runtime->upstreams[i];
-      if (iequals(old.host, u.host) && old.port == u.port) {
+      if (RuntimeConfig::same_upstream(generation_->runtime->upstreams[i], u)) {
         pool = generation_->pools[i];
         kept[i] = true;
       }
