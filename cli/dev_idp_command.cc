@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "config/address.h"
 #include "config/duration.h"
+#include "core/base64url.h"
 #include "core/signer.h"
 #include "proxy/admin_server.h"
 #include "proxy/dev_idp.h"
@@ -59,16 +60,11 @@ struct Signals {
   }
 };
 
+// Eight characters, like jti values spelled with core's base64url.
 std::string ephemeral_kid() {
-  unsigned char bytes[4];
+  unsigned char bytes[6];
   if (RAND_bytes(bytes, sizeof bytes) != 1) return "dev-idp-1";
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string kid = "dev-idp-";
-  for (unsigned char b : bytes) {
-    kid += kHex[b >> 4];
-    kid += kHex[b & 15];
-  }
-  return kid;
+  return "dev-idp-" + core::base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 }  // namespace

@@ -457,3 +457,25 @@ TEST_CASE("dev-idp --key serves that key's public half and signs with it; the ba
   idp.signal(SIGINT);
   CHECK(idp.wait_exit(3) == 0);
 }
+
+TEST_CASE("dev-idp gives each ephemeral key a kid of its own, so a gateway that cached the last one refetches") {
+  TempDir dir;
+  std::vector<std::string> kids;
+  for (int run = 0; run < 2; ++run) {
+    const int port = jwtgate::testing::free_port();
+    jwtgate::testing::Child idp({JWTGATE_BINARY, "dev-idp", "--listen", "127.0.0.1:" + std::to_string(port)}, dir.path(),
+                                "dev-idp");
+    REQUIRE_MESSAGE(jwtgate::testing::wait_for_port(port), idp.stderr_text());
+    const auto jwks = jwtgate::testing::http_request(port, "GET /.well-known/jwks.json HTTP/1.1\r\nHost: i\r\n\r\n");
+    REQUIRE(jwks.status == 200);
+    const auto at = jwks.body.find("\"kid\":\"dev-idp-");
+    REQUIRE(at != std::string::npos);
+    const auto start = at + 7;
+    kids.push_back(jwks.body.substr(start, jwks.body.find('"', start) - start));
+    CHECK(kids.back().size() == std::string("dev-idp-").size() + 8);
+    idp.signal(SIGTERM);
+    CHECK(idp.wait_exit(3) == 0);
+  }
+  CHECK(kids[0] != kids[1]);
+  CHECK(kids[0] != "dev-idp-1");  // the fixed default is only for a --key file
+}
