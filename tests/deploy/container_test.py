@@ -367,8 +367,8 @@ def pod_from_deployment(deployment, image, config_dir, idp_dir, cache_dir):
     app = apps[0]
     for k in ("startupProbe", "readinessProbe", "livenessProbe", "ports", "env", "envFrom", "resources", "volumeMounts"):
         app.pop(k, None)
-    app.update({"name": "app", "image": image, "command": None, "args": ["echo", "--listen", "127.0.0.1:3000", "--name", "legacy-app"]})
-    app.pop("command")
+    app.pop("command", None)
+    app.update({"name": "app", "image": image, "args": ["echo", "--listen", "127.0.0.1:3000", "--name", "legacy-app"]})
     idp = {"name": "idp", "image": image,
            "args": ["dev-idp", "--listen", "127.0.0.1:9000", "--issuer", "http://127.0.0.1:9000", "--key",
                     "/run/idp/key.pem", "--alg", "ES256", "--kid", "ci-1"],
@@ -413,8 +413,7 @@ def pod_config(manifest_yaml, extra_claim_header=None):
     if extra_claim_header:
         headers["email"] = extra_claim_header
     p["claims_to_headers"] = headers
-    for k in ("forward_payload_header",):
-        p.pop(k, None)
+    p.pop("forward_payload_header", None)
     cfg["routes"] = [{"prefix": "/healthz", "auth": "none"}, {"prefix": "/", "auth": "required"}]
     return yaml.safe_dump(cfg, sort_keys=False)
 
@@ -455,7 +454,6 @@ def test_kubernetes_pod(args):
 
         port = lambda p: next(c["containerPort"] for c in sidecar["ports"] if c.get("name") == p or c["containerPort"] == p)
         http_port = port("http")
-        admin_port = port("admin")
         # The kubelet's probes, as the manifest defines them.
         for kind, probe in probes.items():
             get = probe["httpGet"]
