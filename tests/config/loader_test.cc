@@ -765,3 +765,130 @@ TEST_CASE("development: alone is the development default; beside any other key i
   CHECK(has(load("development: yes\n"), "development: expected a mapping"));
   CHECK(has(load("developmnt: {}\n"), "did you mean \"development\"?"));
 }
+
+TEST_SUITE("forward_auth section") {
+
+// kMinimal's providers without its upstream: a forward-auth-only file once `forward_auth:` is added.
+std::string providers_only() { return kMinimal.substr(kMinimal.find("providers:")); }
+
+TEST_CASE("forward_auth: listen alone takes every default, and the top-level upstream becomes optional") {
+  LoadResult r = load("forward_auth:\n  listen: 127.0.0.1:9001\n" + providers_only());
+  REQUIRE_MESSAGE(r.config, text(r));
+  REQUIRE(r.config->forward_auth);
+  const auto& fa = *r.config->forward_auth;
+  CHECK(fa.listen.host == "127.0.0.1");
+  CHECK(fa.listen.port == 9001);
+  CHECK(fa.path_prefix == "/authz");
+  CHECK(fa.trusted_proxies.empty());  // trust nobody's forwarded headers unless told
+  CHECK_FALSE(fa.allow_preflight);
+  CHECK_MESSAGE(!has(r, "error"), text(r));
+  // Without the section nothing changes: no forward_auth, upstream still required.
+  LoadResult plain = load(kMinimal);
+  REQUIRE(plain.config);
+  CHECK_FALSE(plain.config->forward_auth);
+}
+
+TEST_CASE("forward_auth: every key is read, beside the proxy") {
+  LoadResult r = load(kMinimal +
+                      "listen: 127.0.0.1:8080\nforward_auth:\n  listen: \"[::1]:9001\"\n  path_prefix: /ext/authz\n"
+                      "  trusted_proxies: [127.0.0.1/32, \"::1\", 10.0.0.0/8, \"fd00::/8\", 192.168.1.7]\n"
+                      "  allow_preflight: true\n");
+  REQUIRE_MESSAGE(r.config, text(r));
+  REQUIRE(r.config->forward_auth);
+  const auto& fa = *r.config->forward_auth;
+  CHECK(fa.listen.host == "::1");
+  CHECK(fa.listen.port == 9001);
+  CHECK(fa.path_prefix == "/ext/authz");
+  CHECK(fa.trusted_proxies.size() == 5);
+  CHECK(fa.allow_preflight);
+  CHECK(r.config->upstream.port == 3000);
+  CHECK(r.config->listen.port == 8080);
+}
+
+TEST_CASE("forward_auth: listen is required and validated") {
+  CHECK(has(load("forward_auth: {}\n" + providers_only()), "error: forward_auth.listen: missing required key"));
+  CHECK(has(load("forward_auth: {path_prefix: /authz}\n" + kMinimal), "error: forward_auth.listen: missing required key"));
+  CHECK(has(load("forward_auth: {listen: 127.0.0.1:99999}\n" + providers_only()), "error: forward_auth.listen: "));
+  CHECK(has(load("forward_auth: {listen: nowhere}\n" + providers_only()), "error: forward_auth.listen: "));
+  CHECK(has(load("forward_auth: yes\n" + providers_only()), "forward_auth: expected a mapping"));
+}
+
+TEST_CASE("forward_auth.trusted_proxies: CIDRs with no host bits or bare addresses; anything else is an error") {
+  for (const char* good : {"127.0.0.1/32", "127.0.0.1", "10.0.0.0/8", "0.0.0.0/0", "\"::1\"", "\"::1/128\"", "\"fd00::/8\"",
+                           "\"::/0\"", "\"2001:db8::/32\""}) {
+    CAPTURE(std::string(good));
+    LoadResult r = load("forward_auth:\n  listen: 127.0.0.1:9001\n  trusted_proxies: [" + std::string(good) + "]\n" +
+                        providers_only());
+    CHECK_MESSAGE(r.config, text(r));
+  }
+  for (const char* bad : {"10.0.0.1/8", "10.0.0.0/33", "\"::1/129\"", "\"fd00::1/8\"", "not-an-ip", "10.0.0.0/",
+                          "10.0.0/8", "10.0.0.0/x", "10.0.0.0/-1", "\"\"", "256.0.0.1", "\"10.0.0.0/8 \"",
+                          "example.com", "127.0.0.1:80"}) {
+    CAPTURE(std::string(bad));
+    LoadResult r = load("forward_auth:\n  listen: 127.0.0.1:9001\n  trusted_proxies: [127.0.0.1, " + std::string(bad) + "]\n" +
+                        providers_only());
+    CHECK_FALSE(r.config);
+    CHECK_MESSAGE(has(r, "error: forward_auth.trusted_proxies[1]"), text(r));
+  }
+  // Host bits set: the message says which network was probably meant, so it is not silently widened or narrowed.
+  LoadResult host_bits = load("forward_auth:\n  listen: 127.0.0.1:9001\n  trusted_proxies: [10.0.0.1/8]\n" + providers_only());
+  CHECK_MESSAGE(has(host_bits, "10.0.0.1/8"), text(host_bits));
+  CHECK(has(load("forward_auth:\n  listen: 127.0.0.1:9001\n  trusted_proxies: {a: 1}\n" + providers_only()),
+            "error: forward_auth.trusted_proxies"));
+}
+
+TEST_CASE("forward_auth.path_prefix must be an absolute path") {
+  for (const char* bad : {"authz", "\"\"", "\"http://x/authz\""}) {
+    CAPTURE(std::string(bad));
+    LoadResult r = load("forward_auth:\n  listen: 127.0.0.1:9001\n  path_prefix: " + std::string(bad) + "\n" + providers_only());
+    CHECK_FALSE(r.config);
+    CHECK_MESSAGE(has(r, "error: forward_auth.path_prefix"), text(r));
+  }
+  CHECK(has(load("forward_auth:\n  listen: 127.0.0.1:9001\n  allow_preflight: maybe\n" + providers_only()),
+            "error: forward_auth.allow_preflight"));
+}
+
+TEST_CASE("forward_auth.listen must not share a port with listen or the admin listener") {
+  struct Case {
+    std::string top;
+    std::string fa;
+  };
+  for (const Case& c : {Case{"listen: 127.0.0.1:9001\n", "127.0.0.1:9001"}, Case{"listen: 0.0.0.0:9001\n", "127.0.0.1:9001"},
+                        Case{"listen: 127.0.0.1:9001\n", "0.0.0.0:9001"}, Case{"", "127.0.0.1:8080"},  // the default listen
+                        Case{"admin_listen: 127.0.0.1:9001\n", "127.0.0.1:9001"},
+                        Case{"admin: {listen: 127.0.0.1:9001}\n", "0.0.0.0:9001"}, Case{"", "127.0.0.1:9901"}}) {  // the default admin
+    CAPTURE(c.top);
+    CAPTURE(c.fa);
+    LoadResult r = load(kMinimal + c.top + "forward_auth:\n  listen: " + c.fa + "\n");
+    CHECK_FALSE(r.config);
+    CHECK_MESSAGE(has(r, "error: forward_auth.listen: "), text(r));
+  }
+  // Different ports, or the same port on two distinct addresses, are fine.
+  CHECK(load(kMinimal + "listen: 127.0.0.1:9000\nforward_auth:\n  listen: 127.0.0.1:9001\n").config);
+  // Forward-auth only: there is no proxy listener to collide with.
+  LoadResult alone = load("forward_auth:\n  listen: 0.0.0.0:8080\n" + providers_only());
+  CHECK_MESSAGE(alone.config, text(alone));
+  CHECK(has(load("admin_listen: 127.0.0.1:9001\nforward_auth:\n  listen: 127.0.0.1:9001\n" + providers_only()),
+            "error: forward_auth.listen: "));
+}
+
+TEST_CASE("without forward_auth the upstream is required; without an upstream, listen and routes[].upstream are errors") {
+  CHECK(has(load(providers_only()), "error: upstream: missing required key"));
+  LoadResult listen = load("listen: 127.0.0.1:8080\nforward_auth:\n  listen: 127.0.0.1:9001\n" + providers_only());
+  CHECK_FALSE(listen.config);
+  CHECK_MESSAGE(has(listen, "error: listen: "), text(listen));
+  LoadResult route = load("forward_auth:\n  listen: 127.0.0.1:9001\n" + providers_only() +
+                          "routes:\n  - prefix: /a\n    upstream: http://127.0.0.1:3001\n  - prefix: /\n");
+  CHECK_FALSE(route.config);
+  CHECK_MESSAGE(has(route, "error: routes[0].upstream: "), text(route));
+}
+
+TEST_CASE("forward_auth: unknown keys get a suggestion") {
+  CHECK(has(load("forward_auth:\n  listen: 127.0.0.1:9001\n  trusted_proxy: []\n" + providers_only()),
+            "forward_auth.trusted_proxy: unknown key \"trusted_proxy\"; did you mean \"trusted_proxies\"?"));
+  CHECK(has(load("forward_auth:\n  listen: 127.0.0.1:9001\n  path_prefx: /a\n" + providers_only()),
+            "did you mean \"path_prefix\"?"));
+  CHECK(has(load("forward_auht:\n  listen: 127.0.0.1:9001\n" + kMinimal), "unknown key \"forward_auht\"; did you mean \"forward_auth\"?"));
+}
+
+}  // TEST_SUITE
