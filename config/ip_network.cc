@@ -36,6 +36,8 @@ std::optional<IpAddress> parse_ip_address(std::string_view text) {
 }
 
 bool IpNetwork::contains(const IpAddress& a) const {
+  // Families never mix: ::/8 must not cover every IPv4 peer through the ::ffff: mapped form.
+  if (a.v4 != base.v4) return false;
   const unsigned full = prefix_bits / 8, rest = prefix_bits % 8;
   if (std::memcmp(a.bytes.data(), base.bytes.data(), full) != 0) return false;
   if (rest == 0) return true;

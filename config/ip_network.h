@@ -21,6 +21,8 @@ struct IpNetwork {
   IpAddress base;
   unsigned prefix_bits = 0;  // of the 128-bit form: an IPv4 /8 is 104 (96 + 8)
   std::string text;          // as written, for messages and /config
+  // An IPv4 network covers only IPv4 peers, an IPv6 network only IPv6 peers (::/0 is every
+  // IPv6 peer, not every peer).
   bool contains(const IpAddress& a) const;
 };
 
