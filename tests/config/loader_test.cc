@@ -837,6 +837,19 @@ TEST_CASE("forward_auth.trusted_proxies: CIDRs with no host bits or bare address
             "error: forward_auth.trusted_proxies"));
 }
 
+TEST_CASE("forward_auth.trusted_proxies that trust a whole address family are warned about") {
+  for (const char* all : {"0.0.0.0/0", "\"::/0\""}) {
+    CAPTURE(std::string(all));
+    LoadResult r = load("forward_auth:\n  listen: 127.0.0.1:9001\n  trusted_proxies: [127.0.0.1, " + std::string(all) + "]\n" +
+                        providers_only());
+    REQUIRE_MESSAGE(r.config, text(r));
+    CHECK_MESSAGE(has(r, "warning: forward_auth.trusted_proxies[1]: trusts every peer"), text(r));
+  }
+  CHECK_FALSE(has(load("forward_auth:\n  listen: 127.0.0.1:9001\n  trusted_proxies: [10.0.0.0/8, \"fd00::/8\"]\n" +
+                       providers_only()),
+                  "warning"));
+}
+
 TEST_CASE("forward_auth.path_prefix must be an absolute path") {
   for (const char* bad : {"authz", "\"\"", "\"http://x/authz\""}) {
     CAPTURE(std::string(bad));

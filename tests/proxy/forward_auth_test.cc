@@ -43,6 +43,7 @@ const std::vector<std::string> kIdentityHeaders = {"X-Jwt-Sub", "X-Jwt-Roles", "
 struct Options {
   bool proxy = false;              // also a proxy listener with a real upstream
   bool allow_preflight = false;
+  std::string fa_host = "127.0.0.1";  // forward_auth.listen's address
   std::string forward_auth_extra;  // more keys of the forward_auth section, indented by 2
   std::string providers_extra;     // more providers; "DIR/" stands for the fixture's directory
   std::string routes = kRoutes;
@@ -61,7 +62,7 @@ struct FaEnv {
   explicit FaEnv(const Options& o = {}) {
     dir.write("jwks.json", key.jwks_json);
     dir.write("secret", kSecret + "\n");
-    std::filesystem::create_directory(dir.file("a-directory"));  // a JWKS file that cannot be read as one
+    dir.write("garbage.json", "{\"keys\": [not json");  // a JWKS file that cannot be read as one
     if (o.proxy) {
       upstream = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/python3", JWTGATE_UPSTREAM_SCRIPT}, dir.path(), "upstream");
       upstream_port = std::atoi(upstream->first_stdout_line().c_str());
@@ -78,7 +79,7 @@ struct FaEnv {
     if (o.proxy) {
       yaml += "listen: 127.0.0.1:" + std::to_string(port) + "\nupstream: http://127.0.0.1:" + std::to_string(upstream_port) + "\n";
     }
-    yaml += "workers: 2\nforward_auth:\n  listen: 127.0.0.1:" + std::to_string(fa_port) +
+    yaml += "workers: 2\nforward_auth:\n  listen: \"" + o.fa_host + ":" + std::to_string(fa_port) + "\"" +
             "\n  trusted_proxies: [127.0.0.2/32]\n  allow_preflight: " + (o.allow_preflight ? "true" : "false") + "\n" +
             o.forward_auth_extra +
             "providers:\n  - name: main\n    issuer: https://idp.test/\n    audiences: [api]\n    algorithms: [ES256]\n"
@@ -379,6 +380,8 @@ TEST_CASE("forward-auth: forwarded headers that disagree, repeat differently, la
       fwd("/public/%00/x"),
       fwd("/public/\xc3\xa9"),
       fwd("/public/..%3Badmin"),
+      fwd("/public#/../admin"),
+      fwd("/public /../admin"),
   };
   for (const std::string& headers : bad) {
     CAPTURE(headers);
@@ -519,14 +522,14 @@ TEST_CASE("forward-auth: refused tokens are 401 with WWW-Authenticate and a JSON
   }
 }
 
-TEST_CASE("forward-auth: keys unavailable (JWKS file missing or unreadable, JWKS URI failing) is 503 with Retry-After") {
+TEST_CASE("forward-auth: keys unavailable (JWKS file missing or unparsable, JWKS URI failing) is 503 with Retry-After") {
   const int closed_port = free_port();
   Options o;
   o.providers_extra =
       "  - name: missing\n    issuer: https://missing.test/\n    audiences: [api]\n    algorithms: [ES256]\n"
       "    jwks: {file: DIR/no-such-jwks.json}\n"
       "  - name: unreadable\n    issuer: https://unreadable.test/\n    audiences: [api]\n    algorithms: [ES256]\n"
-      "    jwks: {file: DIR/a-directory}\n"
+      "    jwks: {file: DIR/garbage.json}\n"
       "  - name: down\n    issuer: https://down.test/\n    audiences: [api]\n    algorithms: [ES256]\n"
       "    jwks: {uri: \"http://127.0.0.1:" + std::to_string(closed_port) + "/jwks.json\"}\n";
   FaEnv env(o);
@@ -587,8 +590,8 @@ TEST_CASE("forward-auth: allow_preflight answers a trusted peer's CORS preflight
     check_missing_token(env.check(kUntrusted, "/authz/admin/x", preflight, "OPTIONS"));
     check_missing_token(env.check(kUntrusted, "/authz/admin/x", fwd("/admin/x", "OPTIONS") + preflight));
     check_missing_token(env.check(kUntrusted, "/authz/admin/x", fwd("/admin/x", "OPTIONS") + preflight, "OPTIONS"));
-    // A trusted peer that sends no forwarded method (its own OPTIONS): judged normally too.
-    check_missing_token(env.check(kTrusted, "/authz/admin/x", preflight, "OPTIONS"));
+    // A trusted Envoy sends the original method as its own: that is a trusted preflight too.
+    check_allowed(env.check(kTrusted, "/authz/admin/x", preflight, "OPTIONS"));
   }
   {
     FaEnv env;  // allow_preflight: false
@@ -645,6 +648,13 @@ TEST_CASE("forward-auth: keep-alive, pipelined checks answered in order, HEAD wi
     CHECK(last.header("X-Jwt-Sub") == "alice");
   }
   {
+    // HTTP/1.0: answered, then closed.
+    RawConnection old(env.fa_port, 5, kTrusted);
+    REQUIRE(old.send("GET /authz HTTP/1.0\r\n" + fwd("/x") + bearer(t) + "\r\n"));
+    check_allowed(old.read_response());
+    CHECK(old.closed_by_peer());
+  }
+  {
     // HEAD as the original method (Envoy style): no body on a denial, so the next answer on the
     // connection is read as what it is.
     RawConnection h(env.fa_port, 5, kUntrusted);
@@ -671,7 +681,7 @@ TEST_CASE("forward-auth: a check request with a body is answered and its connect
        {"POST /authz/public/x HTTP/1.1\r\nHost: j\r\nContent-Length: " + std::to_string(inner.size()) + "\r\n\r\n" + inner + after,
         "POST /authz/public/x HTTP/1.1\r\nHost: j\r\nTransfer-Encoding: chunked\r\n\r\n" + hex.str() + "\r\n" + inner +
             "\r\n0\r\n\r\n" + after,
-        "POST /authz HTTP/1.1\r\nHost: j\r\n" + fwd("/public/x", "POST") + "Content-Length: " + std::to_string(inner.size()) +
+        "POST /authz/public/y HTTP/1.1\r\nHost: j\r\n" + fwd("/public/x", "POST") + "Content-Length: " + std::to_string(inner.size()) +
             "\r\n\r\n" + inner + after}) {
     for (const std::string& peer : {kTrusted, kUntrusted}) {
       CAPTURE(request);
@@ -827,4 +837,30 @@ TEST_CASE("forward-auth: access log lines carry mode, the original method and pa
   CHECK(!has(log, t));
   CHECK(!has(log, t.substr(t.rfind('.') + 1)));  // not even the signature
   CHECK(!has(log, "s3cr3t"));
+}
+
+TEST_CASE("forward-auth: a header two providers set is answered once, with the verifying provider's value") {
+  Options o;
+  o.providers_extra = "  - name: third\n    issuer: https://third.test/\n    audiences: [api]\n    algorithms: [ES256]\n"
+                      "    jwks: {file: DIR/jwks.json}\n    claims_to_headers: {sub: x-jwt-sub, email: X-Partner-Email}\n";
+  FaEnv env(o);
+  const std::string third =
+      signed_token(header_for(env.key), payload_now(R"("email":"t@third.test")", 300, "https://third.test/"), env.key);
+  HttpResponse r = env.check(kTrusted, "/authz", fwd("/x") + bearer(third));
+  check_allowed(r);
+  check_identity_headers(r, {{"X-Jwt-Sub", "alice"}, {"X-Partner-Email", "t@third.test"}});
+  HttpResponse main = env.check(kTrusted, "/authz", fwd("/x") + bearer(env.token()));
+  check_allowed(main);
+  CHECK(count_headers(main, "X-Jwt-Sub") == 1);
+  CHECK(count_headers(main, "X-Partner-Email") == 1);
+  CHECK(main.header("X-Partner-Email") == "");
+}
+
+TEST_CASE("forward-auth: on an IPv6 socket, IPv4 peers (::ffff:a.b.c.d) are matched against IPv4 trusted_proxies") {
+  Options o;
+  o.fa_host = "[::ffff:127.0.0.1]";  // IPv4 clients arrive as v4-mapped IPv6 peers; still loopback only
+  FaEnv env(o);
+  check_allowed(env.check(kTrusted, "/authz/admin", fwd("/public/x")));
+  check_missing_token(env.check(kUntrusted, "/authz/admin", fwd("/public/x")));
+  check_bad_request(env.check(kTrusted, "/authz/public", "X-Forwarded-Uri: /public\r\n"));
 }
