@@ -44,6 +44,7 @@ struct Options {
   bool proxy = false;              // also a proxy listener with a real upstream
   bool allow_preflight = false;
   std::string fa_host = "127.0.0.1";  // forward_auth.listen's address
+  std::string trusted = "[127.0.0.2/32]";
   std::string forward_auth_extra;  // more keys of the forward_auth section, indented by 2
   std::string providers_extra;     // more providers; "DIR/" stands for the fixture's directory
   std::string routes = kRoutes;
@@ -71,6 +72,16 @@ struct FaEnv {
     }
     fa_port = free_port();
     admin_port = free_port();
+    const std::string yaml = config_text(o);
+    dir.write("jwtgate.yaml", yaml);
+    gate = std::make_unique<Child>(std::vector<std::string>{JWTGATE_BINARY, "--config", dir.file("jwtgate.yaml")}, dir.path(), "gate");
+    REQUIRE_MESSAGE(wait_for_port(fa_port), gate->stderr_text() << "\n" << yaml);
+    REQUIRE_MESSAGE(wait_for_port(admin_port), gate->stderr_text());
+    if (o.proxy) REQUIRE_MESSAGE(wait_for_port(port), gate->stderr_text());
+  }
+
+  // The config file for `o`, on this fixture's ports (a reload rewrites it with other options).
+  std::string config_text(const Options& o) const {
     std::string providers = o.providers_extra;
     for (auto at = providers.find("DIR/"); at != std::string::npos; at = providers.find("DIR/")) {
       providers.replace(at, 4, dir.path() + "/");
@@ -80,7 +91,7 @@ struct FaEnv {
       yaml += "listen: 127.0.0.1:" + std::to_string(port) + "\nupstream: http://127.0.0.1:" + std::to_string(upstream_port) + "\n";
     }
     yaml += "workers: 2\nforward_auth:\n  listen: \"" + o.fa_host + ":" + std::to_string(fa_port) + "\"" +
-            "\n  trusted_proxies: [127.0.0.2/32]\n  allow_preflight: " + (o.allow_preflight ? "true" : "false") + "\n" +
+            "\n  trusted_proxies: " + o.trusted + "\n  allow_preflight: " + (o.allow_preflight ? "true" : "false") + "\n" +
             o.forward_auth_extra +
             "providers:\n  - name: main\n    issuer: https://idp.test/\n    audiences: [api]\n    algorithms: [ES256]\n"
             "    jwks: {file: " + dir.file("jwks.json") + "}\n"
@@ -90,11 +101,7 @@ struct FaEnv {
             "  - name: partner\n    issuer: https://partner.test/\n    audiences: [api]\n    algorithms: [HS256]\n"
             "    hmac_secret_file: " + dir.file("secret") + "\n    claims_to_headers: {email: X-Partner-Email}\n" +
             providers + o.routes + "limits: {header_timeout: 2s, idle_timeout: 5s, upstream_timeout: 5s}\n" + o.tail;
-    dir.write("jwtgate.yaml", yaml);
-    gate = std::make_unique<Child>(std::vector<std::string>{JWTGATE_BINARY, "--config", dir.file("jwtgate.yaml")}, dir.path(), "gate");
-    REQUIRE_MESSAGE(wait_for_port(fa_port), gate->stderr_text() << "\n" << yaml);
-    REQUIRE_MESSAGE(wait_for_port(admin_port), gate->stderr_text());
-    if (o.proxy) REQUIRE_MESSAGE(wait_for_port(port), gate->stderr_text());
+    return yaml;
   }
 
   std::string token(const std::string& extra = "", std::int64_t exp_offset = 300) const {
@@ -487,7 +494,12 @@ TEST_CASE("forward-auth: the allow response is exactly 200 OK with Content-Lengt
 }
 
 TEST_CASE("forward-auth: refused tokens are 401 with WWW-Authenticate and a JSON body, as in the proxy") {
-  FaEnv env;
+  Options o;
+  // A provider that allows an HMAC and a public-key algorithm over the same JWKS: the setting in
+  // which algorithm confusion would matter.
+  o.providers_extra = "  - name: mixed\n    issuer: https://mixed.test/\n    audiences: [api]\n    algorithms: [ES256, HS256]\n"
+                      "    jwks: {file: DIR/jwks.json}\n";
+  FaEnv env(o);
   for (const std::string& peer : {kTrusted, kUntrusted}) {
     CAPTURE(peer);
     auto ask = [&](const std::string& token) {
@@ -504,10 +516,15 @@ TEST_CASE("forward-auth: refused tokens are 401 with WWW-Authenticate and a JSON
     check_invalid_token(ask(token_with_signature(R"({"alg":"none","typ":"JWT"})", payload_now(), "")));
     check_invalid_token(ask(token_with_signature(R"({"alg":"none","typ":"JWT","kid":"k1"})", payload_now(), "")));
     // HS256 signed with main's public key (PEM and JWKS text) as the secret.
+    CHECK(ask(signed_token(header_for(env.key), payload_now("", 300, "https://mixed.test/"), env.key)).status == 200);
     for (const std::string& secret : {public_key_pem(env.key), env.key.jwks_json}) {
       core::SigningKey forged;
       forged.secret = core::SecretBytes(secret);
-      check_invalid_token(ask(signed_token(R"({"alg":"HS256","typ":"JWT","kid":"k1"})", payload_now(), core::Alg::HS256, forged)));
+      for (const char* issuer : {"https://idp.test/", "https://mixed.test/"}) {
+        CAPTURE(std::string(issuer));
+        check_invalid_token(
+            ask(signed_token(R"({"alg":"HS256","typ":"JWT","kid":"k1"})", payload_now("", 300, issuer), core::Alg::HS256, forged)));
+      }
     }
     check_invalid_token(ask("not.a.token"));
     // Two different tokens.
@@ -863,4 +880,55 @@ TEST_CASE("forward-auth: on an IPv6 socket, IPv4 peers (::ffff:a.b.c.d) are matc
   check_allowed(env.check(kTrusted, "/authz/admin", fwd("/public/x")));
   check_missing_token(env.check(kUntrusted, "/authz/admin", fwd("/public/x")));
   check_bad_request(env.check(kTrusted, "/authz/public", "X-Forwarded-Uri: /public\r\n"));
+}
+
+TEST_CASE("forward-auth: a preflight passes only where some route covers its path") {
+  Options o;
+  o.allow_preflight = true;
+  o.routes = "routes:\n  - prefix: /api\n    methods: [POST]\n";
+  FaEnv env(o);
+  const std::string preflight = "Access-Control-Request-Method: POST\r\n";
+  check_allowed(env.check(kTrusted, "/authz", fwd("/api/x", "OPTIONS") + preflight));  // OPTIONS is not listed: still a preflight
+  CHECK(env.check(kTrusted, "/authz", fwd("/other", "OPTIONS") + preflight).status == 404);
+  CHECK(env.check(kTrusted, "/authz", fwd("/api/x", "OPTIONS")).status == 405);
+}
+
+TEST_CASE("forward-auth: a reload applies trusted_proxies, path_prefix and allow_preflight; adding the proxy is refused") {
+  Options o;
+  o.tail = "watch_config: false\n";  // reloads by SIGHUP only, counted below
+  FaEnv env(o);
+  const std::string preflight = "Access-Control-Request-Method: POST\r\n";
+  check_allowed(env.check(kTrusted, "/authz/admin", fwd("/public/x")));
+  check_missing_token(env.check(kUntrusted, "/authz/admin", fwd("/public/x")));
+  RawConnection kept(env.fa_port, 5, kTrusted);  // a gateway's long-lived connection
+  REQUIRE(kept.send("GET /authz/admin HTTP/1.1\r\nHost: j\r\n" + fwd("/public/x") + "\r\n"));
+  check_allowed(kept.read_response());
+
+  Options changed = o;
+  changed.trusted = "[127.0.0.3]";
+  changed.forward_auth_extra = "  path_prefix: /check\n";
+  changed.allow_preflight = true;
+  env.dir.write("jwtgate.yaml", env.config_text(changed));
+  env.gate->signal(SIGHUP);
+  REQUIRE_MESSAGE(eventually([&] { return has(env.gate->stdout_text(), "\"msg\":\"config reloaded\""); }, 5),
+                  env.gate->stdout_text());
+  // The peer trusted before is not any more, on a new connection or a kept one.
+  check_missing_token(env.check(kTrusted, "/check/admin", fwd("/public/x")));
+  REQUIRE(kept.send("GET /check/admin HTTP/1.1\r\nHost: j\r\n" + fwd("/public/x") + "\r\n"));
+  check_missing_token(kept.read_response());
+  check_allowed(env.check(kUntrusted, "/check/admin", fwd("/public/x")));
+  check_allowed(env.check(kUntrusted, "/check", fwd("/admin", "OPTIONS") + preflight));
+  check_missing_token(env.check(kTrusted, "/check", fwd("/admin", "OPTIONS") + preflight));
+  CHECK(env.check(kUntrusted, "/authz/public").status == 404);
+  check_allowed(env.check(kTrusted, "/check/public"));
+
+  // Adding an upstream (and so the proxy) needs a restart: rejected, the running config stays.
+  Options proxy = changed;
+  proxy.tail += "listen: 127.0.0.1:" + std::to_string(free_port()) + "\nupstream: http://127.0.0.1:9\n";
+  env.dir.write("jwtgate.yaml", env.config_text(proxy));
+  env.gate->signal(SIGHUP);
+  REQUIRE_MESSAGE(eventually([&] { return has(env.gate->stdout_text() + env.gate->stderr_text(), "config reload rejected"); }, 5),
+                  env.gate->stdout_text());
+  check_allowed(env.check(kUntrusted, "/check/admin", fwd("/public/x")));
+  check_missing_token(env.check(kTrusted, "/check/admin", fwd("/public/x")));
 }
