@@ -11,6 +11,9 @@
 # The tests check /metrics output with promtool. Installing Debian 12's prometheus package would
 # also install (and start) a Prometheus server, so its .deb is only downloaded, from the machine's
 # own sources into .deps/debs, and unpacked into .deps/prometheus; nothing is configured or run.
+# The forward-auth tests run real nginx and Caddy in front of jwtgate: their packages are
+# unpacked the same way into .deps/nginx and .deps/caddy (their shared libraries are installed as
+# ordinary packages); no nginx or Caddy service is installed or started.
 #
 # --fuzz also installs clang-14 and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) for
 # scripts/fuzz.sh; the normal build and tests do not need them.
@@ -36,7 +39,8 @@ llhttp_suite=${JWTGATE_LLHTTP_SUITE:-trixie}
 
 packages=(g++ cmake make pkg-config ca-certificates
           libuv1-dev libssl-dev openssl libsimdjson-dev libcurl4-openssl-dev libyaml-cpp-dev doctest-dev)
-if [ "$build_only" -eq 0 ]; then packages+=(python3-jwt python3-jwcrypto python3-cryptography python3-h11); fi
+if [ "$build_only" -eq 0 ]; then packages+=(python3-jwt python3-jwcrypto python3-cryptography python3-h11
+                                                  libcrypt1 libpcre2-8-0 libssl3 zlib1g libzstd1); fi
 if [ "$fuzz" -eq 1 ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 if [ "$containers" -eq 1 ]; then
   packages+=(podman runc netavark aardvark-dns slirp4netns uidmap fuse-overlayfs iptables podman-compose
@@ -57,36 +61,49 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# --- promtool from Debian 12's prometheus package ---------------------------------------------
-promtool_prefix="$here/.deps/prometheus"
-promtool="$promtool_prefix/usr/bin/promtool"
-if [ "$build_only" -eq 0 ] && ! "$promtool" --version >/dev/null 2>&1; then
-  candidate() { apt-cache policy prometheus 2>/dev/null | awk '/Candidate:/ { print $2; exit }'; }
-  version=$(candidate)
+# --- tools unpacked from this machine's own apt sources, never installed ------------------------
+# unpack_deb PACKAGE WHY COMMAND...: unless COMMAND already runs, downloads PACKAGE's candidate .deb
+# into .deps/debs and unpacks it into .deps/PACKAGE, then checks that COMMAND runs. Installing the
+# package instead would configure and start its service (a Prometheus server, an nginx on port 80,
+# a Caddy with its admin API) on the machine.
+unpack_deb() {
+  local package=$1 why=$2; shift 2
+  "$@" >/dev/null 2>&1 && return 0
+  local version
+  version=$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ { print $2; exit }')
   if [ -z "$version" ] || [ "$version" = "(none)" ]; then
     as_root apt-get update -qq
-    version=$(candidate)
+    version=$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ { print $2; exit }')
   fi
   if [ -z "$version" ] || [ "$version" = "(none)" ]; then
-    echo "install-deps: no prometheus package in this machine's apt sources" >&2
+    echo "install-deps: no $package package in this machine's apt sources" >&2
     exit 1
   fi
-  debs="$here/.deps/debs"
+  local debs="$here/.deps/debs" dir="$here/.deps/$package"
   # apt-get download's file name: the version with its epoch colon escaped.
-  deb="$debs/prometheus_${version//:/%3a}_$(dpkg --print-architecture).deb"
+  local deb="$debs/${package}_${version//:/%3a}_$(dpkg --print-architecture).deb"
   if [ ! -f "$deb" ]; then
-    echo "install-deps: fetching prometheus $version (for promtool) from this machine's apt sources"
+    echo "install-deps: fetching $package $version ($why) from this machine's apt sources"
     mkdir -p "$debs"
-    (cd "$debs" && apt-get -qq -o "APT::Sandbox::User=root" download "prometheus=$version")
+    (cd "$debs" && apt-get -qq -o "APT::Sandbox::User=root" download "$package=$version")
   fi
-  rm -rf "$promtool_prefix"
-  mkdir -p "$promtool_prefix"
-  dpkg-deb -x "$deb" "$promtool_prefix"
-  if ! "$promtool" --version >/dev/null 2>&1; then
-    echo "install-deps: $promtool does not run" >&2
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  dpkg-deb -x "$deb" "$dir"
+  if ! "$@" >/dev/null 2>&1; then
+    echo "install-deps: $1 does not run" >&2
     exit 1
   fi
-  echo "install-deps: promtool unpacked into $promtool_prefix"
+  echo "install-deps: $package unpacked into $dir"
+}
+
+# promtool checks /metrics output; nginx (auth_request is built into Debian 12's nginx) and
+# Caddy 2.6 are the gateways of tests/forward_auth. The tests run them from .deps with their
+# configs, logs and pid files in a temporary directory.
+if [ "$build_only" -eq 0 ]; then
+  unpack_deb prometheus "for promtool" "$here/.deps/prometheus/usr/bin/promtool" --version
+  unpack_deb nginx "for the forward-auth tests" "$here/.deps/nginx/usr/sbin/nginx" -v
+  unpack_deb caddy "for the forward-auth tests" "$here/.deps/caddy/usr/bin/caddy" version
 fi
 
 if [ -f "$prefix/.complete" ]; then
