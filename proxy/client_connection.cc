@@ -18,6 +18,9 @@ namespace {
 constexpr std::size_t kHighWater = 1024 * 1024;  // stop reading the other side above this queue
 constexpr std::size_t kLowWater = 256 * 1024;
 constexpr std::size_t kMaxPending = 256 * 1024;  // pipelined bytes held while an exchange runs
+// A check's body is not looked at; one larger than this is not worth reading to keep the
+// connection, which closes instead.
+constexpr std::uint64_t kMaxDiscardedBody = 1024 * 1024;
 
 ClientConnection* self(llhttp_t* p) { return static_cast<ClientConnection*>(p->data); }
 
@@ -238,6 +241,7 @@ void ClientConnection::execute(const char* data, std::size_t len, bool from_pend
     return;
   }
   if (phase_ == Phase::head) process_head();
+  else if (phase_ == Phase::discarding) finish_exchange();  // the answered check's body has been read
 }
 
 void ClientConnection::resume_parser() {
@@ -277,8 +281,8 @@ void ClientConnection::resume_input() {
 void ClientConnection::handle_parse_error() {
   // Malformed or hostile framing (smuggling attempts, bad header names, bare LF, obs-fold...):
   // answer once and close, so nothing after it is interpreted.
-  if (phase_ == Phase::forwarding && response_head_sent_) {
-    close();  // a response is under way: nothing may be spliced into it
+  if ((phase_ == Phase::forwarding && response_head_sent_) || phase_ == Phase::discarding) {
+    close();  // a response is under way or sent: nothing may be spliced into it or follow it
   } else if (phase_ == Phase::forwarding) {
     if (upstream_) {
       upstream_->close();
@@ -350,6 +354,11 @@ int ClientConnection::cb_headers_complete(llhttp_t* p) {
 
 int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
   auto* c = self(p);
+  if (c->phase_ == Phase::discarding) {
+    c->body_progress();
+    c->discarded_ += len;
+    return c->discarded_ > kMaxDiscardedBody ? -1 : 0;  // a parse error: the connection closes
+  }
   if (!c->upstream_) return 0;
   c->body_progress();
   const std::string_view data(at, len);
@@ -363,6 +372,7 @@ int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
 
 int ClientConnection::cb_message_complete(llhttp_t* p) {
   auto* c = self(p);
+  if (c->phase_ == Phase::discarding) return HPE_PAUSED;  // execute() goes on with the next check
   if (c->phase_ != Phase::forwarding) return 0;  // the end of a request already answered
   if (c->upgrade_request_) return 0;              // llhttp stops with HPE_PAUSED_UPGRADE by itself
   if (!c->request_done_) {
@@ -375,6 +385,12 @@ int ClientConnection::cb_message_complete(llhttp_t* p) {
   return HPE_PAUSED;  // the next pipelined request waits for this response
 }
 
+bool ClientConnection::answer_keeps_alive() const {
+  if (!keep_alive_ || worker_.draining()) return false;
+  if (!expects_body()) return true;
+  return mode_ == Mode::forward_auth && !upgrade_request_ && !header_lists_token(headers_.get("expect"), "100-continue");
+}
+
 bool ClientConnection::expects_body() const {
   return chunked_request_ || (parser_.flags & F_CONTENT_LENGTH && parser_.content_length > 0);
 }
@@ -385,6 +401,7 @@ void ClientConnection::reset_request() {
   headers_.clear();
   head_bytes_ = 0;
   head_too_large_ = false;
+  discarded_ = 0;
   chunked_request_ = false;
   has_content_length_ = false;
   content_length_ = 0;
@@ -434,6 +451,16 @@ void ClientConnection::respond(std::string response, bool keep_alive) {
   write_client(std::move(response));
   if (!keep_alive) {
     close_after_writes();
+    return;
+  }
+  if (expects_body()) {
+    // Only a check gets here (see answer_keeps_alive): its body is read, dropped, and then the
+    // next request is parsed, so no byte of it is ever taken for a request.
+    phase_ = Phase::discarding;
+    body_progress();
+    arm(Timer::body);
+    resume_parser();
+    resume_input();  // reading stopped while the check waited for keys
     return;
   }
   finish_exchange();
@@ -498,7 +525,7 @@ bool ClientConnection::check_head_framing(std::string& why) {
 void ClientConnection::process_head() {
   arm(Timer::none);
   const RuntimeConfig& rc = rt();
-  const bool can_keep_alive = keep_alive_ && !expects_body() && !worker_.draining();
+  const bool can_keep_alive = answer_keeps_alive();
 
   std::string why;
   if (!normalize_request_target(url_, target_, why) || !check_head_framing(why)) {
@@ -523,8 +550,13 @@ void ClientConnection::process_head() {
   route_ = rc.routes.match(target_.match_path, method, &allow);
   if (preflight) {
     // Browsers send preflights without credentials; whether the actual request may pass is
-    // decided when it comes. Only a path no route covers is refused here.
-    if (route_ || !allow.empty()) {
+    // decided when it comes. Only a path no route covers is refused here, read both ways when
+    // case is folded (see below).
+    std::string exact_allow;
+    const bool covered = (route_ || !allow.empty()) &&
+                         (rc.routes.case_sensitive() || rc.routes.match_exact(target_.match_path, method, &exact_allow) ||
+                          !exact_allow.empty());
+    if (covered) {
       outcome_ = Outcome::public_;
       respond(allow_response(rc.injected_headers, AuthResult{}, can_keep_alive), can_keep_alive);
       return;
@@ -580,7 +612,18 @@ bool ClientConnection::take_checked_request(bool can_keep_alive, bool& preflight
   std::string why;
   if (const int code = find_checked_request(fa, trusted, method_, target_, headers_, checked, why); code != 0) {
     if (code == 404) outcome_ = Outcome::no_route;
-    respond(plain_error_response(code, code == 404 ? "not_found" : "invalid_request", why, can_keep_alive), can_keep_alive);
+    const char* error = code == 404 ? "not_found" : code == 501 ? "not_implemented" : "invalid_request";
+    respond(plain_error_response(code, error, why, can_keep_alive), can_keep_alive);
+    return false;
+  }
+  if (const std::string_view h = override_header_present(headers_); !h.empty() && !rc.config.forward_override_headers) {
+    respond(plain_error_response(400, "invalid_request",
+                                 "the request carries " + std::string(h) +
+                                     " (in some spelling), which makes frameworks run another method or path than the "
+                                     "one judged; a gateway would pass it on (set forward_override_headers if the "
+                                     "service ignores it)",
+                                 can_keep_alive),
+            can_keep_alive);
     return false;
   }
   if (const std::string_view h = identity_header_respelled(rc.injected_headers, headers_); !h.empty()) {
@@ -611,7 +654,7 @@ void ClientConnection::keys_refreshed() {
 
 void ClientConnection::authorize() {
   const bool body = expects_body();
-  const bool can_keep_alive = keep_alive_ && !body && !worker_.draining();
+  const bool can_keep_alive = answer_keeps_alive();
   const std::uint64_t t0 = uv_hrtime();
   AuthResult auth = gen_->authenticator->authenticate(*route_, headers_, target_.query, worker_.now_seconds());
   const config::Route* auth_route = route_;
@@ -1104,8 +1147,8 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
         uv_timer_start(&c->timer_, on_timer, limit - idle, 0);
         return;
       }
-      if (c->phase_ == Phase::idle) {
-        c->close();  // answers were waiting for a client that stopped reading them
+      if (c->phase_ == Phase::idle || c->phase_ == Phase::discarding) {
+        c->close();  // answers were waiting for a client that stopped reading them, or a body stopped
         return;
       }
       if (c->upstream_) {

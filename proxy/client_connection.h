@@ -54,7 +54,9 @@ class ClientConnection final : public UpstreamClient {
   void upstream_read_end() override;
 
  private:
-  enum class Phase { idle, head, awaiting_keys, forwarding, tunnel, closing };
+  // discarding: a forward-auth check with a body has its answer; the body is read and dropped
+  // so the next check on the connection can follow.
+  enum class Phase { idle, head, awaiting_keys, forwarding, discarding, tunnel, closing };
   enum class Timer { none, idle, head, upstream, keys, body };
 
   static const llhttp_settings_t& request_settings();
@@ -130,6 +132,11 @@ class ClientConnection final : public UpstreamClient {
   void account();
   const RuntimeConfig& rt() const { return *gen_->runtime; }
   bool expects_body() const;
+  // Whether jwtgate's own answer to this request leaves the connection open. A proxied request's
+  // unread body would be parsed as the next request, so only a body-less one does; a check's
+  // body is read and dropped after the answer (unless it waits for 100 Continue, which never
+  // comes, or is an Upgrade).
+  bool answer_keeps_alive() const;
 
   WorkerContext& worker_;
   const Mode mode_;
@@ -164,6 +171,7 @@ class ClientConnection final : public UpstreamClient {
   HeaderList headers_;
   std::size_t head_bytes_ = 0;
   bool head_too_large_ = false;
+  std::uint64_t discarded_ = 0;  // body bytes of an answered check dropped so far
   bool keep_alive_ = true;
   bool chunked_request_ = false;
   bool has_content_length_ = false;

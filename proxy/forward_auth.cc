@@ -1,5 +1,7 @@
 #include "proxy/forward_auth.h"
 
+#include <llhttp.h>
+
 #include <algorithm>
 
 namespace jwtgate::proxy {
@@ -20,8 +22,13 @@ bool agreed_value(const HeaderList& headers, std::string_view a, std::string_vie
   return true;
 }
 
-bool is_method(std::string_view m) {
-  return !m.empty() && m.size() <= 32 && std::all_of(m.begin(), m.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+// The methods llhttp parses in an HTTP request, so a forwarded method is one the proxy could
+// have received itself (CONNECT aside: refused by the caller, as the proxy refuses it).
+bool is_http_method(std::string_view m) {
+#define JWTGATE_METHOD_NAME(num, name, string) #string,
+  static constexpr std::string_view kMethods[] = {HTTP_METHOD_MAP(JWTGATE_METHOD_NAME)};
+#undef JWTGATE_METHOD_NAME
+  return std::find(std::begin(kMethods), std::end(kMethods), m) != std::end(kMethods);
 }
 
 bool under_prefix(std::string_view path, std::string_view prefix) {
@@ -48,6 +55,19 @@ int find_checked_request(const config::ForwardAuth& fa, bool trusted_peer, std::
     }
   }
   if (!has_uri) {
+    if (trusted_peer) {
+      // A trusted nginx that puts the path after the prefix may still name the method in a
+      // header (its check is always a GET); a trusted Envoy sends the method itself and may pass
+      // a client's header on. Which one is the original cannot be told, so they must agree.
+      std::string method;
+      bool has_method = false;
+      if (!agreed_value(headers, "x-forwarded-method", "x-original-method", method, has_method) ||
+          (has_method && method != own_method)) {
+        error = "the forwarded method differs from the check's own method; send the original method as the "
+                "check's method (nginx: proxy_method $request_method) or the URI too (X-Original-URI)";
+        return 400;
+      }
+    }
     // Envoy style: the original path follows the prefix. The remainder of a normalized path is
     // normalized too, so this second pass only splits it again into path and query.
     std::string rest = fa.path_prefix == "/" ? own.path : own.path.substr(fa.path_prefix.size());
@@ -69,9 +89,13 @@ int find_checked_request(const config::ForwardAuth& fa, bool trusted_peer, std::
     error = "a forwarded URI needs the original method too (X-Forwarded-Method or X-Original-Method)";
     return 400;
   }
-  if (!is_method(method)) {
-    error = "the forwarded method is not an HTTP method in upper case";
+  if (!is_http_method(method)) {
+    error = "the forwarded method is not an HTTP method (in upper case)";
     return 400;
+  }
+  if (method == "CONNECT") {
+    error = "CONNECT is not supported";
+    return 501;
   }
   if (uri.empty() || uri[0] != '/') {
     error = "the forwarded URI must be a path (origin form), such as /orders?id=1";
@@ -91,6 +115,15 @@ bool is_allowed_preflight(const config::ForwardAuth& fa, bool trusted_peer, cons
                           const HeaderList& headers) {
   return fa.allow_preflight && trusted_peer && request.method == "OPTIONS" &&
          !headers.get("access-control-request-method").empty();
+}
+
+std::string_view override_header_present(const HeaderList& headers) {
+  for (const HeaderField& f : headers.fields()) {
+    for (std::string_view h : kOverrideHeaders) {
+      if (same_header_to_cgi(f.name, h)) return h;
+    }
+  }
+  return {};
 }
 
 std::string_view identity_header_respelled(const std::vector<std::string>& identity_headers, const HeaderList& headers) {

@@ -12,6 +12,7 @@
 #include "proxy/authenticator.h"
 #include "proxy/http_head.h"
 #include "proxy/request_target.h"
+#include "proxy/runtime_config.h"
 
 namespace jwtgate::proxy {
 
@@ -26,9 +27,11 @@ struct CheckedRequest {
 // From a trusted peer that sends X-Forwarded-Uri or X-Original-URI: that URI and the method of
 // X-Forwarded-Method or X-Original-Method (every copy of either spelling must agree). Otherwise,
 // from anyone: the check's own method, and its own path with forward_auth.path_prefix taken off
-// (Envoy's ext_authz); forwarded headers are then not looked at. Returns 0 when `out` is set,
-// else the status to answer (400 for forwarded headers that are missing, disagree or are not an
-// origin-form URI; 404 for a check path outside path_prefix) with why in `error`.
+// (Envoy's ext_authz); an untrusted peer's forwarded headers are not looked at, and a trusted
+// peer's forwarded method must then be the check's own. Returns 0 when `out` is set, else the
+// status to answer (400 for forwarded headers that are missing, disagree or are not an
+// origin-form URI or a method llhttp knows; 501 for CONNECT; 404 for a check path outside
+// path_prefix) with why in `error`.
 int find_checked_request(const config::ForwardAuth& fa, bool trusted_peer, std::string_view own_method,
                          const RequestTarget& own, const HeaderList& headers, CheckedRequest& out,
                          std::string& error);
@@ -37,6 +40,12 @@ int find_checked_request(const config::ForwardAuth& fa, bool trusted_peer, std::
 // through without a token: only when a trusted peer sent it, since its method decides.
 bool is_allowed_preflight(const config::ForwardAuth& fa, bool trusted_peer, const CheckedRequest& request,
                           const HeaderList& headers);
+
+// A header in the check that makes frameworks route by another method or path (X-HTTP-Method-
+// Override, X-Original-URL...: the ones the proxy removes unless forward_override_headers is
+// set), in any spelling. A gateway passes it on to the service, which would run the request the
+// verdict was not about. Returns the configured name it matches, or empty.
+std::string_view override_header_present(const HeaderList& headers);
 
 // A header in the check that a CGI-style service reads as one of `identity_headers` but spelled
 // otherwise (X_Jwt_Sub for X-Jwt-Sub): a gateway overwrites only the exact name it copies, so

@@ -45,8 +45,7 @@ RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(co
                           "X-Forwarded-Scheme", "X-Forwarded-Ssl", "Front-End-Https", "X-Real-IP", "True-Client-IP",
                           "X-Client-IP"});
   if (!config.forward_override_headers) {
-    removed_headers.insert(removed_headers.end(),
-                           {"X-Original-URL", "X-Rewrite-URL", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"});
+    removed_headers.insert(removed_headers.end(), std::begin(kOverrideHeaders), std::end(kOverrideHeaders));
   }
   upstreams.push_back(config.upstream);
   auto upstream_index = [this](const config::UpstreamUrl& u) {

@@ -13,6 +13,12 @@
 
 namespace jwtgate::proxy {
 
+// Headers that make frameworks route by a method or path other than the request's own (Express
+// method-override, Symfony, IIS URL Rewrite): removed from proxied requests, refused in checks,
+// unless forward_override_headers is set.
+inline constexpr std::string_view kOverrideHeaders[] = {"X-Original-URL", "X-Rewrite-URL", "X-HTTP-Method-Override",
+                                                        "X-HTTP-Method", "X-Method-Override"};
+
 struct ProviderRuntime {
   config::Provider config;
   core::VerifyPolicy policy;

@@ -79,11 +79,16 @@ TEST_CASE("forwarded headers are believed from trusted peers only") {
   REQUIRE(nginx.status == 0);
   CHECK(nginx.request.method == "PUT");
   CHECK(nginx.request.target.path == "/admin");
-  // A trusted peer that names no URI is Envoy style; a lone method header is not looked at.
-  Check envoy = check(fa, true, "PATCH", "/authz/x", {{"X-Forwarded-Method", "GET"}});
+  // A trusted peer that names no URI is Envoy style; a method header it sends must then be the
+  // check's own: a trusted Envoy passes a client's X-Forwarded-Method on, a trusted nginx checks
+  // with GET whatever the original method, and which one is lying cannot be told.
+  Check envoy = check(fa, true, "PATCH", "/authz/x", {{"X-Forwarded-Method", "PATCH"}});
   REQUIRE(envoy.status == 0);
   CHECK(envoy.request.method == "PATCH");
   CHECK(envoy.request.target.path == "/x");
+  CHECK(check(fa, true, "PATCH", "/authz/x", {{"X-Forwarded-Method", "GET"}}).status == 400);
+  CHECK(check(fa, true, "GET", "/authz/x", {{"X-Original-Method", "POST"}}).status == 400);
+  CHECK(check(fa, false, "GET", "/authz/x", {{"X-Original-Method", "POST"}}).status == 0);  // untrusted: not read
 }
 
 TEST_CASE("forwarded headers that disagree, repeat differently, lack the method or are not a path are refused") {
@@ -100,6 +105,9 @@ TEST_CASE("forwarded headers that disagree, repeat differently, lack the method 
   CHECK(status({{"X-Forwarded-Uri", "/admin"}, {"X-Forwarded-Method", "get"}}) == 400);
   CHECK(status({{"X-Forwarded-Uri", "/admin"}, {"X-Forwarded-Method", ""}}) == 400);
   CHECK(status({{"X-Forwarded-Uri", "/admin"}, {"X-Forwarded-Method", "GET POST"}}) == 400);
+  CHECK(status({{"X-Forwarded-Uri", "/admin"}, {"X-Forwarded-Method", "FOO"}}) == 400);  // not a method llhttp knows
+  CHECK(status({{"X-Forwarded-Uri", "/admin"}, {"X-Forwarded-Method", "CONNECT"}}) == 501);  // as the proxy answers
+  CHECK(status({{"X-Forwarded-Uri", "/admin"}, {"X-Forwarded-Method", "PROPFIND"}}) == 0);
   for (const char* uri : {"", "admin", "*", "http://evil/admin", "//evil/admin", "/a%2Fb", "/a\\b", "/%zz", "/a#b"}) {
     CAPTURE(uri);
     const int s = status({{"X-Forwarded-Uri", uri}, {"X-Forwarded-Method", "GET"}});
