@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/ip_network.h"
 #include "core/alg.h"
 
 namespace jwtgate::config {
@@ -148,13 +149,31 @@ struct Development {
   std::optional<UpstreamUrl> upstream;  // unset: the built-in echo
 };
 
+// `forward_auth:`: a second listener that answers a gateway's "may this request pass?" (nginx
+// auth_request, Traefik ForwardAuth, Caddy forward_auth, Envoy ext_authz) with the proxy's own
+// routes and verdicts, instead of forwarding the request.
+struct ForwardAuth {
+  ListenAddress listen;
+  // The check's own path starts with this; what follows is the original path (Envoy's
+  // path_prefix), unless a trusted peer names the original request in headers.
+  std::string path_prefix = "/authz";
+  // Peers (by socket address) whose X-Forwarded-Method/-Uri and X-Original-Method/-URI are
+  // believed. Empty: nobody's.
+  std::vector<IpNetwork> trusted_proxies;
+  // A trusted peer's OPTIONS with Access-Control-Request-Method passes without a token.
+  bool allow_preflight = false;
+};
+
 struct Config {
   // Set for a file whose only key is `development:`; nothing else in this Config is then read.
   std::optional<Development> development;
   ListenAddress listen;
   ListenAddress admin_listen;  // admin.listen, or the top-level admin_listen (its older spelling)
   AdminConfig admin;
-  UpstreamUrl upstream;
+  UpstreamUrl upstream;  // unset (empty host) when there is no proxy: forward_auth alone
+  // The proxy listener runs: a top-level upstream is set. False only for a forward-auth-only file.
+  bool proxy = true;
+  std::optional<ForwardAuth> forward_auth;
   unsigned workers = 0;  // 0: one per CPU core ("auto")
   std::vector<Provider> providers;
   std::vector<Route> routes;  // filled with one "/" route, auth required, when not given

@@ -417,7 +417,10 @@ std::string redact_url(std::string_view u) {
 std::string effective_config_json(const Config& config) {
   core::JsonWriter w;
   w.begin_object();
-  w.key("listen"); listen_address(w, config.listen);
+  // null: no proxy listener (forward_auth alone).
+  w.key("listen");
+  if (config.proxy) listen_address(w, config.listen);
+  else w.null();
   w.key("admin_listen"); listen_address(w, config.admin_listen);
   w.key("admin");
   w.begin_object();
@@ -428,11 +431,29 @@ std::string effective_config_json(const Config& config) {
   w.key("idle_timeout"); duration(w, config.admin.idle_timeout);
   w.end_object();
   w.key("upstream");
-  w.begin_object();
-  w.key("url"); url(w, config.upstream.text);
-  w.key("host"); w.string(valid_utf8(config.upstream.host));
-  w.key("port"); w.number(config.upstream.port);
-  w.end_object();
+  if (config.proxy) {
+    w.begin_object();
+    w.key("url"); url(w, config.upstream.text);
+    w.key("host"); w.string(valid_utf8(config.upstream.host));
+    w.key("port"); w.number(config.upstream.port);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.key("forward_auth");
+  if (const auto& fa = config.forward_auth) {
+    w.begin_object();
+    w.key("listen"); listen_address(w, fa->listen);
+    w.key("path_prefix"); w.string(valid_utf8(fa->path_prefix));
+    w.key("trusted_proxies");
+    w.begin_array();
+    for (const auto& n : fa->trusted_proxies) w.string(valid_utf8(n.text));
+    w.end_array();
+    w.key("allow_preflight"); w.boolean(fa->allow_preflight);
+    w.end_object();
+  } else {
+    w.null();
+  }
   w.key("workers");
   if (config.workers == 0) w.string("auto");
   else w.number(config.workers);

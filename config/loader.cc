@@ -107,10 +107,13 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
   }
   if (!r.mapping(root, "", {"listen", "admin_listen", "upstream", "workers", "providers", "routes",
                             "routes_case_sensitive", "forward_override_headers", "watch_config", "limits", "log", "admin",
-                            "development"})) {
+                            "development", "forward_auth"})) {
     return;
   }
   std::string why;
+  // Without an upstream there is nothing to proxy to: a file with forward_auth alone runs only the
+  // checks, and a proxy setting there would be ignored, so it is refused instead.
+  config.proxy = root["upstream"].IsDefined() || !root["forward_auth"].IsDefined();
   parse_listen_address("0.0.0.0:8080", config.listen, why);
   parse_listen_address("127.0.0.1:9901", config.admin_listen, why);
   if (auto n = root["listen"]) read_listen(r, n, "listen", config.listen);
@@ -123,9 +126,7 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
                               : root["admin_listen"] ? root["admin_listen"]
                                                      : root;
   const std::string admin_path = admin_section_listen ? "admin.listen" : "admin_listen";
-  if (config.listen.port == config.admin_listen.port &&
-      (config.listen.host == config.admin_listen.host || config.listen.host == "0.0.0.0" ||
-       config.admin_listen.host == "0.0.0.0" || config.listen.host == "::" || config.admin_listen.host == "::")) {
+  if (config.proxy && same_listen_port(config.listen, config.admin_listen)) {
     r.error(admin_at, admin_path, "must not share a port with listen (" + config.listen.text + ")");
   }
   warn_admin_exposure(r, admin_at, admin_path, config);
@@ -134,9 +135,16 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
     if (auto text = r.string(n, "upstream")) {
       if (!parse_upstream_url(*text, config.upstream, why)) r.error(n, "upstream", why + ", found " + YamlReader::describe(n));
     }
-  } else {
-    r.error(root, "upstream", "missing required key: the URL of the service jwtgate protects, such as http://127.0.0.1:3000");
+  } else if (config.proxy) {
+    r.error(root, "upstream",
+            "missing required key: the URL of the service jwtgate protects, such as http://127.0.0.1:3000 (or a "
+            "forward_auth: section, to answer a gateway's checks without proxying)");
+  } else if (auto listen = root["listen"]) {
+    r.error(listen, "listen",
+            "is the proxy's listener, and there is no upstream to proxy to; gateways' checks go to "
+            "forward_auth.listen (set upstream to run the proxy as well)");
   }
+  if (auto n = root["forward_auth"]) read_forward_auth(r, n, config);
 
   if (auto n = root["workers"]) {
     if (n.IsScalar() && n.Scalar() == "auto") config.workers = 0;
@@ -159,6 +167,15 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
   }
   if (auto n = root["routes"]) {
     read_routes(r, n, config.providers, config.routes_case_sensitive || !case_checks, config.routes);
+    if (!config.proxy && n.IsSequence()) {
+      for (std::size_t i = 0; i < n.size(); ++i) {
+        if (n[i].IsMap() && n[i]["upstream"]) {
+          r.error(n[i]["upstream"], YamlReader::index_path("routes", i) + ".upstream",
+                  "names where the proxy sends the route's requests, and without a top-level upstream there is no "
+                  "proxy (forward_auth only answers checks)");
+        }
+      }
+    }
   } else {
     config.routes.push_back(Route{"/", {}, AuthMode::required, {}, {}, {}});
   }

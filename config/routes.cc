@@ -10,9 +10,10 @@ namespace {
 
 using Path = std::string;
 
-// Why a prefix cannot be matched safely, or empty when it can. Prefixes are compared with
-// normalized request paths, so they must be normalized themselves.
-std::string prefix_problem(const std::string& prefix) {
+}  // namespace
+
+// Prefixes are compared with normalized request paths, so they must be normalized themselves.
+std::string path_prefix_problem(const std::string& prefix) {
   if (prefix.empty() || prefix[0] != '/') return "must start with /";
   if (prefix.size() > 1 && prefix.back() == '/') return "must not end with / (prefixes match whole path segments: write \"" + prefix.substr(0, prefix.size() - 1) + "\")";
   if (prefix.find("//") != std::string::npos) return "must not contain an empty segment (//)";
@@ -33,6 +34,8 @@ std::string prefix_problem(const std::string& prefix) {
   return {};
 }
 
+namespace {
+
 bool is_method(const std::string& m) {
   if (m.empty()) return false;
   for (char c : m) {
@@ -49,7 +52,7 @@ void read_route(YamlReader& r, const YAML::Node& node, const Path& path, const s
   if (auto n = node["prefix"]) {
     if (auto v = r.string(n, path + ".prefix")) {
       route.prefix = *v;
-      if (auto problem = prefix_problem(*v); !problem.empty()) {
+      if (auto problem = path_prefix_problem(*v); !problem.empty()) {
         r.error(n, path + ".prefix", problem + ", found " + YamlReader::describe(n));
       }
     }

@@ -25,6 +25,17 @@ void warn_admin_exposure(YamlReader& r, const YAML::Node& at, const std::string&
 // config.development; any other top-level key beside it is an error.
 void read_development(YamlReader& r, const YAML::Node& root, Config& config);
 
+// The forward_auth: section. Its listener must not share a port with `listen` (when the proxy
+// runs) or the admin listener.
+void read_forward_auth(YamlReader& r, const YAML::Node& node, Config& config);
+
+// Why a path prefix (routes[].prefix, forward_auth.path_prefix) cannot be compared with
+// normalized request paths, or empty when it can.
+std::string path_prefix_problem(const std::string& prefix);
+
+// True when two listen addresses would collide: the same port on the same or a wildcard host.
+bool same_listen_port(const ListenAddress& a, const ListenAddress& b);
+
 // RFC 9110 field-name: a token.
 bool is_header_name(std::string_view name);
 

@@ -7,6 +7,7 @@
 #include "proxy/authenticator.h"
 #include "proxy/log.h"
 #include "proxy/error_response.h"
+#include "proxy/forward_auth.h"
 #include "proxy/request_target.h"
 #include "proxy/token_extractor.h"
 #include "proxy/uv_util.h"
@@ -98,7 +99,8 @@ bool source_stripped(std::uint64_t mask, std::size_t i) { return ((mask >> (i < 
 
 }  // namespace
 
-ClientConnection::ClientConnection(WorkerContext& worker) : worker_(worker), gen_(worker.generation()) {
+ClientConnection::ClientConnection(WorkerContext& worker, Mode mode)
+    : worker_(worker), mode_(mode), gen_(worker.generation()) {
   uv_tcp_init(worker_.loop(), &tcp_);
   uv_timer_init(worker_.loop(), &timer_);
   tcp_.data = this;
@@ -137,6 +139,7 @@ bool ClientConnection::accept(uv_stream_t* server) {
     if (addr.ss_family == AF_INET6) uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&addr), ip, sizeof ip);
     else uv_ip4_name(reinterpret_cast<sockaddr_in*>(&addr), ip, sizeof ip);
     peer_ip_ = ip;
+    if (mode_ == Mode::forward_auth) peer_address_ = config::parse_ip_address(peer_ip_);
   }
   // A connection that sends nothing is held no longer than a slow request head would be.
   arm(Timer::head);
@@ -281,13 +284,13 @@ void ClientConnection::handle_parse_error() {
       upstream_->close();
       upstream_ = nullptr;
     }
-    reject(head_too_large_ ? plain_error_response(431, "invalid_request", "the request trailers are larger than allowed", false)
+    respond(head_too_large_ ? plain_error_response(431, "invalid_request", "the request trailers are larger than allowed", false)
                            : plain_error_response(400, "invalid_request", "the request body is malformed", false),
            false);
   } else if (head_too_large_) {
-    reject(plain_error_response(431, "invalid_request", "the request head is larger than allowed", false), false);
+    respond(plain_error_response(431, "invalid_request", "the request head is larger than allowed", false), false);
   } else {
-    reject(plain_error_response(400, "invalid_request", "the request is not valid HTTP/1.1", false), false);
+    respond(plain_error_response(400, "invalid_request", "the request is not valid HTTP/1.1", false), false);
   }
 }
 
@@ -378,6 +381,7 @@ bool ClientConnection::expects_body() const {
 
 void ClientConnection::reset_request() {
   url_.clear();
+  method_.clear();
   headers_.clear();
   head_bytes_ = 0;
   head_too_large_ = false;
@@ -412,7 +416,7 @@ void ClientConnection::reset_request() {
   close_delimited_response_ = false;
 }
 
-void ClientConnection::reject(std::string response, bool keep_alive) {
+void ClientConnection::respond(std::string response, bool keep_alive) {
   if (!request_active_ && status_ == 0) {
     // Bytes that never became a request (a parse error at the first byte) are still counted.
     request_active_ = true;
@@ -498,22 +502,34 @@ void ClientConnection::process_head() {
 
   std::string why;
   if (!normalize_request_target(url_, target_, why) || !check_head_framing(why)) {
-    reject(plain_error_response(400, "invalid_request", why, false), false);
+    respond(plain_error_response(400, "invalid_request", why, false), false);
     return;
   }
   if (chunked_request_ && !only_chunked(headers_)) {
-    reject(plain_error_response(501, "not_implemented", "the only transfer coding accepted is chunked", false), false);
+    respond(plain_error_response(501, "not_implemented", "the only transfer coding accepted is chunked", false), false);
     return;
   }
   if (parser_.method == HTTP_CONNECT) {
     // jwtgate is a reverse proxy, not a tunnel to anywhere: llhttp would treat CONNECT as an
     // upgrade, and a client reads every byte after a 2xx to it as tunnel data.
-    reject(plain_error_response(501, "not_implemented", "CONNECT is not supported", false), false);
+    respond(plain_error_response(501, "not_implemented", "CONNECT is not supported", false), false);
     return;
   }
-  const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  method_ = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  bool preflight = false;
+  if (mode_ == Mode::forward_auth && !take_checked_request(can_keep_alive, preflight)) return;
+  const std::string& method = method_;
   std::string allow;
   route_ = rc.routes.match(target_.match_path, method, &allow);
+  if (preflight) {
+    // Browsers send preflights without credentials; whether the actual request may pass is
+    // decided when it comes. Only a path no route covers is refused here.
+    if (route_ || !allow.empty()) {
+      outcome_ = Outcome::public_;
+      respond(allow_response(rc.injected_headers, AuthResult{}, can_keep_alive), can_keep_alive);
+      return;
+    }
+  }
   if (route_ && !rc.routes.case_sensitive()) {
     // Case folding may only make a rule stricter: where exact matching finds another route, the
     // request must pass that one too, and where it finds none (404) or excludes the method (405),
@@ -526,12 +542,16 @@ void ClientConnection::process_head() {
     outcome_ = Outcome::no_route;
     if (!allow.empty()) {
       // The path's route exists but excludes the method: never a shorter, weaker route instead.
-      reject(plain_error_response(405, "method_not_allowed", "this route does not accept the method", can_keep_alive,
+      respond(plain_error_response(405, "method_not_allowed", "this route does not accept the method", can_keep_alive,
                                   "Allow: " + allow + "\r\n"),
              can_keep_alive);
     } else {
-      reject(plain_error_response(404, "not_found", "no route covers this path", can_keep_alive), can_keep_alive);
+      respond(plain_error_response(404, "not_found", "no route covers this path", can_keep_alive), can_keep_alive);
     }
+    return;
+  }
+  if (mode_ == Mode::forward_auth) {
+    authorize();  // nothing is forwarded, so nothing needs removing
     return;
   }
   // Headers jwtgate sets from a token, and the override headers, are never passed on from a
@@ -544,6 +564,42 @@ void ClientConnection::process_head() {
                               }),
                fields.end());
   authorize();
+}
+
+bool ClientConnection::peer_trusted() const {
+  if (!peer_address_) return false;
+  const auto& trusted = rt().config.forward_auth->trusted_proxies;
+  return std::any_of(trusted.begin(), trusted.end(), [&](const config::IpNetwork& n) { return n.contains(*peer_address_); });
+}
+
+bool ClientConnection::take_checked_request(bool can_keep_alive, bool& preflight) {
+  const RuntimeConfig& rc = rt();
+  const config::ForwardAuth& fa = *rc.config.forward_auth;
+  const bool trusted = peer_trusted();
+  CheckedRequest checked;
+  std::string why;
+  if (const int code = find_checked_request(fa, trusted, method_, target_, headers_, checked, why); code != 0) {
+    if (code == 404) outcome_ = Outcome::no_route;
+    respond(plain_error_response(code, code == 404 ? "not_found" : "invalid_request", why, can_keep_alive), can_keep_alive);
+    return false;
+  }
+  if (const std::string_view h = identity_header_respelled(rc.injected_headers, headers_); !h.empty()) {
+    // Named by the configured header it imitates: error descriptions carry no bytes from the request.
+    for (const std::string& configured : rc.injected_headers) {
+      if (!same_header_to_cgi(h, configured)) continue;
+      respond(plain_error_response(400, "invalid_request",
+                                   "the request carries another spelling of " + configured +
+                                       ", which jwtgate sets from the token; a gateway would pass that spelling on "
+                                       "beside jwtgate's value",
+                                   can_keep_alive),
+              can_keep_alive);
+      return false;
+    }
+  }
+  preflight = is_allowed_preflight(fa, trusted, checked, headers_);
+  method_ = std::move(checked.method);
+  target_ = std::move(checked.target);
+  return true;
 }
 
 void ClientConnection::keys_refreshed() {
@@ -587,12 +643,16 @@ void ClientConnection::authorize() {
     }
     outcome_ = auth.status.reason() == core::Reason::keys_unavailable ? Outcome::unavailable : Outcome::denied;
     reason_ = auth.status.reason();
-    reject(error_response(auth.status, can_keep_alive), can_keep_alive);
+    respond(error_response(auth.status, can_keep_alive), can_keep_alive);
     return;
   }
   outcome_ = auth.authenticated ? Outcome::allowed : Outcome::public_;
   sub_ = std::move(auth.sub);
   jti_ = std::move(auth.jti);
+  if (mode_ == Mode::forward_auth) {
+    respond(allow_response(rt().injected_headers, auth, can_keep_alive), can_keep_alive);
+    return;
+  }
   request_done_ = !body;  // llhttp reports the end of a body-less request only with the next bytes
   retryable_ = !body && !upgrade_request_ &&
                (parser_.method == HTTP_GET || parser_.method == HTTP_HEAD || parser_.method == HTTP_OPTIONS);
@@ -624,7 +684,7 @@ void ClientConnection::connect_upstream(bool allow_reuse) {
   } else if (upstream_->state() == UpstreamConnection::State::closed) {
     // Failed before acquire returned (its report could not reach us yet).
     upstream_ = nullptr;
-    reject(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
+    respond(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
   } else {
     // Connecting: an upstream that never answers the handshake is bounded like a slow one.
     arm(Timer::upstream);
@@ -755,11 +815,11 @@ void ClientConnection::upstream_failed(UpstreamConnection* up, int status, bool 
   if (!up->protocol_error().empty()) {
     // The upstream answered, but not with one well-formed HTTP/1 response: nothing of it is relayed.
     log_event("warn", "upstream response refused", {{"reason", up->protocol_error()}});
-    reject(plain_error_response(502, "bad_gateway", "the upstream service sent an invalid response", false), false);
+    respond(plain_error_response(502, "bad_gateway", "the upstream service sent an invalid response", false), false);
     return;
   }
   (void)status;
-  reject(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
+  respond(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
 }
 
 int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, const HeaderList& headers) {
@@ -1022,7 +1082,7 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
   switch (c->timer_kind_) {
     case Timer::head:
       if (c->phase_ == Phase::head) {
-        c->reject(plain_error_response(408, "request_timeout", "the request head was not received in time", false), false);
+        c->respond(plain_error_response(408, "request_timeout", "the request head was not received in time", false), false);
       } else {
         c->close();
       }
@@ -1033,7 +1093,7 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
         c->upstream_ = nullptr;
       }
       if (c->response_head_sent_) c->close();
-      else c->reject(plain_error_response(504, "gateway_timeout", "the upstream service did not answer in time", false), false);
+      else c->respond(plain_error_response(504, "gateway_timeout", "the upstream service did not answer in time", false), false);
       return;
     case Timer::body: {
       // Progress only stores a time; the timer fires at the first possible deadline and is set
@@ -1054,9 +1114,9 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
       }
       if (!c->response_head_sent_ && c->read_paused_for_backpressure_) {
         // The client's body waited for the upstream, which stopped taking it.
-        c->reject(plain_error_response(504, "gateway_timeout", "the upstream service stopped reading the request body", false), false);
+        c->respond(plain_error_response(504, "gateway_timeout", "the upstream service stopped reading the request body", false), false);
       } else if (!c->response_head_sent_) {
-        c->reject(plain_error_response(408, "request_timeout", "the request body stopped arriving", false), false);
+        c->respond(plain_error_response(408, "request_timeout", "the request body stopped arriving", false), false);
       } else {
         c->close();  // the response cannot be completed; closing tells the client it is cut short
       }
@@ -1103,7 +1163,7 @@ void ClientConnection::account() {
   WorkerMetrics& m = worker_.metrics();
   const RuntimeConfig& rc = rt();
   RouteCounters* counters = route_ ? gen_->route_metrics[rc.routes.index_of(route_)] : m.unrouted;
-  counters->requests[static_cast<std::size_t>(outcome_)].add();
+  counters->requests[static_cast<std::size_t>(mode_)][static_cast<std::size_t>(outcome_)].add();
   if (outcome_ == Outcome::denied || outcome_ == Outcome::unavailable) {
     m.auth_failures[static_cast<std::size_t>(reason_)].add();
   }
@@ -1119,9 +1179,11 @@ void ClientConnection::account() {
   if (!out.sampled(log.access_log_sample)) return;
   m.access_log_lines.add();
 
-  const char* method = route_ || !target_.path.empty() || !url_.empty()
-                           ? llhttp_method_name(static_cast<llhttp_method_t>(parser_.method))
-                           : "-";
+  // A forward-auth check is logged as the request it asks about.
+  const std::string_view method = !method_.empty() ? std::string_view(method_)
+                                  : route_ || !target_.path.empty() || !url_.empty()
+                                      ? std::string_view(llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)))
+                                      : std::string_view("-");
   // Never the query string: tokens and other secrets travel there.
   std::string path = !target_.path.empty() ? target_.path : url_.substr(0, std::min(url_.find('?'), url_.size()));
   if (path.size() > 512) path.resize(512);
@@ -1136,6 +1198,7 @@ void ClientConnection::account() {
       {"route", route_ ? std::string_view(route_->prefix) : std::string_view()},
       {"status", status, true},
       {"outcome", outcome_name(outcome_)},
+      {"mode", mode_name(mode_)},
       {"duration_ms", duration, true},
       {"client", peer_ip_},
   };

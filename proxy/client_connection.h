@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/ip_network.h"
 #include "core/fingerprint.h"
 #include "proxy/http_head.h"
 #include "proxy/request_target.h"
@@ -22,7 +23,9 @@ namespace jwtgate::proxy {
 
 class ClientConnection final : public UpstreamClient {
  public:
-  explicit ClientConnection(WorkerContext& worker);
+  // `mode`: the listener it came in on. A forward-auth connection answers each request with the
+  // verdict on the request it describes and never opens an upstream connection.
+  ClientConnection(WorkerContext& worker, Mode mode);
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
@@ -90,7 +93,14 @@ class ClientConnection final : public UpstreamClient {
   // Authenticates the parsed request on route_ and forwards or refuses it; may instead park the
   // connection until its provider's keys are refreshed (once per request).
   void authorize();
-  void reject(std::string response, bool keep_alive);
+  // Answers the request from jwtgate itself (a refusal, or a forward-auth verdict) and goes on
+  // with the next one, or closes.
+  void respond(std::string response, bool keep_alive);
+  // Forward-auth: replaces the check's own method and target with those of the request it asks
+  // about; false when the check was answered instead (malformed, outside path_prefix).
+  // `preflight`: a CORS preflight allow_preflight lets through.
+  bool take_checked_request(bool can_keep_alive, bool& preflight);
+  bool peer_trusted() const;
   // `auth_route`: the route whose verdict `auth` is (its token sources say what to strip).
   std::string build_upstream_head(const struct AuthResult& auth, const config::Route& auth_route,
                                   const struct RequestTarget& target);
@@ -122,6 +132,7 @@ class ClientConnection final : public UpstreamClient {
   bool expects_body() const;
 
   WorkerContext& worker_;
+  const Mode mode_;
   std::shared_ptr<Generation> gen_;  // the configuration this request runs under
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
@@ -135,6 +146,7 @@ class ClientConnection final : public UpstreamClient {
   int writes_in_flight_ = 0;
   bool closed_ = false;
   std::string peer_ip_;
+  std::optional<config::IpAddress> peer_address_;  // for forward_auth.trusted_proxies
   std::string pending_;  // received but not yet parsed (while an exchange is in flight)
   std::size_t pending_pos_ = 0;  // pending_ before this was parsed already
   bool parser_paused_ = false;   // llhttp stopped at a head or a message end, for us to act
@@ -146,6 +158,9 @@ class ClientConnection final : public UpstreamClient {
 
   // The request being parsed or forwarded.
   std::string url_;
+  // The method routes are matched with: the request's own, or (forward-auth) the one the check
+  // asks about. Empty until the head is parsed.
+  std::string method_;
   HeaderList headers_;
   std::size_t head_bytes_ = 0;
   bool head_too_large_ = false;

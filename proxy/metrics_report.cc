@@ -2,6 +2,7 @@
 
 #include <ctime>
 #include <map>
+#include <tuple>
 
 #include "proxy/log.h"
 #include "proxy/metrics.h"
@@ -16,7 +17,7 @@ constexpr std::string_view kUpstreamClasses[] = {"none", "1xx", "2xx", "3xx", "4
 std::string render_metrics(const Server& server, const KeyManager& keys, const ProcessCounters& process) {
   const auto& workers = server.workers();
   // Sums over workers, keyed by label values, so each family is written in one run.
-  std::map<std::pair<std::string, std::string>, std::uint64_t> requests;
+  std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> requests;
   std::array<std::uint64_t, kReasonCount> failures{};
   std::array<std::uint64_t, 6> upstream{};
   std::uint64_t hits = 0, misses = 0, connections_total = 0, access_lines = 0;
@@ -25,8 +26,14 @@ std::string render_metrics(const Server& server, const KeyManager& keys, const P
   for (const auto& w : workers) {
     const WorkerMetrics& m = w->worker_metrics();
     m.for_each_route([&](const std::string& prefix, const RouteCounters& c) {
-      for (std::size_t o = 0; o < c.requests.size(); ++o) {
-        requests[{prefix, std::string(outcome_name(static_cast<Outcome>(o)))}] += c.requests[o].value();
+      for (std::size_t mode = 0; mode < c.requests.size(); ++mode) {
+        // Series only for the listeners that run: a proxy-only process shows none with
+        // mode="forward_auth".
+        if (static_cast<Mode>(mode) == Mode::proxy ? server.port() == 0 : server.check_port() == 0) continue;
+        for (std::size_t o = 0; o < c.requests[mode].size(); ++o) {
+          requests[{prefix, std::string(outcome_name(static_cast<Outcome>(o))), std::string(mode_name(static_cast<Mode>(mode)))}] +=
+              c.requests[mode][o].value();
+        }
       }
     });
     for (std::size_t r = 0; r < kReasonCount; ++r) failures[r] += m.auth_failures[r].value();
@@ -46,9 +53,9 @@ std::string render_metrics(const Server& server, const KeyManager& keys, const P
             static_cast<double>(process.started_at));
   for (const auto& [labels, value] : requests) {
     out.counter("jwtgate_requests_total",
-                "Requests by route prefix (empty: no route matched) and outcome (allowed, public, denied, "
-                "unavailable, no_route, invalid).",
-                {{"route", labels.first}, {"outcome", labels.second}}, value);
+                "Requests by route prefix (empty: no route matched), outcome (allowed, public, denied, "
+                "unavailable, no_route, invalid) and mode (proxy, or forward_auth for a gateway's checks).",
+                {{"route", std::get<0>(labels)}, {"outcome", std::get<1>(labels)}, {"mode", std::get<2>(labels)}}, value);
   }
   for (std::size_t r = 1; r < kReasonCount; ++r) {
     out.counter("jwtgate_auth_failures_total", "Requests refused for their token (or for missing keys), by reason.",

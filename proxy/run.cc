@@ -65,6 +65,21 @@ void Control::reload() {
   }
   config::Config next = std::move(*result.config);
   const config::Config& now = runtime->config;
+  if (next.proxy != now.proxy || next.forward_auth.has_value() != now.forward_auth.has_value()) {
+    // Which listeners run is set at start: a check must never arrive where the proxy runs, or
+    // the other way round.
+    ++counters.reloads_rejected;
+    log_event("error",
+              "config reload rejected: adding or removing upstream or forward_auth needs a restart; the running "
+              "configuration stays",
+              {{"file", config_path}});
+    return;
+  }
+  if (next.forward_auth && next.forward_auth->listen.text != now.forward_auth->listen.text) {
+    log_event("warn", "forward_auth.listen changes only on restart; keeping the running value",
+              {{"forward_auth.listen", now.forward_auth->listen.text}});
+    next.forward_auth->listen = now.forward_auth->listen;
+  }
   // Sockets and threads are set at start; everything else applies to new requests.
   if (next.listen.text != now.listen.text || next.admin_listen.text != now.admin_listen.text ||
       next.workers != now.workers) {
@@ -222,10 +237,14 @@ int run_proxy(config::Config config, const RunOptions& options) {
     uv_run(&loop, UV_RUN_DEFAULT);
     return finish(1);
   }
-  log_event("info", "listening", {{"address", runtime->config.listen.host + ":" + std::to_string(server.port())},
-                                  {"admin", runtime->config.admin_listen.host + ":" + std::to_string(admin.port())},
-                                  {"workers", std::to_string(server.worker_count())},
-                                  {"upstream", config::redact_url(runtime->config.upstream.text)}});
+  const config::Config& cfg = runtime->config;
+  log_event("info", "listening",
+            {{"address", cfg.proxy ? cfg.listen.host + ":" + std::to_string(server.port()) : std::string("-")},
+             {"forward_auth", cfg.forward_auth ? cfg.forward_auth->listen.host + ":" + std::to_string(server.check_port())
+                                               : std::string("-")},
+             {"admin", cfg.admin_listen.host + ":" + std::to_string(admin.port())},
+             {"workers", std::to_string(server.worker_count())},
+             {"upstream", cfg.proxy ? config::redact_url(cfg.upstream.text) : std::string("-")}});
   if (options.on_listening) options.on_listening(server.port());
 
   uv_run(&loop, UV_RUN_DEFAULT);

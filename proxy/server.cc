@@ -65,20 +65,33 @@ bool Server::start(std::string& error) {
   const auto& cfg = runtime_->config;
   unsigned n = cfg.workers;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<int> fds;
-  std::uint16_t port = cfg.listen.port;
-  for (unsigned i = 0; i < n; ++i) {
-    // The first socket settles the port (it may be 0: any free port); the others share it.
-    const int fd = bind_listener(cfg.listen.host, port, i == 0 ? &port : nullptr, error);
-    if (fd < 0) {
-      for (int f : fds) ::close(f);
-      return false;
+  std::vector<int> fds, check_fds;
+  auto close_all = [&] {
+    for (int f : fds) ::close(f);
+    for (int f : check_fds) ::close(f);
+  };
+  // One socket per worker on each listener. The first settles the port (it may be 0: any free
+  // port); the others share it.
+  auto bind_all = [&](const config::ListenAddress& at, std::vector<int>& out, std::uint16_t& bound) {
+    std::uint16_t port = at.port;
+    for (unsigned i = 0; i < n; ++i) {
+      const int fd = bind_listener(at.host, port, i == 0 ? &port : nullptr, error);
+      if (fd < 0) return false;
+      out.push_back(fd);
     }
-    fds.push_back(fd);
+    bound = port;
+    return true;
+  };
+  if ((cfg.proxy && !bind_all(cfg.listen, fds, port_)) ||
+      (cfg.forward_auth && !bind_all(cfg.forward_auth->listen, check_fds, check_port_))) {
+    close_all();
+    return false;
   }
-  port_ = port;
   const std::size_t per_worker = (cfg.limits.max_connections + n - 1) / n;
-  for (int fd : fds) workers_.push_back(std::make_unique<Worker>(runtime_, fd, per_worker, key_refresh_));
+  for (unsigned i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>(runtime_, fds.empty() ? -1 : fds[i],
+                                                check_fds.empty() ? -1 : check_fds[i], per_worker, key_refresh_));
+  }
   for (auto& w : workers_) {
     for (std::size_t i = 0; i < latest_keys_.size(); ++i) {
       if (latest_keys_[i]) w->publish_keys(i, latest_keys_[i]);

@@ -24,7 +24,8 @@ class Server {
   // Binds the listening sockets (one per worker, same port) and starts the workers. On failure
   // returns false with `error` set and starts nothing.
   bool start(std::string& error);
-  std::uint16_t port() const { return port_; }
+  std::uint16_t port() const { return port_; }  // 0 when the proxy listener is not run
+  std::uint16_t check_port() const { return check_port_; }  // forward_auth's; 0 when not run
   std::size_t worker_count() const { return workers_.size(); }
 
   // Called by workers (any thread) when a token names a kid its provider's set lacks. Set
@@ -51,6 +52,7 @@ class Server {
   std::vector<std::shared_ptr<const core::KeySet>> latest_keys_;
   std::function<void(std::size_t)> key_refresh_;
   std::uint16_t port_ = 0;
+  std::uint16_t check_port_ = 0;
   std::size_t connections_cut_ = 0;
 };
 

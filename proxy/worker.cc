@@ -15,11 +15,13 @@ constexpr std::size_t kMaxIdleUpstream = 1024;
 constexpr std::uint64_t kLogFlushMs = 100;
 }  // namespace
 
-Worker::Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, std::size_t max_connections,
+Worker::Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, int check_fd, std::size_t max_connections,
                std::function<void(std::size_t)> key_refresh)
-    : listen_fd_(listen_fd), max_connections_(max_connections), key_refresh_(std::move(key_refresh)) {
+    : listen_fd_(listen_fd), check_fd_(check_fd), max_connections_(max_connections), key_refresh_(std::move(key_refresh)) {
   uv_loop_init(&loop_);
   uv_tcp_init(&loop_, &listener_);
+  uv_tcp_init(&loop_, &check_listener_);
+  check_listener_.data = this;
   uv_async_init(&loop_, &async_, on_async);
   uv_timer_init(&loop_, &deadline_timer_);
   uv_timer_init(&loop_, &log_timer_);
@@ -41,9 +43,12 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool Worker::open_listener(uv_tcp_t& handle, int fd, uv_connection_cb cb) {
+  return fd < 0 || (uv_tcp_open(&handle, fd) == 0 && uv_listen(reinterpret_cast<uv_stream_t*>(&handle), 1024, cb) == 0);
+}
+
 void Worker::run() {
-  if (uv_tcp_open(&listener_, listen_fd_) != 0 ||
-      uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024, on_connection) != 0) {
+  if (!open_listener(listener_, listen_fd_, on_connection) || !open_listener(check_listener_, check_fd_, on_check_connection)) {
     begin_drain();
   }
   uv_timer_start(&log_timer_, on_log_flush, kLogFlushMs, kLogFlushMs);
@@ -55,16 +60,23 @@ void Worker::run() {
 std::int64_t Worker::now_seconds() const { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 void Worker::on_connection(uv_stream_t* server, int status) {
-  auto* w = static_cast<Worker*>(server->data);
-  if (status != 0 || w->draining_) return;
-  auto owned = std::make_unique<ClientConnection>(*w);
+  static_cast<Worker*>(server->data)->accept_connection(server, status, Mode::proxy);
+}
+
+void Worker::on_check_connection(uv_stream_t* server, int status) {
+  static_cast<Worker*>(server->data)->accept_connection(server, status, Mode::forward_auth);
+}
+
+void Worker::accept_connection(uv_stream_t* server, int status, Mode mode) {
+  if (status != 0 || draining_) return;
+  auto owned = std::make_unique<ClientConnection>(*this, mode);
   ClientConnection* c = owned.release();  // freed in connection_closed
-  w->connections_.insert(c);
-  w->connection_count_.store(w->connections_.size());
-  w->metrics_.connections_total.add();
-  w->metrics_.connections_active.set(static_cast<std::int64_t>(w->connections_.size()));
+  connections_.insert(c);
+  connection_count_.store(connections_.size());
+  metrics_.connections_total.add();
+  metrics_.connections_active.set(static_cast<std::int64_t>(connections_.size()));
   if (!c->accept(server)) return;
-  if (w->connections_.size() > w->max_connections_) {
+  if (connections_.size() > max_connections_) {
     // Over the limit: refused cleanly; connections already open are unaffected.
     c->refuse(plain_error_response(503, "overloaded", "too many connections", false));
   }
@@ -224,6 +236,7 @@ void Worker::on_log_flush(uv_timer_t* timer) { static_cast<Worker*>(timer->data)
 void Worker::begin_drain() {
   draining_ = true;
   close_handle(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  close_handle(reinterpret_cast<uv_handle_t*>(&check_listener_), nullptr);
   // Connections between requests close now; the others after their response.
   std::vector<ClientConnection*> snapshot(connections_.begin(), connections_.end());
   for (ClientConnection* c : snapshot) c->begin_drain();
@@ -247,6 +260,7 @@ void Worker::maybe_finish() {
   close_handle(reinterpret_cast<uv_handle_t*>(&deadline_timer_), nullptr);
   close_handle(reinterpret_cast<uv_handle_t*>(&log_timer_), nullptr);
   close_handle(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  close_handle(reinterpret_cast<uv_handle_t*>(&check_listener_), nullptr);
 }
 
 }  // namespace jwtgate::proxy

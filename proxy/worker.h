@@ -22,7 +22,8 @@ namespace jwtgate::proxy {
 
 class Worker final : public WorkerContext {
  public:
-  Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, std::size_t max_connections,
+  // `listen_fd`: the proxy's listening socket, `check_fd`: forward_auth's; -1 for one not run.
+  Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, int check_fd, std::size_t max_connections,
          std::function<void(std::size_t provider)> key_refresh);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -81,6 +82,9 @@ class Worker final : public WorkerContext {
   void apply_install(std::shared_ptr<const RuntimeConfig> runtime, std::vector<std::shared_ptr<const core::KeySet>> keys);
   void release_key_waits();
   static void on_connection(uv_stream_t* server, int status);
+  static void on_check_connection(uv_stream_t* server, int status);
+  void accept_connection(uv_stream_t* server, int status, Mode mode);
+  bool open_listener(uv_tcp_t& handle, int fd, uv_connection_cb cb);
   static void on_async(uv_async_t* async);
   static void on_deadline(uv_timer_t* timer);
   static void on_log_flush(uv_timer_t* timer);
@@ -88,10 +92,12 @@ class Worker final : public WorkerContext {
   void maybe_finish();
 
   int listen_fd_;
+  int check_fd_;
   std::size_t max_connections_;
   std::function<void(std::size_t)> key_refresh_;
   uv_loop_t loop_{};
   uv_tcp_t listener_{};
+  uv_tcp_t check_listener_{};  // forward_auth.listen
   uv_async_t async_{};
   uv_timer_t deadline_timer_{};
   uv_timer_t log_timer_{};

@@ -15,6 +15,8 @@ std::string_view outcome_name(Outcome o) {
   return "unknown";
 }
 
+std::string_view mode_name(Mode m) { return m == Mode::forward_auth ? "forward_auth" : "proxy"; }
+
 WorkerMetrics::WorkerMetrics() : verify_seconds(kLatencyBuckets), upstream_seconds(kLatencyBuckets) {
   unrouted = route("");
 }

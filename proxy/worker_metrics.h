@@ -26,10 +26,16 @@ enum class Outcome : std::uint8_t {
 };
 std::string_view outcome_name(Outcome o);
 
+// Which listener a request came in on, as the `mode` label says it: proxied, or a gateway's
+// forward-auth check.
+enum class Mode : std::uint8_t { proxy, forward_auth, count };
+std::string_view mode_name(Mode m);
+
 inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(core::Reason::keys_unavailable) + 1;
 
 struct RouteCounters {
-  std::array<Counter, static_cast<std::size_t>(Outcome::count)> requests;
+  std::array<std::array<Counter, static_cast<std::size_t>(Outcome::count)>, static_cast<std::size_t>(Mode::count)>
+      requests;
 };
 
 class WorkerMetrics {

@@ -123,6 +123,7 @@ TEST_CASE("a minimal config shows every default") {
     "host": "127.0.0.1",
     "port": 3000
   },
+  "forward_auth": null,
   "workers": "auto",
   "providers": [
     {
@@ -235,6 +236,7 @@ TEST_CASE("the full schema renders every field in the configured order") {
     "host": "orders",
     "port": 3000
   },
+  "forward_auth": null,
   "workers": 3,
   "providers": [
     {

@@ -171,7 +171,7 @@ void ProxyHarness::new_generation() {
 void ProxyHarness::on_proxy_connection(uv_stream_t* server, int status) {
   auto* h = static_cast<ProxyHarness*>(server->data);
   if (status != 0) return;
-  auto owned = std::make_unique<proxy::ClientConnection>(*h);
+  auto owned = std::make_unique<proxy::ClientConnection>(*h, proxy::Mode::proxy);
   proxy::ClientConnection* c = owned.release();  // freed in connection_closed
   ++h->connections_;
   c->accept(server);

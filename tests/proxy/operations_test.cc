@@ -130,12 +130,12 @@ TEST_CASE("/metrics counts a known sequence of requests exactly, and promtool ac
   CHECK(m.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
   const std::string& t = m.body;
   CAPTURE(t);
-  CHECK(has(t, "jwtgate_requests_total{route=\"/\",outcome=\"allowed\"} 2\n"));
-  CHECK(has(t, "jwtgate_requests_total{route=\"/public\",outcome=\"public\"} 1\n"));
-  CHECK(has(t, "jwtgate_requests_total{route=\"/\",outcome=\"denied\"} 3\n"));
-  CHECK(has(t, "jwtgate_requests_total{route=\"/admin\",outcome=\"denied\"} 1\n"));
-  CHECK(has(t, "jwtgate_requests_total{route=\"\",outcome=\"invalid\"} 1\n"));
-  CHECK(has(t, "jwtgate_requests_total{route=\"/admin\",outcome=\"allowed\"} 0\n"));
+  CHECK(has(t, "jwtgate_requests_total{route=\"/\",outcome=\"allowed\",mode=\"proxy\"} 2\n"));
+  CHECK(has(t, "jwtgate_requests_total{route=\"/public\",outcome=\"public\",mode=\"proxy\"} 1\n"));
+  CHECK(has(t, "jwtgate_requests_total{route=\"/\",outcome=\"denied\",mode=\"proxy\"} 3\n"));
+  CHECK(has(t, "jwtgate_requests_total{route=\"/admin\",outcome=\"denied\",mode=\"proxy\"} 1\n"));
+  CHECK(has(t, "jwtgate_requests_total{route=\"\",outcome=\"invalid\",mode=\"proxy\"} 1\n"));
+  CHECK(has(t, "jwtgate_requests_total{route=\"/admin\",outcome=\"allowed\",mode=\"proxy\"} 0\n"));
   CHECK(has(t, "jwtgate_auth_failures_total{reason=\"missing_token\"} 1\n"));
   CHECK(has(t, "jwtgate_auth_failures_total{reason=\"expired\"} 1\n"));
   CHECK(has(t, "jwtgate_auth_failures_total{reason=\"bad_signature\"} 1\n"));
@@ -378,7 +378,7 @@ TEST_CASE("SIGHUP: a valid config applies to new requests, an invalid one is rej
   const std::string metrics = ops.admin("/metrics").body;
   CHECK(has(metrics, "jwtgate_config_reloads_total{result=\"success\"} 1\n"));
   CHECK(has(metrics, "jwtgate_config_reloads_total{result=\"rejected\"} 1\n"));
-  CHECK(has(metrics, "jwtgate_requests_total{route=\"/new\",outcome=\"public\"} "));
+  CHECK(has(metrics, "jwtgate_requests_total{route=\"/new\",outcome=\"public\",mode=\"proxy\"} "));
 }
 
 namespace {
