@@ -226,14 +226,17 @@ RATIOS = [("b", "a", "forward-auth vs no auth"), ("c", "a", "jwtgate proxy vs no
 
 
 def ratio_rows(by):
-    """(label, per-round ratios) for b/a, c/a, b/c and, when run, their unique-token variants."""
+    """(label, meaning, per-round req/s ratios, per-round gateway CPU ratios) for b/a, c/a, b/c
+    and, when run, their unique-token variants."""
     rows = []
     for suffix in ("", " unique"):
         for num, den, what in RATIOS:
             n, d = by.get(num + suffix), by.get(den if den == "a" else den + suffix)
             if n and d:
-                per_round = [x["rps"] / y["rps"] for x, y in zip(n.results, d.results)]
-                rows.append((f"{num}{suffix} / {d.key}", what + (", unique tokens" if suffix else ""), per_round))
+                pairs = list(zip(n.results, d.results))
+                rows.append((f"{num}{suffix} / {d.key}", what + (", unique tokens" if suffix else ""),
+                             [x["rps"] / y["rps"] for x, y in pairs],
+                             [x["cpu_us"] / y["cpu_us"] for x, y in pairs]))
     return rows
 
 
@@ -269,12 +272,15 @@ def render(report, sc, args):
             f"{x['jwtgate_cpu_us']:.1f}" if x["jwtgate_cpu_us"] is not None else "—", x["rss_mib"],
             f"{x['hit_ratio'] * 100:.0f}%" if x["hit_ratio"] is not None else ""))
     report["setups"] = med
-    lines += ["", "| ratio of req/s | meaning | median of per-round ratios | per round |", "|---|---|---:|---|"]
+    lines += ["", "| ratio | meaning | req/s: median of per-round ratios | per round "
+                  "| gateway CPU µs/req: median of per-round ratios | per round |",
+              "|---|---|---:|---|---:|---|"]
     report["ratios"] = {}
-    for label, what, per_round in ratio_rows({s.key: s for s in sc}):
-        report["ratios"][label] = {"median": statistics.median(per_round), "per_round": per_round}
-        lines.append(f"| {label} | {what} | {statistics.median(per_round):.2f}× | "
-                     + " · ".join(f"{v:.2f}" for v in per_round) + " |")
+    for label, what, rps, cpu in ratio_rows({s.key: s for s in sc}):
+        report["ratios"][label] = {"rps_median": statistics.median(rps), "rps_per_round": rps,
+                                   "cpu_median": statistics.median(cpu), "cpu_per_round": cpu}
+        lines.append(f"| {label} | {what} | {statistics.median(rps):.2f}× | " + " · ".join(f"{v:.2f}" for v in rps)
+                     + f" | {statistics.median(cpu):.2f}× | " + " · ".join(f"{v:.2f}" for v in cpu) + " |")
     return "\n".join(lines) + "\n"
 
 
