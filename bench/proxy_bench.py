@@ -94,16 +94,18 @@ def _sign_range(args):
     return out
 
 
-def make_material(work: Path, unique: int):
-    """Keys, JWKS, PEMs for HAProxy and the token files; reused while the tokens stay valid."""
+def make_material(work: Path, unique: int, algs=ALGS):
+    """Keys, JWKS, PEMs for HAProxy and the token files of `algs`; reused while the tokens stay
+    valid."""
     meta_path = work / "material.json"
     now = int(time.time())
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta.get("unique") == unique and meta.get("created", 0) + TOKEN_TTL // 2 > now:
+        if meta.get("unique") == unique and set(algs) <= set(meta.get("algs", ALGS)) \
+                and meta.get("created", 0) + TOKEN_TTL // 2 > now:
             log(f"reusing keys and tokens from {work}")
             return
-    log(f"generating keys and {unique} distinct tokens per algorithm (RS256 takes a minute)")
+    log(f"generating keys and {unique} distinct tokens per algorithm ({', '.join(algs)}; RS256 takes a minute)")
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ec_key = ec.generate_private_key(ec.SECP256R1())
     secret = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(48)).encode()
@@ -126,7 +128,7 @@ def make_material(work: Path, unique: int):
     ]}
     (work / "jwks.json").write_text(json.dumps(jwks))
 
-    for alg in ALGS:
+    for alg in algs:
         chunks = [(i, min(10000, unique - i), now) for i in range(0, unique, 10000)]
         with multiprocessing.Pool(os.cpu_count(), _init_signer, (alg, pems.get(alg), secret)) as pool:
             tokens = [t for chunk in pool.map(_sign_range, chunks) for t in chunk]
@@ -135,7 +137,7 @@ def make_material(work: Path, unique: int):
         (work / f"tokens-{alg.lower()}-unique.txt").write_text("\n".join(tokens) + "\n")
         (work / f"tokens-{alg.lower()}-repeated.txt").write_text("\n".join(tokens[:REPEATED_TOKENS]) + "\n")
         log(f"  {alg}: {len(tokens)} tokens, {len(tokens[0])} bytes each")
-    meta_path.write_text(json.dumps({"unique": unique, "created": now}))
+    meta_path.write_text(json.dumps({"unique": unique, "algs": list(algs), "created": now}))
 
 
 # ---------------------------------------------------------------- processes
@@ -261,15 +263,15 @@ http {{
     return path
 
 
-def start_upstream(work, cpu):
+def start_upstream(work, cpu, port=UPSTREAM_PORT, nginx="nginx"):
     # The upstream repeats the X-Jwt-Sub it received, so the sanity checks can see what a proxy
     # injected.
-    conf = nginx_conf(work, "upstream", UPSTREAM_PORT, f"""  server {{
-    listen {HOST}:{UPSTREAM_PORT} backlog=4096;
+    conf = nginx_conf(work, "upstream", port, f"""  server {{
+    listen {HOST}:{port} backlog=4096;
     location / {{ add_header X-Seen-Sub "$http_x_jwt_sub" always; return 200 "ok\\n"; }}
   }}""")
-    p = Proc("upstream", pinned(["nginx", "-c", str(conf)], cpu), work)
-    wait_port(UPSTREAM_PORT, p)
+    p = Proc("upstream", pinned([str(nginx), "-c", str(conf)], cpu), work)
+    wait_port(port, p)
     return p
 
 
@@ -336,8 +338,11 @@ backend app
     return Proc(name, pinned(["haproxy", "-db", "-f", str(conf)], cpu), work)
 
 
-def jwtgate_conf(work, max_connections=20000):
-    path = work / "jwtgate.yaml"
+def jwtgate_conf(work, max_connections=20000, front=None, algs=ALGS, admin_port=ADMIN_PORT, name="jwtgate"):
+    """`front`: the YAML lines saying where requests come in and go to; by default the proxy on
+    PROXY_PORT in front of the upstream."""
+    path = work / f"{name}.yaml"
+    front = front or f"listen: {HOST}:{PROXY_PORT}\nupstream: http://{HOST}:{UPSTREAM_PORT}\n"
     keys = {"RS256": f"jwks: {{file: {work / 'jwks.json'}}}", "ES256": f"jwks: {{file: {work / 'jwks.json'}}}",
             "HS256": f"hmac_secret_file: {work / 'hs256.secret'}\n    hmac_secret_kid: bench-hs256"}
     providers = "".join(f"""  - name: {alg[:2].lower()}
@@ -346,10 +351,8 @@ def jwtgate_conf(work, max_connections=20000):
     algorithms: [{alg}]
     {keys[alg]}
     claims_to_headers: {{sub: X-Jwt-Sub}}
-""" for alg in ALGS)
-    path.write_text(f"""listen: {HOST}:{PROXY_PORT}
-admin_listen: {HOST}:{ADMIN_PORT}
-upstream: http://{HOST}:{UPSTREAM_PORT}
+""" for alg in algs)
+    path.write_text(f"""{front}admin_listen: {HOST}:{admin_port}
 workers: 1
 providers:
 {providers}routes:
@@ -368,13 +371,13 @@ def start_jwtgate(work, cpu, binary):
     return Proc("jwtgate", pinned([str(binary), "--config", str(conf)], cpu), work)
 
 
-def wait_jwtgate_ready(proc, timeout=10.0):
+def wait_jwtgate_ready(proc, timeout=10.0, admin_port=ADMIN_PORT):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not proc.alive():
             raise SystemExit(f"jwtgate exited; see {proc.log_path}")
         try:
-            if http_get(ADMIN_PORT, "/readyz", timeout=0.5)[0] == 200:
+            if http_get(admin_port, "/readyz", timeout=0.5)[0] == 200:
                 return
         except OSError:
             pass

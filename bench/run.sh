@@ -3,6 +3,9 @@
 # dependencies, builds jwtgate (RelWithDebInfo, as the README builds it) into build-bench/, then
 # runs bench/proxy_bench.py with any arguments given here (see --help). Results go to
 # bench/results/latest.md (table) and latest.json.
+# `bash bench/run.sh forward-auth [ARGS]` instead builds a Release jwtgate into build-release/ and
+# runs bench/forward_auth_bench.py (nginx with no auth / auth_request to jwtgate / proxy_pass to
+# jwtgate); results in bench/results/forward_auth.md and .json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -19,6 +22,12 @@ fi
 for svc in nginx haproxy; do
   if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then $sudo systemctl stop "$svc"; fi
 done
+if [ "${1:-}" = forward-auth ]; then
+  shift
+  cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DJWTGATE_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-release -j"$(nproc)" --target jwtgate
+  exec /usr/bin/python3 bench/forward_auth_bench.py --jwtgate build-release/jwtgate "$@"
+fi
 cmake -S . -B build-bench -DJWTGATE_BUILD_BENCH=ON >/dev/null
 cmake --build build-bench -j"$(nproc)" --target jwtgate core_bench
 exec /usr/bin/python3 bench/proxy_bench.py --jwtgate build-bench/jwtgate "$@"
