@@ -627,17 +627,13 @@ bool ClientConnection::take_checked_request(bool can_keep_alive, bool& preflight
     return false;
   }
   if (const std::string_view h = identity_header_respelled(rc.injected_headers, headers_); !h.empty()) {
-    // Named by the configured header it imitates: error descriptions carry no bytes from the request.
-    for (const std::string& configured : rc.injected_headers) {
-      if (!same_header_to_cgi(h, configured)) continue;
-      respond(plain_error_response(400, "invalid_request",
-                                   "the request carries another spelling of " + configured +
-                                       ", which jwtgate sets from the token; a gateway would pass that spelling on "
-                                       "beside jwtgate's value",
-                                   can_keep_alive),
-              can_keep_alive);
-      return false;
-    }
+    respond(plain_error_response(400, "invalid_request",
+                                 "the request carries another spelling of " + std::string(h) +
+                                     ", which jwtgate sets from the token; a gateway would pass that spelling on "
+                                     "beside jwtgate's value",
+                                 can_keep_alive),
+            can_keep_alive);
+    return false;
   }
   preflight = is_allowed_preflight(fa, trusted, checked, headers_);
   method_ = std::move(checked.method);

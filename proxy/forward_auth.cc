@@ -129,7 +129,7 @@ std::string_view override_header_present(const HeaderList& headers) {
 std::string_view identity_header_respelled(const std::vector<std::string>& identity_headers, const HeaderList& headers) {
   for (const HeaderField& f : headers.fields()) {
     for (const std::string& h : identity_headers) {
-      if (same_header_to_cgi(f.name, h) && !iequals(f.name, h)) return f.name;
+      if (same_header_to_cgi(f.name, h) && !iequals(f.name, h)) return h;
     }
   }
   return {};

@@ -49,7 +49,8 @@ std::string_view override_header_present(const HeaderList& headers);
 
 // A header in the check that a CGI-style service reads as one of `identity_headers` but spelled
 // otherwise (X_Jwt_Sub for X-Jwt-Sub): a gateway overwrites only the exact name it copies, so
-// this spelling would reach the service beside jwtgate's value. Returns its name, or empty.
+// this spelling would reach the service beside jwtgate's value. Returns the configured name it
+// imitates (error descriptions carry no bytes from the request), or empty.
 std::string_view identity_header_respelled(const std::vector<std::string>& identity_headers,
                                            const HeaderList& headers);
 

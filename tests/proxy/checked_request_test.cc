@@ -143,9 +143,9 @@ TEST_CASE("identity headers: another spelling is caught, the exact name in any c
     h.add(name, "forged");
     return std::string(proxy::identity_header_respelled(identity, h));
   };
-  CHECK(caught("X_Jwt_Sub") == "X_Jwt_Sub");
-  CHECK(caught("x_jwt_payload") == "x_jwt_payload");
-  CHECK(caught("X.Jwt.Sub") == "X.Jwt.Sub");
+  CHECK(caught("X_Jwt_Sub") == "X-Jwt-Sub");  // named as configured: nothing from the request is echoed
+  CHECK(caught("x_jwt_payload") == "X-Jwt-Payload");
+  CHECK(caught("X.Jwt.Sub") == "X-Jwt-Sub");
   CHECK(caught("X-Jwt-Sub").empty());  // the gateway overwrites this one
   CHECK(caught("x-jwt-sub").empty());
   CHECK(caught("X-Jwt-Subject").empty());
