@@ -18,9 +18,9 @@ namespace {
 constexpr std::size_t kHighWater = 1024 * 1024;  // stop reading the other side above this queue
 constexpr std::size_t kLowWater = 256 * 1024;
 constexpr std::size_t kMaxPending = 256 * 1024;  // pipelined bytes held while an exchange runs
-// A check's body is not looked at; one larger than this is not worth reading to keep the
-// connection, which closes instead.
-constexpr std::uint64_t kMaxDiscardedBody = 1024 * 1024;
+// How long, and for how many bytes, a closing connection's unread input is drained (linger()).
+constexpr std::uint64_t kLingerMs = 2000;
+constexpr std::uint64_t kMaxLingerBytes = 1024 * 1024;
 
 ClientConnection* self(llhttp_t* p) { return static_cast<ClientConnection*>(p->data); }
 
@@ -169,6 +169,12 @@ void ClientConnection::stop_reading() {
 void ClientConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<ClientConnection*>(stream->data);
   if (nread == 0) return;
+  if (nread > 0 && c->lingering_) {
+    // Dropped unseen: after the answer nothing on this connection is a request any more.
+    c->lingered_bytes_ += static_cast<std::uint64_t>(nread);
+    if (c->lingered_bytes_ > kMaxLingerBytes) c->close();
+    return;
+  }
   if (nread < 0) {
     // The client went away (or half-closed). In-flight work for it is pointless.
     c->close();
@@ -241,7 +247,6 @@ void ClientConnection::execute(const char* data, std::size_t len, bool from_pend
     return;
   }
   if (phase_ == Phase::head) process_head();
-  else if (phase_ == Phase::discarding) finish_exchange();  // the answered check's body has been read
 }
 
 void ClientConnection::resume_parser() {
@@ -281,8 +286,8 @@ void ClientConnection::resume_input() {
 void ClientConnection::handle_parse_error() {
   // Malformed or hostile framing (smuggling attempts, bad header names, bare LF, obs-fold...):
   // answer once and close, so nothing after it is interpreted.
-  if ((phase_ == Phase::forwarding && response_head_sent_) || phase_ == Phase::discarding) {
-    close();  // a response is under way or sent: nothing may be spliced into it or follow it
+  if (phase_ == Phase::forwarding && response_head_sent_) {
+    close();  // a response is under way: nothing may be spliced into it
   } else if (phase_ == Phase::forwarding) {
     if (upstream_) {
       upstream_->close();
@@ -354,11 +359,6 @@ int ClientConnection::cb_headers_complete(llhttp_t* p) {
 
 int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
   auto* c = self(p);
-  if (c->phase_ == Phase::discarding) {
-    c->body_progress();
-    c->discarded_ += len;
-    return c->discarded_ > kMaxDiscardedBody ? -1 : 0;  // a parse error: the connection closes
-  }
   if (!c->upstream_) return 0;
   c->body_progress();
   const std::string_view data(at, len);
@@ -372,7 +372,6 @@ int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
 
 int ClientConnection::cb_message_complete(llhttp_t* p) {
   auto* c = self(p);
-  if (c->phase_ == Phase::discarding) return HPE_PAUSED;  // execute() goes on with the next check
   if (c->phase_ != Phase::forwarding) return 0;  // the end of a request already answered
   if (c->upgrade_request_) return 0;              // llhttp stops with HPE_PAUSED_UPGRADE by itself
   if (!c->request_done_) {
@@ -385,11 +384,7 @@ int ClientConnection::cb_message_complete(llhttp_t* p) {
   return HPE_PAUSED;  // the next pipelined request waits for this response
 }
 
-bool ClientConnection::answer_keeps_alive() const {
-  if (!keep_alive_ || worker_.draining()) return false;
-  if (!expects_body()) return true;
-  return mode_ == Mode::forward_auth && !upgrade_request_ && !header_lists_token(headers_.get("expect"), "100-continue");
-}
+bool ClientConnection::answer_keeps_alive() const { return keep_alive_ && !expects_body() && !worker_.draining(); }
 
 bool ClientConnection::expects_body() const {
   return chunked_request_ || (parser_.flags & F_CONTENT_LENGTH && parser_.content_length > 0);
@@ -401,7 +396,6 @@ void ClientConnection::reset_request() {
   headers_.clear();
   head_bytes_ = 0;
   head_too_large_ = false;
-  discarded_ = 0;
   chunked_request_ = false;
   has_content_length_ = false;
   content_length_ = 0;
@@ -450,17 +444,9 @@ void ClientConnection::respond(std::string response, bool keep_alive) {
   arm(Timer::none);
   write_client(std::move(response));
   if (!keep_alive) {
+    // Answered before its body was read (a refusal, a check): the body is drained, not parsed.
+    linger_ = expects_body() && !request_done_;
     close_after_writes();
-    return;
-  }
-  if (expects_body()) {
-    // Only a check gets here (see answer_keeps_alive): its body is read, dropped, and then the
-    // next request is parsed, so no byte of it is ever taken for a request.
-    phase_ = Phase::discarding;
-    body_progress();
-    arm(Timer::body);
-    resume_parser();
-    resume_input();  // reading stopped while the check waited for keys
     return;
   }
   finish_exchange();
@@ -1066,7 +1052,7 @@ void ClientConnection::on_written(void* owner, int status) {
   }
   const std::size_t queued = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c->tcp_));
   if (c->close_after_writes_ && c->writes_in_flight_ == 0) {
-    c->close();
+    c->close_when_written();
     return;
   }
   c->body_progress();
@@ -1081,13 +1067,39 @@ void ClientConnection::close_after_writes() {
   stop_reading();
   close_after_writes_ = true;
   if (writes_in_flight_ == 0) {
-    close();
+    close_when_written();
     return;
   }
   // on_written closes once the queue is empty; a client that never reads its response is not
   // waited for longer than this.
   timer_kind_ = Timer::none;
   uv_timer_start(&timer_, on_timer, 5000, 0);
+}
+
+void ClientConnection::close_when_written() {
+  if (!linger_ || lingering_) {
+    close();
+    return;
+  }
+  linger();
+}
+
+void ClientConnection::linger() {
+  lingering_ = true;
+  shutdown_req_.data = this;
+  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown) != 0) {
+    close();
+    return;
+  }
+  start_reading();
+  timer_kind_ = Timer::none;  // its expiry closes
+  uv_timer_start(&timer_, on_timer, kLingerMs, 0);
+}
+
+void ClientConnection::on_shutdown(uv_shutdown_t* req, int status) {
+  // The answer and a FIN are out; the client's EOF, the byte bound or the timer ends the linger.
+  auto* c = static_cast<ClientConnection*>(req->data);
+  if (status != 0 && !c->closed_) c->close();
 }
 
 void ClientConnection::begin_drain() {
@@ -1143,8 +1155,8 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
         uv_timer_start(&c->timer_, on_timer, limit - idle, 0);
         return;
       }
-      if (c->phase_ == Phase::idle || c->phase_ == Phase::discarding) {
-        c->close();  // answers were waiting for a client that stopped reading them, or a body stopped
+      if (c->phase_ == Phase::idle) {
+        c->close();  // answers were waiting for a client that stopped reading them
         return;
       }
       if (c->upstream_) {

@@ -54,9 +54,7 @@ class ClientConnection final : public UpstreamClient {
   void upstream_read_end() override;
 
  private:
-  // discarding: a forward-auth check with a body has its answer; the body is read and dropped
-  // so the next check on the connection can follow.
-  enum class Phase { idle, head, awaiting_keys, forwarding, discarding, tunnel, closing };
+  enum class Phase { idle, head, awaiting_keys, forwarding, tunnel, closing };
   enum class Timer { none, idle, head, upstream, keys, body };
 
   static const llhttp_settings_t& request_settings();
@@ -132,11 +130,18 @@ class ClientConnection final : public UpstreamClient {
   void account();
   const RuntimeConfig& rt() const { return *gen_->runtime; }
   bool expects_body() const;
-  // Whether jwtgate's own answer to this request leaves the connection open. A proxied request's
-  // unread body would be parsed as the next request, so only a body-less one does; a check's
-  // body is read and dropped after the answer (unless it waits for 100 Continue, which never
-  // comes, or is an Upgrade).
+  // Whether jwtgate's own answer to this request leaves the connection open: only for a request
+  // with no body. Bytes after a head that declares one are never parsed as a request, as the
+  // declared body may never come (nginx's auth_request sends the client's Content-Length
+  // with no body unless told not to) and the next request would then be read as that body.
   bool answer_keeps_alive() const;
+  // After the last write of a connection closing with a request body unread: shut down the
+  // sending side and drop what still arrives, bounded, before closing. Closing at once with
+  // unread input makes the kernel reset the connection, which can destroy the answer in flight.
+  void linger();
+  static void on_shutdown(uv_shutdown_t* req, int status);
+  // Once the queued writes are done: close, or linger first.
+  void close_when_written();
 
   WorkerContext& worker_;
   const Mode mode_;
@@ -150,6 +155,10 @@ class ClientConnection final : public UpstreamClient {
   bool reading_ = false;
   bool read_paused_for_backpressure_ = false;
   bool close_after_writes_ = false;
+  bool linger_ = false;     // close_after_writes lingers (see linger())
+  bool lingering_ = false;  // the sending side is shut down; input is dropped
+  std::uint64_t lingered_bytes_ = 0;
+  uv_shutdown_t shutdown_req_{};
   int writes_in_flight_ = 0;
   bool closed_ = false;
   std::string peer_ip_;
@@ -171,7 +180,6 @@ class ClientConnection final : public UpstreamClient {
   HeaderList headers_;
   std::size_t head_bytes_ = 0;
   bool head_too_large_ = false;
-  std::uint64_t discarded_ = 0;  // body bytes of an answered check dropped so far
   bool keep_alive_ = true;
   bool chunked_request_ = false;
   bool has_content_length_ = false;
