@@ -112,7 +112,11 @@ void ProxyHarness::listen_on(uv_tcp_t& listener, std::uint16_t& port, uv_connect
 }
 
 ProxyHarness::ProxyHarness(const std::string& provider_extra, const std::string& routes)
-    : read_buffer_(std::make_unique<char[]>(kReadBuffer)) {
+    : ProxyHarness(provider_extra, routes, "", proxy::Mode::proxy) {}
+
+ProxyHarness::ProxyHarness(const std::string& provider_extra, const std::string& routes, const std::string& top_level,
+                           proxy::Mode mode)
+    : mode_(mode), read_buffer_(std::make_unique<char[]>(kReadBuffer)) {
   uv_loop_init(&loop_);
   loop_.data = this;
   listen_on(upstream_listener_, upstream_port_, on_upstream_connection);
@@ -127,7 +131,7 @@ ProxyHarness::ProxyHarness(const std::string& provider_extra, const std::string&
                            "\nlog:\n  level: error\n  access_log: false\nproviders:\n  - name: fuzz\n"
                            "    issuer: https://idp.fuzz/\n    audiences: [api]\n    algorithms: [HS256]\n"
                            "    hmac_secret_env: FUZZ_HMAC_SECRET\n    hmac_secret_kid: fuzz-1\n" +
-                           provider_extra + routes;
+                           provider_extra + routes + top_level;
   config::LoadResult loaded = config::load_config(yaml, "fuzz.yaml", options);
   if (!loaded.config) {
     std::fprintf(stderr, "http fuzz: bad config: %s\n", loaded.diagnostics.format().c_str());
@@ -171,7 +175,7 @@ void ProxyHarness::new_generation() {
 void ProxyHarness::on_proxy_connection(uv_stream_t* server, int status) {
   auto* h = static_cast<ProxyHarness*>(server->data);
   if (status != 0) return;
-  auto owned = std::make_unique<proxy::ClientConnection>(*h, proxy::Mode::proxy);
+  auto owned = std::make_unique<proxy::ClientConnection>(*h, h->mode_);
   proxy::ClientConnection* c = owned.release();  // freed in connection_closed
   ++h->connections_;
   c->accept(server);

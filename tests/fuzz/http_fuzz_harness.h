@@ -60,6 +60,11 @@ class ProxyHarness final : public proxy::WorkerContext {
   // `provider_extra` is YAML added inside the provider (claims_to_headers, ...), `routes` the
   // routes: block.
   ProxyHarness(const std::string& provider_extra, const std::string& routes);
+  // The same, with `top_level` YAML added at the end of the config (a forward_auth: section, say),
+  // and the listener's connections made in `mode`: with Mode::forward_auth every client
+  // connection is a forward-auth check connection (the listener stands in for forward_auth.listen).
+  ProxyHarness(const std::string& provider_extra, const std::string& routes, const std::string& top_level,
+               proxy::Mode mode);
   ~ProxyHarness();
   ProxyHarness(const ProxyHarness&) = delete;
   ProxyHarness& operator=(const ProxyHarness&) = delete;
@@ -110,6 +115,7 @@ class ProxyHarness final : public proxy::WorkerContext {
   void new_generation();
   void listen_on(uv_tcp_t& listener, std::uint16_t& port, uv_connection_cb cb);
 
+  proxy::Mode mode_ = proxy::Mode::proxy;
   uv_loop_t loop_{};
   uv_tcp_t proxy_listener_{};
   uv_tcp_t upstream_listener_{};
