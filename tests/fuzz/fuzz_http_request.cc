@@ -449,6 +449,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::string why;
         if (!proxy::normalize_request_target(asked[k]->url, t, why)) continue;
         if (u.url != t.path + (t.has_query ? "?" + t.query : "") || u.method != asked[k]->method) continue;
+        // Two pipelined requests may share method and target, the first one answered: the cut one
+        // is the one whose body the upstream's begins and whose Host it carries.
+        if (asked[k]->body.compare(0, u.body.size(), u.body) != 0 || u.all("host") != asked[k]->all("host")) continue;
         mapped = true;
         check_forwarded(u, *asked[k], false);
         // Still being forwarded (no answer yet): what the client completed, the upstream must get whole.
