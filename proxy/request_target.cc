@@ -88,6 +88,14 @@ bool normalize_request_target(std::string_view target, RequestTarget& out, std::
     }
     if (name == ".") { ends_in_dir = true; continue; }
     if (name == "..") {
+      if (!segments.empty() && segments.back().substr(0, segments.back().find(';')).empty()) {
+        // "/public/;x/../admin": ".." takes the ";x" segment away here (RFC 3986), but Tomcat,
+        // Jetty and Spring drop that segment first and take "public" away, serving /admin. A
+        // gateway in front of jwtgate's forward-auth passes the path on as written, so it must
+        // not be read one way here and the other way there.
+        error = "request path has a '..' after a segment that is only ;params, which servers resolve differently";
+        return false;
+      }
       if (!segments.empty()) segments.pop_back();
       ends_in_dir = true;
       continue;

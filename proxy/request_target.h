@@ -18,7 +18,8 @@ struct RequestTarget {
 // Origin-form targets only ("/path?query"). Percent-escapes of unreserved characters are
 // decoded, other escapes are kept with upper-case hex; "%2F", "%5C", "%00", a raw backslash,
 // control or non-ASCII bytes, a '#' and malformed escapes are refused (returns false with a
-// reason). Dot segments are resolved (RFC 3986 §5.2.4) and repeated slashes merged.
+// reason). Dot segments are resolved (RFC 3986 §5.2.4) and repeated slashes merged; a ".."
+// right after a segment that is only ";params" is refused, as servers resolve it two ways.
 bool normalize_request_target(std::string_view target, RequestTarget& out, std::string& error);
 
 // The value of one hex digit of a %-escape, or -1.

@@ -87,3 +87,23 @@ TEST_CASE("a check's verdict is the proxy's verdict for the same request, Envoy 
   CHECK(allowed > 50);                 // both verdicts occur, often
   CHECK(compared - allowed > 300);
 }
+
+TEST_CASE("a path that servers resolve two ways is refused, as a check and as a proxied request") {
+  // RFC 3986 reads /public/;x/../api/admin as /public/api/admin; Tomcat, Jetty and Spring drop the
+  // ";x" segment first and serve /api/admin. Behind a forward-auth gateway the service gets the
+  // path as written, so jwtgate must not judge it as /public (found by fuzz_forward_auth).
+  const int check_port = free_port();
+  Env env(kRoutes, "forward_auth:\n  listen: 127.0.0.1:" + std::to_string(check_port) +
+                       "\n  trusted_proxies: [127.0.0.2]\n");
+  REQUIRE(wait_for_port(check_port));
+  for (const std::string path : {"/public/;x/../api/admin", "/public/;/../admin", "/public/;x/%2e%2e/admin"}) {
+    CAPTURE(path);
+    CHECK(env.get(path).status == 400);
+    CHECK(http_request(check_port, "GET /authz" + path + " HTTP/1.1\r\nHost: test\r\n\r\n").status == 400);
+    RawConnection gateway(check_port, 5, "127.0.0.2");
+    REQUIRE(gateway.send("GET /authz HTTP/1.1\r\nHost: test\r\nX-Forwarded-Method: GET\r\nX-Forwarded-Uri: " + path +
+                         "\r\n\r\n"));
+    CHECK(gateway.read_response().status == 400);
+  }
+  CHECK(upstream_seen(env).find("\"path\"") == std::string::npos);
+}
