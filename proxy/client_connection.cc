@@ -303,8 +303,11 @@ void ClientConnection::handle_parse_error() {
   }
 }
 
+// Once the connection is closing (an answer written from inside a callback, such as a 502 when
+// a body write fails), llhttp stops: nothing after it is parsed, let alone forwarded.
 int ClientConnection::cb_message_begin(llhttp_t* p) {
   auto* c = self(p);
+  if (c->closed_ || c->phase_ == Phase::closing) return HPE_PAUSED;
   c->reset_request();
   c->gen_ = c->worker_.generation();  // a reload applies from the next request on
   c->request_active_ = true;
@@ -359,6 +362,7 @@ int ClientConnection::cb_headers_complete(llhttp_t* p) {
 
 int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
   auto* c = self(p);
+  if (c->closed_ || c->phase_ == Phase::closing) return HPE_PAUSED;
   if (!c->upstream_) return 0;
   c->body_progress();
   const std::string_view data(at, len);
@@ -372,6 +376,7 @@ int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
 
 int ClientConnection::cb_message_complete(llhttp_t* p) {
   auto* c = self(p);
+  if (c->closed_ || c->phase_ == Phase::closing) return HPE_PAUSED;
   if (c->phase_ != Phase::forwarding) return 0;  // the end of a request already answered
   if (c->upgrade_request_) return 0;              // llhttp stops with HPE_PAUSED_UPGRADE by itself
   if (!c->request_done_) {
@@ -444,8 +449,6 @@ void ClientConnection::respond(std::string response, bool keep_alive) {
   arm(Timer::none);
   write_client(std::move(response));
   if (!keep_alive) {
-    // Answered before its body was read (a refusal, a check): the body is drained, not parsed.
-    linger_ = expects_body() && !request_done_;
     close_after_writes();
     return;
   }
@@ -1062,6 +1065,9 @@ void ClientConnection::on_written(void* owner, int status) {
 }
 
 void ClientConnection::close_after_writes() {
+  // Answered (by jwtgate or early by the upstream) before the request's body was all read: the
+  // rest is drained, not parsed, and not left to reset the connection.
+  if (phase_ != Phase::closing) linger_ = phase_ != Phase::idle && expects_body() && !request_done_;
   flush_client();
   phase_ = Phase::closing;
   stop_reading();
