@@ -7,8 +7,8 @@
 namespace jwtgate::proxy {
 namespace {
 
-// The one value every copy of `a` and `b` has. False when they disagree, or (with `required`)
-// when there is none. An attacker who adds a copy under the other spelling, which the gateway
+// The one value every copy of `a` and `b` has (`present`: whether there is any). False when
+// they disagree. An attacker who adds a copy under the other spelling, which the gateway
 // passes on untouched beside the one it sets, gets a 400, never a choice between them.
 bool agreed_value(const HeaderList& headers, std::string_view a, std::string_view b, std::string& out, bool& present) {
   present = false;

@@ -1,6 +1,6 @@
-// One worker thread: its own libuv loop, its own listening socket on the shared port
-// (SO_REUSEPORT lets the kernel spread connections), its own authenticator, verified-token
-// cache, upstream pool, counters and access-log buffer. Other threads talk to it only through
+// One worker thread: its own libuv loop, its own listening socket on each shared port (the
+// proxy's, forward_auth's; SO_REUSEPORT lets the kernel spread connections), its own
+// authenticator, verified-token cache, upstream pool, counters and access-log buffer. Other threads talk to it only through
 // one ordered inbox and uv_async.
 #pragma once
 
