@@ -837,7 +837,10 @@ void ClientConnection::upstream_failed(UpstreamConnection* up, int status, bool 
     return;
   }
   if (response_head_sent_) {
-    close();  // the response cannot be completed; closing tells the client it is truncated
+    // The response cannot be completed; closing tells the client it is truncated. What was
+    // relayed before the failure, perhaps still collected from this very read, goes out first:
+    // dropped, a close-delimited body would end early and look whole.
+    close_after_writes();
     return;
   }
   if (!up->protocol_error().empty()) {

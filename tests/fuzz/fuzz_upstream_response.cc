@@ -160,10 +160,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (ref_valid) {
         HTTP_PROPERTY(f.status == ref->status, "status_relayed", ctx);
         const bool prefix = f.body.size() <= ref->body.size() && ref->body.compare(0, f.body.size(), f.body) == 0;
-        HTTP_PROPERTY(f.complete ? f.body == ref->body : prefix, "body_relayed",
+        // A body delimited by the connection's close (an HTTP/1.0 client's) has no way to say it
+        // was cut short: when the upstream's response broke after its head, the client's looks
+        // complete at the close, and only a prefix of what the upstream sent can be asked for.
+        const bool cut_unseen = f.needs_eof && !ref_complete;
+        HTTP_PROPERTY(f.complete && !cut_unseen ? f.body == ref->body : prefix, "body_relayed",
                       "client body " + printable(f.body, 300) + " vs upstream body " + printable(ref->body, 300) +
                           "; " + ctx);
-        HTTP_PROPERTY(!f.complete || ref_complete, "complete_only_if_upstream_complete", ctx);
+        HTTP_PROPERTY(!f.complete || ref_complete || cut_unseen, "complete_only_if_upstream_complete", ctx);
       }
     }
   }
