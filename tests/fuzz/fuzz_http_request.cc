@@ -3,7 +3,7 @@
 //
 // Input: byte 0 says how many cut bytes follow (0-7); they say where the rest, the client's
 // byte stream, is split into writes. "@@A", "@@D", "@@B", "@@X", "@@I" in the stream stand for
-// tokens minted at start-up (see kTokens), so the fuzzer can move valid tokens around.
+// tokens minted at start-up (see http_fuzz_tokens.h), so the fuzzer can move valid tokens around.
 //
 // Properties (differential: what the upstream got is what jwtgate parsed and authorised):
 //  - the upstream's bytes parse, with a strict llhttp of our own, as complete well-framed
@@ -33,6 +33,7 @@
 #include "proxy/request_target.h"
 #include "tests/fuzz/http_fuzz_harness.h"
 #include "tests/fuzz/http_fuzz_parse.h"
+#include "tests/fuzz/http_fuzz_tokens.h"
 
 using namespace jwtgate;
 using namespace jwtgate::fuzz;
@@ -40,37 +41,6 @@ using namespace jwtgate::fuzz;
 namespace {
 
 constexpr std::size_t kMaxStream = 64 * 1024;
-
-struct TokenInfo {
-  char placeholder;
-  std::string sub, scope;
-  bool valid;  // signed, unexpired, right issuer and audience
-  std::string token;
-};
-
-std::string payload(std::string_view sub, std::string_view scope, std::int64_t exp, std::string_view iss) {
-  return R"({"iss":")" + std::string(iss) + R"(","aud":"api","sub":")" + std::string(sub) + R"(","scope":")" +
-         std::string(scope) + R"(","iat":)" + std::to_string(kNow - 60) + R"(,"exp":)" + std::to_string(exp) + "}";
-}
-
-std::vector<TokenInfo>& tokens() {
-  static std::vector<TokenInfo> t = [] {
-    std::vector<TokenInfo> out = {
-        {'A', "alice", "read", true, {}},
-        {'D', "dana", "read admin", true, {}},
-        {'B', "bob", "write", true, {}},
-        {'X', "xavier", "read admin", false, {}},  // expired
-        {'I', "ivan", "read admin", false, {}},    // another issuer
-    };
-    for (auto& i : out) {
-      const std::int64_t exp = i.placeholder == 'X' ? kNow - 30 : kNow + 3600;
-      const std::string iss = i.placeholder == 'I' ? "https://evil.fuzz/" : "https://idp.fuzz/";
-      i.token = ProxyHarness::mint(payload(i.sub, i.scope, exp, iss));
-    }
-    return out;
-  }();
-  return t;
-}
 
 constexpr const char* kClaimHeaders = "    claims_to_headers:\n      sub: X-Jwt-Sub\n      scope: X-Jwt-Scope\n";
 constexpr const char* kRoutes = R"(routes:
@@ -84,27 +54,6 @@ constexpr const char* kRoutes = R"(routes:
     methods: [GET, HEAD]
     require_scopes: [admin]
 )";
-
-std::string expand(std::string_view in) {
-  std::string out;
-  out.reserve(in.size() + 512);
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '@' && i + 2 < in.size() && in[i + 1] == '@') {
-      bool done = false;
-      for (const auto& t : tokens()) {
-        if (in[i + 2] == t.placeholder) {
-          out += t.token;
-          i += 2;
-          done = true;
-          break;
-        }
-      }
-      if (done) continue;
-    }
-    out += in[i];
-  }
-  return out;
-}
 
 // The fake upstream: every connection's bytes go through a strict parser; each complete request
 // is answered at once, numbered in the order the requests arrived.
@@ -254,7 +203,7 @@ void check_forwarded(const Message& u, const Message& m, bool upstream_complete)
     const bool once = subs.size() == 1 && scopes.size() == 1;
     HTTP_PROPERTY(once && subs[0]->name == "X-Jwt-Sub" && scopes[0]->name == "X-Jwt-Scope", "identity_once", ctx);
     bool matched = false;
-    for (const auto& tok : tokens()) {
+    for (const auto& tok : fuzz_tokens()) {
       if (!once || !tok.valid || tok.sub != subs[0]->value || tok.scope != scopes[0]->value) continue;
       const bool scoped = route == Route::optional || (route == Route::api && tok.scope.find("read") != std::string::npos) ||
                           (route == Route::admin && tok.scope.find("admin") != std::string::npos);
@@ -341,7 +290,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view in(reinterpret_cast<const char*>(data), size);
   const std::size_t ncuts = static_cast<unsigned char>(in[0]) % 8;
   if (size < 1 + ncuts) return 0;
-  const std::string stream = expand(in.substr(1 + ncuts));
+  const std::string stream = expand_tokens(in.substr(1 + ncuts));
   if (stream.size() > kMaxStream) return 0;
 
   State state;
