@@ -328,31 +328,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // The client's messages as llhttp (strict, as jwtgate runs it) reads the stream, going on
   // after an Upgrade request, which a check never honours.
-  StreamParser mirror(HTTP_REQUEST);
-  mirror.feed(stream);
-  std::vector<const Message*> asked;
-  std::vector<std::unique_ptr<StreamParser>> after;
-  {
-    StreamParser* p = &mirror;
-    std::size_t offset = 0;
-    while (true) {
-      for (const auto& m : p->messages()) asked.push_back(&m);
-      if (!p->upgraded() || p->messages().empty()) break;
-      offset += p->fed();
-      after.push_back(std::make_unique<StreamParser>(HTTP_REQUEST));
-      p = after.back().get();
-      p->feed(std::string_view(stream).substr(offset));
-    }
-  }
-
-  std::size_t finals = 0;
-  StreamParser responses(HTTP_RESPONSE, [&](const Message& r, std::size_t) {
-    if (r.status >= 100 && r.status < 200 && r.status != 101) return 1;  // interim: no body
-    const std::size_t k = finals++;
-    return k < asked.size() && asked[k]->method == HTTP_HEAD ? 1 : 0;
-  });
-  responses.feed(client.received);
-  if (client.eof) responses.finish();
+  const ClientMessages client_messages = read_client_messages(stream);
+  const std::vector<const Message*>& asked = client_messages.asked;
+  const std::unique_ptr<StreamParser> client_responses = read_client_responses(client.received, client.eof, asked);
+  const StreamParser& responses = *client_responses;
   HTTP_PROPERTY(!responses.failed(), "client_stream_valid",
                 std::string(responses.error_reason()) + ": " + printable(client.received));
   for (const auto& r : responses.messages()) {

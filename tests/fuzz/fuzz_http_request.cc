@@ -304,30 +304,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // jwtgate's parser is llhttp with its default (strict) settings: this one reads the client's
   // stream the same way, including going on after an Upgrade request that was refused.
-  StreamParser mirror(HTTP_REQUEST);
-  mirror.feed(stream);
-  std::vector<const Message*> asked;  // the client's messages, in order (refused upgrades: go on)
+  const ClientMessages client_messages = read_client_messages(stream);
+  const std::vector<const Message*>& asked = client_messages.asked;  // the client's messages, in order
   {
-    StreamParser* p = &mirror;
-    std::vector<std::unique_ptr<StreamParser>> after;
-    std::size_t offset = 0;
-    while (true) {
-      for (const auto& m : p->messages()) asked.push_back(&m);
-      if (!p->upgraded() || p->messages().empty()) break;
-      offset += p->fed();
-      after.push_back(std::make_unique<StreamParser>(HTTP_REQUEST));
-      p = after.back().get();
-      p->feed(std::string_view(stream).substr(offset));
-    }
     // The client's responses, read with the methods of the messages they answer.
-    std::size_t finals = 0;
-    StreamParser responses(HTTP_RESPONSE, [&](const Message& r, std::size_t) {
-      if (r.status >= 100 && r.status < 200 && r.status != 101) return 1;  // interim: no body
-      const std::size_t k = finals++;
-      return k < asked.size() && asked[k]->method == HTTP_HEAD ? 1 : 0;
-    });
-    responses.feed(client.received);
-    if (client.eof) responses.finish();
+    const std::unique_ptr<StreamParser> client_responses = read_client_responses(client.received, client.eof, asked);
+    const StreamParser& responses = *client_responses;
     HTTP_PROPERTY(!responses.failed(), "client_stream_valid",
                   std::string(responses.error_reason()) + ": " + printable(client.received));
 

@@ -160,4 +160,33 @@ int StreamParser::on_message_complete(llhttp_t* p) {
   return HPE_PAUSED;
 }
 
+ClientMessages read_client_messages(std::string_view stream) {
+  ClientMessages out;
+  out.parsers.push_back(std::make_unique<StreamParser>(HTTP_REQUEST));
+  out.parsers.back()->feed(stream);
+  std::size_t offset = 0;
+  while (true) {
+    StreamParser& p = *out.parsers.back();
+    for (const auto& m : p.messages()) out.asked.push_back(&m);
+    if (!p.upgraded() || p.messages().empty()) break;
+    offset += p.fed();
+    out.parsers.push_back(std::make_unique<StreamParser>(HTTP_REQUEST));
+    out.parsers.back()->feed(stream.substr(offset));
+  }
+  return out;
+}
+
+std::unique_ptr<StreamParser> read_client_responses(std::string_view received, bool eof,
+                                                    const std::vector<const Message*>& asked) {
+  auto responses = std::make_unique<StreamParser>(
+      HTTP_RESPONSE, [&asked, finals = std::size_t{0}](const Message& r, std::size_t) mutable {
+        if (r.status >= 100 && r.status < 200 && r.status != 101) return 1;  // interim: no body
+        const std::size_t k = finals++;
+        return k < asked.size() && asked[k]->method == HTTP_HEAD ? 1 : 0;
+      });
+  responses->feed(received);
+  if (eof) responses->finish();
+  return responses;
+}
+
 }  // namespace jwtgate::fuzz

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -93,5 +94,18 @@ class StreamParser {
   std::size_t fed_ = 0;
   std::size_t after_upgrade_ = 0;
 };
+
+// A client's byte stream read as jwtgate's llhttp (strict settings) reads it: message after
+// message, going on after an Upgrade request that was refused. `asked` points into `parsers`.
+struct ClientMessages {
+  std::vector<std::unique_ptr<StreamParser>> parsers;
+  std::vector<const Message*> asked;
+};
+ClientMessages read_client_messages(std::string_view stream);
+
+// The bytes a client received, read as responses: an interim one has no body, nor has the
+// answer to a HEAD in `asked` (matched by the order of final responses).
+std::unique_ptr<StreamParser> read_client_responses(std::string_view received, bool eof,
+                                                    const std::vector<const Message*>& asked);
 
 }  // namespace jwtgate::fuzz
