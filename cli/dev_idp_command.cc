@@ -1,4 +1,4 @@
-// `jwtgate dev-idp`: the development OpenID provider (proxy/dev_idp.h) on a listener, until
+// `jwtgate dev-idp`: the development OpenID provider (proxy/dev/dev_idp.h) on a listener, until
 // SIGTERM or SIGINT. It mints tokens for anyone who can reach it, so the banner says so loudly.
 #include <openssl/rand.h>
 #include <uv.h>
@@ -13,8 +13,8 @@
 #include "config/duration.h"
 #include "core/base64url.h"
 #include "core/signer.h"
-#include "proxy/admin_server.h"
-#include "proxy/dev_idp.h"
+#include "proxy/admin/admin_server.h"
+#include "proxy/dev/dev_idp.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::cli {

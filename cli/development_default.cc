@@ -7,7 +7,7 @@
 #include "config/address.h"
 #include "core/jwk.h"
 #include "core/signer.h"
-#include "proxy/echo_upstream.h"
+#include "proxy/dev/echo_upstream.h"
 #include "proxy/run.h"
 
 namespace jwtgate::cli {

@@ -9,7 +9,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "config/address.h"
-#include "proxy/echo_upstream.h"
+#include "proxy/dev/echo_upstream.h"
 
 namespace jwtgate::cli {
 

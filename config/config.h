@@ -123,7 +123,7 @@ struct Limits {
   Duration drain_timeout = std::chrono::seconds(30);
 };
 
-// The admin listener's bounds and what it shows (see proxy/admin_server.h for how they hold).
+// The admin listener's bounds and what it shows (see proxy/admin/admin_server.h for how they hold).
 struct AdminConfig {
   // /config shows routes, scopes, trusted header names and secret file paths to any caller.
   bool config_endpoint = true;

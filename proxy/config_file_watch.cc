@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "proxy/log.h"
+#include "proxy/admin/log.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {

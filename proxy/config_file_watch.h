@@ -1,6 +1,6 @@
 // Notices a new version of the config file put at its path in one step, for watch_config.
 //
-// Unlike a key file (proxy/file_watch.h), a YAML config cut off mid-write can still parse, as a
+// Unlike a key file (proxy/keys/file_watch.h), a YAML config cut off mid-write can still parse, as a
 // weaker configuration: a route without its require_scopes. And nothing the kernel reports tells
 // when a file written in place is done: a close may be the first of two writes (`a > f; b >> f`),
 // another writer's close (`touch f`) says nothing of a slow one, and a file's creation looks the
@@ -25,7 +25,7 @@
 #include <set>
 #include <string>
 
-#include "proxy/file_identity.h"
+#include "proxy/keys/file_identity.h"
 
 namespace jwtgate::proxy {
 

@@ -7,12 +7,12 @@
 
 #include "config/config_json.h"
 #include "config/loader.h"
-#include "proxy/admin_server.h"
+#include "proxy/admin/admin_server.h"
 #include "proxy/config_file_watch.h"
-#include "proxy/key_manager.h"
-#include "proxy/log.h"
-#include "proxy/metrics.h"
-#include "proxy/metrics_report.h"
+#include "proxy/keys/key_manager.h"
+#include "proxy/admin/log.h"
+#include "proxy/admin/metrics.h"
+#include "proxy/admin/metrics_report.h"
 #include "proxy/server.h"
 #include "proxy/uv_util.h"
 

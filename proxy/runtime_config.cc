@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "proxy/http_head.h"
+#include "proxy/http/http_head.h"
 
 namespace jwtgate::proxy {
 

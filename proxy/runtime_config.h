@@ -9,7 +9,7 @@
 
 #include "config/config.h"
 #include "core/verifier.h"
-#include "proxy/route_table.h"
+#include "proxy/http/route_table.h"
 
 namespace jwtgate::proxy {
 

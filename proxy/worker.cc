@@ -2,8 +2,8 @@
 
 #include <ctime>
 
-#include "proxy/client_connection.h"
-#include "proxy/error_response.h"
+#include "proxy/http/client_connection.h"
+#include "proxy/http/error_response.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {

@@ -8,11 +8,11 @@
 #include <memory>
 #include <vector>
 
-#include "proxy/authenticator.h"
-#include "proxy/log.h"
+#include "proxy/http/authenticator.h"
+#include "proxy/admin/log.h"
 #include "proxy/runtime_config.h"
-#include "proxy/upstream_pool.h"
-#include "proxy/worker_metrics.h"
+#include "proxy/http/upstream_pool.h"
+#include "proxy/admin/worker_metrics.h"
 
 namespace jwtgate::proxy {
 

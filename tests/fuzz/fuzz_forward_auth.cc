@@ -32,7 +32,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/request_target.h"
+#include "proxy/http/request_target.h"
 #include "tests/fuzz/http_fuzz_harness.h"
 #include "tests/fuzz/http_fuzz_parse.h"
 #include "tests/fuzz/http_fuzz_tokens.h"

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/request_target.h"
-#include "proxy/route_table.h"
+#include "proxy/http/request_target.h"
+#include "proxy/http/route_table.h"
 #include "tests/fuzz/fuzz_support.h"
 
 using namespace jwtgate;

@@ -11,8 +11,8 @@
 #include "config/loader.h"
 #include "core/jwk.h"
 #include "core/signer.h"
-#include "proxy/client_connection.h"
-#include "proxy/log.h"
+#include "proxy/http/client_connection.h"
+#include "proxy/admin/log.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::fuzz {

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/admin_server.h"
+#include "proxy/admin/admin_server.h"
 #include "tests/support/child.h"
 #include "tests/support/http_client.h"
 

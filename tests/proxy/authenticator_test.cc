@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "config/loader.h"
-#include "proxy/authenticator.h"
+#include "proxy/http/authenticator.h"
 #include "tests/support/tokens.h"
 
 using namespace jwtgate;

@@ -2,7 +2,7 @@
 // preflights pass, which header spellings are refused, and the allow answer's headers.
 #include <doctest/doctest.h>
 
-#include "proxy/forward_auth.h"
+#include "proxy/http/forward_auth.h"
 
 using namespace jwtgate;
 using proxy::CheckedRequest;

@@ -8,7 +8,7 @@
 #include "core/oidc_discovery.h"
 #include "core/signer.h"
 #include "core/verifier.h"
-#include "proxy/dev_idp.h"
+#include "proxy/dev/dev_idp.h"
 
 using namespace jwtgate;
 

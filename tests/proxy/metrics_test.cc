@@ -1,4 +1,4 @@
-#include "proxy/metrics.h"
+#include "proxy/admin/metrics.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "proxy/refresh_policy.h"
+#include "proxy/keys/refresh_policy.h"
 
 #include <doctest/doctest.h>
 

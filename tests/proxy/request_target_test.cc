@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "proxy/request_target.h"
+#include "proxy/http/request_target.h"
 
 using jwtgate::proxy::normalize_request_target;
 using jwtgate::proxy::RequestTarget;

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "proxy/route_table.h"
+#include "proxy/http/route_table.h"
 
 using namespace jwtgate;
 using config::AuthMode;

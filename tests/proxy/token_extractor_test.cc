@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "proxy/token_extractor.h"
+#include "proxy/http/token_extractor.h"
 
 using namespace jwtgate;
 using config::TokenSource;

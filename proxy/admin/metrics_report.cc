@@ -1,0 +1,113 @@
+#include "proxy/admin/metrics_report.h"
+
+#include <ctime>
+#include <map>
+#include <tuple>
+
+#include "proxy/admin/log.h"
+#include "proxy/admin/metrics.h"
+
+namespace jwtgate::proxy {
+namespace {
+
+constexpr std::string_view kUpstreamClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+}  // namespace
+
+std::string render_metrics(const Server& server, const KeyManager& keys, const ProcessCounters& process) {
+  const auto& workers = server.workers();
+  // Sums over workers, keyed by label values, so each family is written in one run.
+  std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> requests;
+  std::array<std::uint64_t, kReasonCount> failures{};
+  std::array<std::uint64_t, 6> upstream{};
+  std::uint64_t hits = 0, misses = 0, connections_total = 0, access_lines = 0;
+  std::int64_t active = 0;
+  Histogram::Snapshot verify, upstream_latency;
+  for (const auto& w : workers) {
+    const WorkerMetrics& m = w->worker_metrics();
+    m.for_each_route([&](const std::string& prefix, const RouteCounters& c) {
+      for (std::size_t mode = 0; mode < c.requests.size(); ++mode) {
+        // Series only for the listeners that run: a proxy-only process shows none with
+        // mode="forward_auth".
+        if (static_cast<Mode>(mode) == Mode::proxy ? server.port() == 0 : server.check_port() == 0) continue;
+        for (std::size_t o = 0; o < c.requests[mode].size(); ++o) {
+          requests[{prefix, std::string(outcome_name(static_cast<Outcome>(o))), std::string(mode_name(static_cast<Mode>(mode)))}] +=
+              c.requests[mode][o].value();
+        }
+      }
+    });
+    for (std::size_t r = 0; r < kReasonCount; ++r) failures[r] += m.auth_failures[r].value();
+    for (std::size_t k = 0; k < upstream.size(); ++k) upstream[k] += m.upstream_responses[k].value();
+    hits += m.cache_hits.value();
+    misses += m.cache_misses.value();
+    connections_total += m.connections_total.value();
+    active += m.connections_active.value();
+    access_lines += m.access_log_lines.value();
+    verify.merge(m.verify_seconds.snapshot());
+    upstream_latency.merge(m.upstream_seconds.snapshot());
+  }
+
+  MetricsWriter out;
+  out.gauge("jwtgate_build_info", "Build information; the value is always 1.", {{"version", JWTGATE_VERSION}}, 1);
+  out.gauge("jwtgate_start_time_seconds", "When the process started, in seconds since the Unix epoch.", {},
+            static_cast<double>(process.started_at));
+  for (const auto& [labels, value] : requests) {
+    out.counter("jwtgate_requests_total",
+                "Requests by route prefix (empty: no route matched), outcome (allowed, public, denied, "
+                "unavailable, no_route, invalid) and mode (proxy, or forward_auth for a gateway's checks).",
+                {{"route", std::get<0>(labels)}, {"outcome", std::get<1>(labels)}, {"mode", std::get<2>(labels)}}, value);
+  }
+  for (std::size_t r = 1; r < kReasonCount; ++r) {
+    out.counter("jwtgate_auth_failures_total", "Requests refused for their token (or for missing keys), by reason.",
+                {{"reason", std::string(core::reason_name(static_cast<core::Reason>(r)))}}, failures[r]);
+  }
+  out.histogram("jwtgate_token_verification_seconds",
+                "Time to authenticate a request that carried a token, cache hits included.", {}, verify);
+  out.counter("jwtgate_token_cache_hits_total", "Tokens found in the verified-token cache.", {}, hits);
+  out.counter("jwtgate_token_cache_misses_total", "Tokens verified from scratch (or refused).", {}, misses);
+  out.histogram("jwtgate_upstream_response_seconds", "Time from sending a request upstream to its response head.", {},
+                upstream_latency);
+  for (std::size_t k = 0; k < upstream.size(); ++k) {
+    out.counter("jwtgate_upstream_responses_total",
+                "Upstream responses by status class; none: no response (502 or 504 from jwtgate).",
+                {{"class", std::string(kUpstreamClasses[k])}}, upstream[k]);
+  }
+  out.gauge("jwtgate_connections_active", "Client connections open now.", {}, static_cast<double>(active));
+  out.counter("jwtgate_connections_total", "Client connections accepted.", {}, connections_total);
+
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const auto& s = keys.provider(i).stats();
+    const std::string& name = keys.provider(i).name();
+    out.counter("jwtgate_jwks_fetches_total", "Key set fetches (or file reads) by provider and result.",
+                {{"provider", name}, {"result", "success"}}, s.fetches - s.fetch_failures);
+    out.counter("jwtgate_jwks_fetches_total", "", {{"provider", name}, {"result", "failure"}}, s.fetch_failures);
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    out.counter("jwtgate_jwks_unknown_kid_refreshes_total", "Refreshes started for a token with an unknown kid.",
+                {{"provider", keys.provider(i).name()}}, keys.provider(i).stats().unknown_kid_refreshes);
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    out.gauge("jwtgate_jwks_keys", "Keys in the provider's current set (0: not ready).",
+              {{"provider", keys.provider(i).name()}}, static_cast<double>(keys.provider(i).key_count()));
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    out.gauge("jwtgate_provider_ready", "1 when the provider has usable keys.", {{"provider", keys.provider(i).name()}},
+              keys.provider(i).ready() ? 1 : 0);
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::int64_t last = keys.provider(i).last_success();
+    if (last == 0) continue;  // never succeeded: no age to report
+    out.gauge("jwtgate_jwks_last_success_age_seconds", "Seconds since the provider's keys were last fetched or read.",
+              {{"provider", keys.provider(i).name()}}, static_cast<double>(now - last));
+  }
+  out.counter("jwtgate_config_reloads_total", "Configuration reloads by result.", {{"result", "success"}},
+              process.reloads_ok);
+  out.counter("jwtgate_config_reloads_total", "", {{"result", "rejected"}}, process.reloads_rejected);
+  out.counter("jwtgate_access_log_lines_total", "Access-log lines written (after sampling).", {}, access_lines);
+  out.counter("jwtgate_log_lines_dropped_total", "Log lines dropped because stdout could not keep up.", {},
+              log_lines_dropped());
+  return out.take();
+}
+
+}  // namespace jwtgate::proxy

@@ -1,0 +1,1284 @@
+#include "proxy/http/client_connection.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/fingerprint.h"
+#include "proxy/http/authenticator.h"
+#include "proxy/admin/log.h"
+#include "proxy/http/error_response.h"
+#include "proxy/http/forward_auth.h"
+#include "proxy/http/request_target.h"
+#include "proxy/http/token_extractor.h"
+#include "proxy/uv_util.h"
+
+namespace jwtgate::proxy {
+namespace {
+
+constexpr std::size_t kHighWater = 1024 * 1024;  // stop reading the other side above this queue
+constexpr std::size_t kLowWater = 256 * 1024;
+constexpr std::size_t kMaxPending = 256 * 1024;  // pipelined bytes held while an exchange runs
+// How long, and for how many bytes, a closing connection's unread input is drained (linger()).
+constexpr std::uint64_t kLingerMs = 2000;
+constexpr std::uint64_t kMaxLingerBytes = 1024 * 1024;
+
+ClientConnection* self(llhttp_t* p) { return static_cast<ClientConnection*>(p->data); }
+
+// RFC 9110 §7.6.1: connection-specific fields a proxy must not forward.
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::string_view hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
+                                             "transfer-encoding", "upgrade", "proxy-authorization",
+                                             "proxy-authenticate"};
+  for (auto h : hop) {
+    if (iequals(name, h)) return true;
+  }
+  return false;
+}
+
+// Header names the Connection header lists, which are hop-by-hop for this message.
+std::vector<std::string> connection_options(const HeaderList& headers) {
+  std::vector<std::string> out;
+  for (std::string_view v : headers.all("connection")) {
+    for_each_list_item(v, [&](std::string_view item) { out.emplace_back(item); });
+  }
+  return out;
+}
+
+bool listed(const std::vector<std::string>& names, std::string_view name) {
+  return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return iequals(n, name); });
+}
+
+std::string chunk(std::string_view data) {
+  char size[20];
+  const int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  std::string out;
+  out.reserve(static_cast<std::size_t>(n) + data.size() + 2);
+  out.append(size, static_cast<std::size_t>(n));
+  out.append(data);
+  out += "\r\n";
+  return out;
+}
+
+// Names a Connection header may not make hop-by-hop: they frame or route the message, and
+// removing them would make jwtgate and the upstream read different requests from the same bytes.
+bool frames_or_routes(std::string_view name) {
+  return same_header_to_cgi(name, "content-length") || same_header_to_cgi(name, "transfer-encoding") ||
+         same_header_to_cgi(name, "host");
+}
+
+// RFC 9110 section 7.2's uri-host [":" port], narrowed to what real hosts use: a name or IPv4
+// address, or an IPv6 literal in brackets. No spaces or commas, so nothing downstream can read
+// the value as a list of hosts.
+bool valid_host(std::string_view host) {
+  for (char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '.' || c == '_' || c == '~' || c == ':' || c == '[' || c == ']';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// True when the request's transfer codings are "chunked" alone: jwtgate decodes chunked framing
+// and re-frames the body, so another coding (gzip, chunked) would reach the upstream undone.
+// RFC 9110 section 7.8: a 101's Upgrade names the protocol switched to, one of those the
+// request's Upgrade offered (compared by name, a version after "/" included when the response
+// gives one).
+bool offered_protocol(std::string_view offered, std::string_view chosen) {
+  std::string_view first;
+  for_each_list_item(chosen, [&](std::string_view item) {
+    if (first.empty()) first = item;
+  });
+  if (first.empty()) return false;
+  bool found = false;
+  for_each_list_item(offered, [&](std::string_view item) {
+    const bool versioned = first.find('/') != std::string_view::npos;
+    const std::string_view name = versioned ? item : item.substr(0, item.find('/'));
+    found |= iequals(name, first);
+  });
+  return found;
+}
+
+bool source_stripped(std::uint64_t mask, std::size_t i) { return ((mask >> (i < 63 ? i : 63)) & 1) != 0; }
+
+}  // namespace
+
+ClientConnection::ClientConnection(WorkerContext& worker, Mode mode)
+    : worker_(worker), mode_(mode), gen_(worker.generation()) {
+  uv_tcp_init(worker_.loop(), &tcp_);
+  uv_timer_init(worker_.loop(), &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  open_handles_ = 2;
+  llhttp_init(&parser_, HTTP_REQUEST, &request_settings());
+  parser_.data = this;
+}
+
+const llhttp_settings_t& ClientConnection::request_settings() {
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = cb_message_begin;
+    s.on_url = cb_url;
+    s.on_header_field = cb_header_field;
+    s.on_header_value = cb_header_value;
+    s.on_headers_complete = cb_headers_complete;
+    s.on_body = cb_body;
+    s.on_message_complete = cb_message_complete;
+    return s;
+  }();
+  return settings;
+}
+
+bool ClientConnection::accept(uv_stream_t* server) {
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+    close();
+    return false;
+  }
+  uv_tcp_nodelay(&tcp_, 1);
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    char ip[64] = {};
+    if (addr.ss_family == AF_INET6) uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&addr), ip, sizeof ip);
+    else uv_ip4_name(reinterpret_cast<sockaddr_in*>(&addr), ip, sizeof ip);
+    peer_ip_ = ip;
+    if (mode_ == Mode::forward_auth) peer_address_ = config::parse_ip_address(peer_ip_);
+  }
+  // A connection that sends nothing is held no longer than a slow request head would be.
+  arm(Timer::head);
+  start_reading();
+  return true;
+}
+
+void ClientConnection::refuse(std::string response) {
+  write_client(std::move(response));
+  close_after_writes();
+}
+
+void ClientConnection::start_reading() {
+  if (reading_ || closed_) return;
+  reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_thread_read_buffer, on_read) == 0;
+}
+
+void ClientConnection::stop_reading() {
+  if (!reading_) return;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  reading_ = false;
+}
+
+void ClientConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<ClientConnection*>(stream->data);
+  if (nread == 0) return;
+  if (nread > 0 && c->lingering_) {
+    // Dropped unseen: after the answer nothing on this connection is a request any more.
+    c->lingered_bytes_ += static_cast<std::uint64_t>(nread);
+    if (c->lingered_bytes_ > kMaxLingerBytes) c->close();
+    return;
+  }
+  if (nread < 0) {
+    // The client went away (or half-closed). In-flight work for it is pointless.
+    c->close();
+    return;
+  }
+  c->feed(buf->base, static_cast<std::size_t>(nread));
+}
+
+void ClientConnection::feed(const char* data, std::size_t len) {
+  if (closed_ || phase_ == Phase::closing) return;
+  if (phase_ == Phase::tunnel) {
+    if (upstream_) upstream_->write(std::string(data, len));
+    if (upstream_ && upstream_->write_queue_size() > kHighWater) {
+      stop_reading();
+      read_paused_for_backpressure_ = true;
+    }
+    return;
+  }
+  if (parser_paused_ || held_bytes() > 0 || input_blocked_ || in_input_loop_) {
+    // An exchange is in flight, or earlier bytes wait: these wait behind them, bounded.
+    hold_input(data, len);
+  } else {
+    // Straight from the read buffer, without a copy.
+    in_input_loop_ = true;
+    execute(data, len, false);
+    in_input_loop_ = false;
+  }
+  resume_input();
+}
+
+void ClientConnection::hold_input(const char* data, std::size_t len) {
+  if (held_bytes() == 0) {
+    pending_.clear();
+    pending_pos_ = 0;
+  } else if (pending_pos_ >= 64 * 1024 && pending_pos_ * 2 >= pending_.size()) {
+    pending_.erase(0, pending_pos_);  // amortized: each byte is moved a bounded number of times
+    pending_pos_ = 0;
+  }
+  pending_.append(data, len);
+}
+
+void ClientConnection::execute(const char* data, std::size_t len, bool from_pending) {
+  const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+  if (closed_) return;
+  if (err == HPE_OK) {
+    if (from_pending) {
+      pending_.clear();
+      pending_pos_ = 0;
+    }
+    return;
+  }
+  if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
+    handle_parse_error();
+    return;
+  }
+  const char* pos = llhttp_get_error_pos(&parser_);
+  const std::size_t used = pos ? static_cast<std::size_t>(pos - data) : len;
+  if (from_pending) {
+    pending_pos_ += used;
+  } else {
+    pending_.assign(data + used, len - used);
+    pending_pos_ = 0;
+  }
+  parser_paused_ = true;
+  if (err == HPE_PAUSED_UPGRADE && phase_ != Phase::forwarding) {
+    // The end of an Upgrade request that was refused: there is no tunnel, and what follows on
+    // the connection is HTTP again (pipelined requests must not hang behind it).
+    parser_paused_ = false;
+    llhttp_resume_after_upgrade(&parser_);
+    return;
+  }
+  if (phase_ == Phase::head) process_head();
+}
+
+void ClientConnection::resume_parser() {
+  if (!parser_paused_) return;
+  parser_paused_ = false;
+  llhttp_resume(&parser_);
+}
+
+void ClientConnection::resume_input() {
+  if (in_input_loop_) return;  // the loop below (or feed) goes on with whatever became ready
+  in_input_loop_ = true;
+  while (!closed_ && phase_ != Phase::closing && phase_ != Phase::tunnel && !parser_paused_ && held_bytes() > 0) {
+    if (client_queue_size() > kHighWater) {
+      // A client that pipelines requests without reading the answers: wait until it reads. It
+      // is not idle while it reads, however slowly; one that stops reading for body_timeout goes.
+      input_blocked_ = true;
+      body_progress();
+      if (phase_ == Phase::idle) arm(Timer::body);
+      break;
+    }
+    execute(pending_.data() + pending_pos_, held_bytes(), true);
+  }
+  in_input_loop_ = false;
+  if (closed_ || phase_ == Phase::closing || phase_ == Phase::tunnel) return;
+  if (held_bytes() == 0) {
+    pending_.clear();
+    pending_pos_ = 0;
+  }
+  // Bytes after an Upgrade request belong to the tunnel and are held until the upstream agrees;
+  // a key refresh being awaited holds everything behind the request.
+  const bool hold = input_blocked_ || read_paused_for_backpressure_ || phase_ == Phase::awaiting_keys ||
+                    (upgrade_request_ && phase_ == Phase::forwarding) || held_bytes() > kMaxPending;
+  if (hold) stop_reading();
+  else start_reading();
+}
+
+void ClientConnection::handle_parse_error() {
+  // Malformed or hostile framing (smuggling attempts, bad header names, bare LF, obs-fold...):
+  // answer once and close, so nothing after it is interpreted.
+  if (phase_ == Phase::forwarding && response_head_sent_) {
+    close();  // a response is under way: nothing may be spliced into it
+  } else if (phase_ == Phase::forwarding) {
+    if (upstream_) {
+      upstream_->close();
+      upstream_ = nullptr;
+    }
+    respond(head_too_large_ ? plain_error_response(431, "invalid_request", "the request trailers are larger than allowed", false)
+                           : plain_error_response(400, "invalid_request", "the request body is malformed", false),
+           false);
+  } else if (head_too_large_) {
+    respond(plain_error_response(431, "invalid_request", "the request head is larger than allowed", false), false);
+  } else {
+    respond(plain_error_response(400, "invalid_request", "the request is not valid HTTP/1.1", false), false);
+  }
+}
+
+// Once the connection is closing (an answer written from inside a callback, such as a 502 when
+// a body write fails), llhttp stops: nothing after it is parsed, let alone forwarded.
+int ClientConnection::cb_message_begin(llhttp_t* p) {
+  auto* c = self(p);
+  if (c->closed_ || c->phase_ == Phase::closing) return HPE_PAUSED;
+  c->reset_request();
+  c->gen_ = c->worker_.generation();  // a reload applies from the next request on
+  c->request_active_ = true;
+  c->started_ns_ = uv_hrtime();
+  c->phase_ = Phase::head;
+  if (c->timer_kind_ != Timer::head) {
+    c->arm(Timer::head);
+  }
+  return 0;
+}
+
+bool ClientConnection::count_head_bytes(std::size_t n) {
+  head_bytes_ += n;
+  if (head_bytes_ > rt().config.limits.max_header_bytes || headers_.fields().size() > 200) {
+    head_too_large_ = true;
+  }
+  return !head_too_large_;
+}
+
+int ClientConnection::cb_url(llhttp_t* p, const char* at, std::size_t len) {
+  auto* c = self(p);
+  if (!c->count_head_bytes(len)) return -1;
+  c->url_.append(at, len);
+  return 0;
+}
+
+int ClientConnection::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
+  auto* c = self(p);
+  if (!c->count_head_bytes(len + 4)) return -1;  // ": " and CRLF
+  c->headers_.append_name_piece(std::string_view(at, len));
+  return 0;
+}
+
+int ClientConnection::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
+  auto* c = self(p);
+  if (!c->count_head_bytes(len)) return -1;
+  c->headers_.append_value_piece(std::string_view(at, len));
+  return 0;
+}
+
+int ClientConnection::cb_headers_complete(llhttp_t* p) {
+  auto* c = self(p);
+  c->keep_alive_ = llhttp_should_keep_alive(p) != 0;
+  c->chunked_request_ = (p->flags & F_CHUNKED) != 0;
+  c->upgrade_request_ = p->upgrade != 0;
+  c->head_request_ = p->method == HTTP_HEAD;
+  c->has_content_length_ = (p->flags & F_CONTENT_LENGTH) != 0;
+  c->content_length_ = p->content_length;
+  // Handle the head outside llhttp (process_head may write, close, or wait for the upstream).
+  return HPE_PAUSED;
+}
+
+int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
+  auto* c = self(p);
+  if (c->closed_ || c->phase_ == Phase::closing) return HPE_PAUSED;
+  if (!c->upstream_) return 0;
+  c->body_progress();
+  const std::string_view data(at, len);
+  c->upstream_->write(c->chunked_request_ ? chunk(data) : std::string(data));
+  if (c->upstream_ && c->upstream_->write_queue_size() > kHighWater) {
+    c->stop_reading();
+    c->read_paused_for_backpressure_ = true;
+  }
+  return 0;
+}
+
+int ClientConnection::cb_message_complete(llhttp_t* p) {
+  auto* c = self(p);
+  if (c->closed_ || c->phase_ == Phase::closing) return HPE_PAUSED;
+  if (c->phase_ != Phase::forwarding) return 0;  // the end of a request already answered
+  if (c->upgrade_request_) return 0;              // llhttp stops with HPE_PAUSED_UPGRADE by itself
+  if (!c->request_done_) {
+    c->request_done_ = true;
+    if (c->upstream_ && c->chunked_request_) c->upstream_->write("0\r\n\r\n");
+    if (!c->response_head_sent_ && c->upstream_) {
+      c->arm(Timer::upstream);
+    }
+  }
+  return HPE_PAUSED;  // the next pipelined request waits for this response
+}
+
+bool ClientConnection::answer_keeps_alive() const { return keep_alive_ && !expects_body() && !worker_.draining(); }
+
+bool ClientConnection::expects_body() const {
+  return chunked_request_ || (parser_.flags & F_CONTENT_LENGTH && parser_.content_length > 0);
+}
+
+void ClientConnection::reset_request() {
+  url_.clear();
+  method_.clear();
+  headers_.clear();
+  head_bytes_ = 0;
+  head_too_large_ = false;
+  chunked_request_ = false;
+  has_content_length_ = false;
+  content_length_ = 0;
+  connection_options_.clear();
+  upgrade_request_ = false;
+  head_request_ = false;
+  request_done_ = false;
+  retryable_ = false;
+  retried_ = false;
+  upstream_head_.clear();
+  route_ = nullptr;
+  also_route_ = nullptr;
+  upstream_pool_ = nullptr;
+  upstream_index_ = 0;
+  target_ = RequestTarget{};
+  waited_for_keys_ = false;
+  awaited_provider_ = -1;
+  upstream_sent_ns_ = 0;
+  upstream_ns_ = 0;
+  status_ = 0;
+  upstream_status_ = 0;
+  outcome_ = Outcome::invalid;
+  reason_ = core::Reason::ok;
+  token_digest_.reset();
+  sub_.clear();
+  jti_.clear();
+  response_head_sent_ = false;
+  rechunk_response_ = false;
+  close_delimited_response_ = false;
+}
+
+void ClientConnection::respond(std::string response, bool keep_alive) {
+  if (!request_active_ && status_ == 0) {
+    // Bytes that never became a request (a parse error at the first byte) are still counted.
+    request_active_ = true;
+    started_ns_ = uv_hrtime();
+  }
+  status_ = response.size() > 12 ? std::atoi(response.c_str() + 9) : 0;  // "HTTP/1.1 NNN"
+  if (head_request_) {
+    // A response to HEAD has no body (RFC 9110 section 9.3.2): one sent anyway would be read
+    // by the client as the next response on the connection.
+    const std::size_t end = response.find("\r\n\r\n");
+    if (end != std::string::npos) response.resize(end + 4);
+  }
+  account();
+  arm(Timer::none);
+  write_client(std::move(response));
+  if (!keep_alive) {
+    close_after_writes();
+    return;
+  }
+  finish_exchange();
+}
+
+bool ClientConnection::check_head_framing(std::string& why) {
+  if (parser_.http_major != 1 || parser_.http_minor > 1) {
+    why = "only HTTP/1.0 and HTTP/1.1 are spoken here";
+    return false;
+  }
+  if (upgrade_request_ && expects_body()) {
+    // A tunnel's first bytes would be the body: the upstream waits for it, jwtgate for a 101.
+    why = "an Upgrade request must not have a body";
+    return false;
+  }
+  std::size_t hosts = 0;
+  const std::string_view host = headers_.get("host", &hosts);
+  if (hosts > 1) {
+    why = "the request has more than one Host header";
+    return false;
+  }
+  if (hosts == 0 && parser_.http_major == 1 && parser_.http_minor >= 1) {
+    why = "an HTTP/1.1 request must have a Host header";
+    return false;
+  }
+  if (hosts == 1 && !valid_host(host)) {
+    why = "the Host header is not a host name or address with an optional port";
+    return false;
+  }
+  std::size_t codings = 0;
+  headers_.get("transfer-encoding", &codings);
+  if (codings > 0 && !chunked_request_) {
+    // RFC 9112 section 6.3: without chunked as the final coding the length cannot be known.
+    why = "a request's Transfer-Encoding must end in chunked";
+    return false;
+  }
+  if (codings > 0 && parser_.http_major == 1 && parser_.http_minor == 0) {
+    // RFC 9112 section 6.1: HTTP/1.0 has no transfer codings; such framing is to be treated as
+    // faulty, whatever else the message says.
+    why = "an HTTP/1.0 request must not have a Transfer-Encoding";
+    return false;
+  }
+  bool ok = true;
+  for (std::string_view v : headers_.all("connection")) {
+    for_each_list_item(v, [&](std::string_view item) {
+      if (!ok || iequals(item, "keep-alive") || iequals(item, "close") || iequals(item, "upgrade")) return;
+      if (frames_or_routes(item)) {
+        // Never echoed: error descriptions carry no bytes from the request.
+        why = "the Connection header must not list Content-Length, Transfer-Encoding or Host: they frame and route the request";
+        ok = false;
+        return;
+      }
+      // Any other listed name is hop-by-hop, as RFC 9110 section 7.6.1 says. That cannot touch
+      // what jwtgate itself adds (identity and X-Forwarded-* headers are added afterwards), and
+      // the upstream only ever sees jwtgate's own Connection header.
+      connection_options_.emplace_back(item);
+    });
+  }
+  return ok;
+}
+
+void ClientConnection::process_head() {
+  arm(Timer::none);
+  const RuntimeConfig& rc = rt();
+  const bool can_keep_alive = answer_keeps_alive();
+
+  std::string why;
+  if (!normalize_request_target(url_, target_, why) || !check_head_framing(why)) {
+    respond(plain_error_response(400, "invalid_request", why, false), false);
+    return;
+  }
+  if (chunked_request_ && !only_chunked(headers_)) {
+    respond(plain_error_response(501, "not_implemented", "the only transfer coding accepted is chunked", false), false);
+    return;
+  }
+  if (parser_.method == HTTP_CONNECT) {
+    // jwtgate is a reverse proxy, not a tunnel to anywhere: llhttp would treat CONNECT as an
+    // upgrade, and a client reads every byte after a 2xx to it as tunnel data.
+    respond(plain_error_response(501, "not_implemented", "CONNECT is not supported", false), false);
+    return;
+  }
+  method_ = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  bool preflight = false;
+  if (mode_ == Mode::forward_auth && !take_checked_request(can_keep_alive, preflight)) return;
+  const std::string& method = method_;
+  std::string allow;
+  route_ = rc.routes.match(target_.match_path, method, &allow);
+  if (preflight) {
+    // Browsers send preflights without credentials; whether the actual request may pass is
+    // decided when it comes. Only a path no route covers is refused here, read both ways when
+    // case is folded (see below).
+    std::string exact_allow;
+    const bool covered = (route_ || !allow.empty()) &&
+                         (rc.routes.case_sensitive() || rc.routes.match_exact(target_.match_path, method, &exact_allow) ||
+                          !exact_allow.empty());
+    if (covered) {
+      outcome_ = Outcome::public_;
+      respond(allow_response(rc.injected_headers, AuthResult{}, can_keep_alive), can_keep_alive);
+      return;
+    }
+  }
+  if (route_ && !rc.routes.case_sensitive()) {
+    // Case folding may only make a rule stricter: where exact matching finds another route, the
+    // request must pass that one too, and where it finds none (404) or excludes the method (405),
+    // that is the answer, since a case-sensitive upstream serves the path as exact matching reads it.
+    const config::Route* exact = rc.routes.match_exact(target_.match_path, method, &allow);
+    if (!exact) route_ = nullptr;
+    else if (exact != route_) also_route_ = exact;
+  }
+  if (!route_) {
+    outcome_ = Outcome::no_route;
+    if (!allow.empty()) {
+      // The path's route exists but excludes the method: never a shorter, weaker route instead.
+      respond(plain_error_response(405, "method_not_allowed", "this route does not accept the method", can_keep_alive,
+                                  "Allow: " + allow + "\r\n"),
+             can_keep_alive);
+    } else {
+      respond(plain_error_response(404, "not_found", "no route covers this path", can_keep_alive), can_keep_alive);
+    }
+    return;
+  }
+  if (mode_ == Mode::forward_auth) {
+    authorize();  // nothing is forwarded, so nothing needs removing
+    return;
+  }
+  // Headers jwtgate sets from a token, and the override headers, are never passed on from a
+  // client, on any route, in any spelling a CGI-style upstream reads as the same name.
+  auto& fields = headers_.fields();
+  fields.erase(std::remove_if(fields.begin(), fields.end(),
+                              [&](const HeaderField& f) {
+                                return std::any_of(rc.removed_headers.begin(), rc.removed_headers.end(),
+                                                   [&](const std::string& h) { return same_header_to_cgi(f.name, h); });
+                              }),
+               fields.end());
+  authorize();
+}
+
+bool ClientConnection::peer_trusted() const {
+  if (!peer_address_) return false;
+  const auto& trusted = rt().config.forward_auth->trusted_proxies;
+  return std::any_of(trusted.begin(), trusted.end(), [&](const config::IpNetwork& n) { return n.contains(*peer_address_); });
+}
+
+bool ClientConnection::take_checked_request(bool can_keep_alive, bool& preflight) {
+  const RuntimeConfig& rc = rt();
+  const config::ForwardAuth& fa = *rc.config.forward_auth;
+  const bool trusted = peer_trusted();
+  CheckedRequest checked;
+  std::string why;
+  if (const int code = find_checked_request(fa, trusted, method_, target_, headers_, checked, why); code != 0) {
+    if (code == 404) outcome_ = Outcome::no_route;
+    const char* error = code == 404 ? "not_found" : code == 501 ? "not_implemented" : "invalid_request";
+    respond(plain_error_response(code, error, why, can_keep_alive), can_keep_alive);
+    return false;
+  }
+  if (const std::string_view h = override_header_present(headers_); !h.empty() && !rc.config.forward_override_headers) {
+    respond(plain_error_response(400, "invalid_request",
+                                 "the request carries " + std::string(h) +
+                                     " (in some spelling), which makes frameworks run another method or path than the "
+                                     "one judged; a gateway would pass it on (set forward_override_headers if the "
+                                     "service ignores it)",
+                                 can_keep_alive),
+            can_keep_alive);
+    return false;
+  }
+  if (const std::string_view h = identity_header_respelled(rc.injected_headers, headers_); !h.empty()) {
+    respond(plain_error_response(400, "invalid_request",
+                                 "the request carries another spelling of " + std::string(h) +
+                                     ", which jwtgate sets from the token; a gateway would pass that spelling on "
+                                     "beside jwtgate's value",
+                                 can_keep_alive),
+            can_keep_alive);
+    return false;
+  }
+  preflight = is_allowed_preflight(fa, trusted, checked, headers_);
+  method_ = std::move(checked.method);
+  target_ = std::move(checked.target);
+  return true;
+}
+
+void ClientConnection::keys_refreshed() {
+  if (closed_ || phase_ != Phase::awaiting_keys) return;
+  arm(Timer::none);
+  phase_ = Phase::head;
+  authorize();
+}
+
+void ClientConnection::authorize() {
+  const bool body = expects_body();
+  const bool can_keep_alive = answer_keeps_alive();
+  const std::uint64_t t0 = uv_hrtime();
+  AuthResult auth = gen_->authenticator->authenticate(*route_, headers_, target_.query, worker_.now_seconds());
+  const config::Route* auth_route = route_;
+  if (also_route_ && auth.status.ok()) {
+    // Matched without case, the path has another exact-case route: both readings must pass, and
+    // a verified identity from either is forwarded.
+    AuthResult exact = gen_->authenticator->authenticate(*also_route_, headers_, target_.query, worker_.now_seconds());
+    if (!exact.status.ok() || (exact.authenticated && !auth.authenticated)) {
+      auth = std::move(exact);
+      auth_route = also_route_;
+    }
+  }
+  if (auth.token_present) {
+    WorkerMetrics& m = worker_.metrics();
+    m.verify_seconds.observe(static_cast<double>(uv_hrtime() - t0) / 1e9);
+    (auth.cache_hit ? m.cache_hits : m.cache_misses).add();
+    token_digest_ = auth.digest;
+  }
+  if (!auth.status.ok()) {
+    // An unknown kid may be a key the IdP has just added: wait (bounded) for one refresh.
+    if (auth.status.reason() == core::Reason::unknown_kid && !waited_for_keys_ && auth.provider >= 0 &&
+        gen_ == worker_.generation() && worker_.await_keys(static_cast<std::size_t>(auth.provider), this)) {
+      waited_for_keys_ = true;
+      awaited_provider_ = auth.provider;
+      phase_ = Phase::awaiting_keys;
+      stop_reading();
+      arm(Timer::keys);
+      return;
+    }
+    outcome_ = auth.status.reason() == core::Reason::keys_unavailable ? Outcome::unavailable : Outcome::denied;
+    reason_ = auth.status.reason();
+    respond(error_response(auth.status, can_keep_alive), can_keep_alive);
+    return;
+  }
+  outcome_ = auth.authenticated ? Outcome::allowed : Outcome::public_;
+  sub_ = std::move(auth.sub);
+  jti_ = std::move(auth.jti);
+  if (mode_ == Mode::forward_auth) {
+    respond(allow_response(rt().injected_headers, auth, can_keep_alive), can_keep_alive);
+    return;
+  }
+  request_done_ = !body;  // llhttp reports the end of a body-less request only with the next bytes
+  retryable_ = !body && !upgrade_request_ &&
+               (parser_.method == HTTP_GET || parser_.method == HTTP_HEAD || parser_.method == HTTP_OPTIONS);
+  upstream_head_ = build_upstream_head(auth, *auth_route, target_);
+  if (body && header_lists_token(headers_.get("expect"), "100-continue")) {
+    // Authorized: now the client may send the body.
+    write_client("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  // The upstream is that of the route exact-case matching picked, from the one lookup that
+  // authorized the request: case folding only adds rules a request must pass, it never sends a
+  // path to a service whose prefix does not cover it as written (what routes_case_sensitive: true
+  // would do), and the request has passed that route too.
+  upstream_index_ = rt().route_upstream[rt().routes.index_of(also_route_ ? also_route_ : route_)];
+  upstream_pool_ = gen_->pools[upstream_index_].get();
+  // The client stays readable while the exchange runs: bytes that arrive meanwhile wait in
+  // pending_ (the parser is paused), and a client that goes away is noticed at once. Stopping and
+  // restarting reads per request would cost two epoll_ctl calls each time.
+  // (An Upgrade request stops reading: what follows it belongs to the tunnel, held until the
+  // upstream agrees.)
+  phase_ = Phase::forwarding;
+  if (upgrade_request_) stop_reading();
+  connect_upstream(!upgrade_request_);
+}
+
+void ClientConnection::connect_upstream(bool allow_reuse) {
+  upstream_ = upstream_pool_->acquire(this, allow_reuse);
+  if (upstream_->state() == UpstreamConnection::State::ready) {
+    send_upstream_head();
+  } else if (upstream_->state() == UpstreamConnection::State::closed) {
+    // Failed before acquire returned (its report could not reach us yet).
+    upstream_ = nullptr;
+    respond(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
+  } else {
+    // Connecting: an upstream that never answers the handshake is bounded like a slow one.
+    arm(Timer::upstream);
+  }
+}
+
+std::string ClientConnection::build_upstream_head(const AuthResult& auth, const config::Route& auth_route,
+                                                  const RequestTarget& target) {
+  const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  const auto& sources = rt().route_token_sources[rt().routes.index_of(&auth_route)];
+  // forward_token: false removes the token from every place it was sent in.
+  auto stripped = [&](config::TokenSource::Kind kind, auto&& visit) {
+    if (auth.strip_sources == 0) return;
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      if (sources[i].kind == kind && source_stripped(auth.strip_sources, i)) visit(sources[i]);
+    }
+  };
+  std::string query = target.query;
+  bool query_stripped = false;
+  stripped(config::TokenSource::Kind::query, [&](const config::TokenSource& s) {
+    query = without_query_param(query, s.name);
+    query_stripped = true;
+  });
+  std::string head;
+  head.reserve(512 + head_bytes_);
+  head += method;
+  head += ' ';
+  head += target.path;
+  if (target.has_query && !(query_stripped && query.empty())) {
+    head += '?';
+    head += query;
+  }
+  head += " HTTP/1.1\r\n";
+
+  std::string forwarded_for, host;
+  for (const auto& f : headers_.fields()) {
+    if (is_hop_by_hop(f.name) || listed(connection_options_, f.name)) continue;
+    // jwtgate frames the message itself (below), from what llhttp parsed; Content_Length and
+    // the like are dropped too, as stacks that fold '_' into '-' would frame by them.
+    if (same_header_to_cgi(f.name, "content-length") || same_header_to_cgi(f.name, "transfer-encoding") ||
+        iequals(f.name, "expect")) {
+      continue;
+    }
+    if (iequals(f.name, "x-forwarded-for")) {
+      forwarded_for += (forwarded_for.empty() ? "" : ", ") + f.value;
+      continue;
+    }
+    if (same_header_to_cgi(f.name, "x-forwarded-for")) continue;  // X_Forwarded_For: a spoof
+    if (iequals(f.name, "host")) host = f.value;
+    bool drop = false;
+    stripped(config::TokenSource::Kind::header, [&](const config::TokenSource& s) { drop |= same_header_to_cgi(f.name, s.name); });
+    if (drop) continue;
+    if (iequals(f.name, "cookie") && auth.strip_sources != 0) {
+      std::string rest = f.value;
+      stripped(config::TokenSource::Kind::cookie, [&](const config::TokenSource& s) { rest = without_cookie(rest, s.name); });
+      if (!rest.empty()) head += "Cookie: " + rest + "\r\n";
+      continue;
+    }
+    head += f.name;
+    head += ": ";
+    head += f.value;
+    head += "\r\n";
+  }
+  for (const auto& h : auth.add_headers) {
+    head += h.name;
+    head += ": ";
+    head += h.value;
+    head += "\r\n";
+  }
+  forwarded_for += (forwarded_for.empty() ? "" : ", ") + peer_ip_;
+  head += "X-Forwarded-For: " + forwarded_for + "\r\n";
+  head += "X-Forwarded-Proto: http\r\n";
+  if (!host.empty()) head += "X-Forwarded-Host: " + host + "\r\n";
+  if (chunked_request_) {
+    head += "Transfer-Encoding: chunked\r\n";
+  } else if (has_content_length_) {
+    head += "Content-Length: " + std::to_string(content_length_) + "\r\n";
+  }
+  if (upgrade_request_) {
+    head += "Connection: Upgrade\r\nUpgrade: " + std::string(headers_.get("upgrade")) + "\r\n";
+  } else {
+    head += "Connection: keep-alive\r\n";
+  }
+  head += "\r\n";
+  return head;
+}
+
+void ClientConnection::upstream_connected(UpstreamConnection* up) {
+  if (up != upstream_ || closed_) return;
+  send_upstream_head();
+}
+
+void ClientConnection::send_upstream_head() {
+  upstream_sent_ns_ = uv_hrtime();
+  upstream_->begin_exchange(head_request_, rt().config.limits.max_response_header_bytes);
+  upstream_->write(upstream_head_);
+  if (!upstream_) return;
+  if (upgrade_request_) return;  // what follows belongs to the tunnel, held until the upstream agrees
+  if (!retried_) {
+    // Go on with the body (if any) and whatever else arrived. A retry only sends the head again:
+    // it is for body-less requests, whose parsing is done, and parsing on would start the next
+    // pipelined request while this one still runs.
+    resume_parser();
+    resume_input();
+    if (closed_ || !upstream_) return;
+  }
+  if (!request_done_) {
+    body_progress();
+    arm(Timer::body);
+  } else if (!response_head_sent_) {
+    arm(Timer::upstream);
+  }
+}
+
+void ClientConnection::upstream_failed(UpstreamConnection* up, int status, bool response_started) {
+  if (up != upstream_ || closed_) return;
+  upstream_ = nullptr;
+  if (!response_started && up->reused() && retryable_ && !retried_) {
+    // A pooled connection the upstream had closed: safe to try once more on a fresh one.
+    retried_ = true;
+    connect_upstream(false);
+    return;
+  }
+  if (response_head_sent_) {
+    // The response cannot be completed; closing tells the client it is truncated. What was
+    // relayed before the failure, perhaps still collected from this very read, goes out first:
+    // dropped, a close-delimited body would end early and look whole.
+    close_after_writes();
+    return;
+  }
+  if (!up->protocol_error().empty()) {
+    // The upstream answered, but not with one well-formed HTTP/1 response: nothing of it is relayed.
+    log_event("warn", "upstream response refused", {{"reason", up->protocol_error()}});
+    respond(plain_error_response(502, "bad_gateway", "the upstream service sent an invalid response", false), false);
+    return;
+  }
+  (void)status;
+  respond(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
+}
+
+int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, const HeaderList& headers) {
+  if (up != upstream_ || closed_) return -1;
+  if (upstream_sent_ns_ != 0) {
+    upstream_ns_ = uv_hrtime() - upstream_sent_ns_;
+    worker_.metrics().upstream_seconds.observe(static_cast<double>(upstream_ns_) / 1e9);
+  }
+  if (code == 101 && !upgrade_request_) return up->refuse("101 Switching Protocols to a request that did not ask to upgrade");
+  if (code == 101 && !offered_protocol(headers_.get("upgrade"), headers.get("upgrade"))) {
+    return up->refuse("101 Switching Protocols to a protocol the request did not offer");
+  }
+  upstream_status_ = code;
+  status_ = code;
+  const bool switching = code == 101;
+  const bool no_body = head_request_ || code == 204 || code == 304;
+  const bool has_length = headers.has("content-length");
+  const bool upstream_chunked = header_lists_token(headers.get("transfer-encoding"), "chunked");
+  const bool http11 = parser_.http_major == 1 && parser_.http_minor == 1;
+  if (!request_done_) keep_alive_ = false;  // an early response: the rest of the request cannot be skipped safely
+  if (upgrade_request_ && !switching) keep_alive_ = false;  // a refused upgrade: the parser state is spent
+  if (worker_.draining()) keep_alive_ = false;
+
+  // Only the status code is relayed: the reason phrase is jwtgate's, so no byte the upstream
+  // chose (control characters, a second status line) reaches the client in the status line.
+  std::string head = "HTTP/1.1 " + std::to_string(code) + " " + status_text(code) + "\r\n";
+  const std::vector<std::string> options = connection_options(headers);
+  for (const auto& f : headers.fields()) {
+    // The message is framed by what llhttp read and jwtgate writes the framing itself below, so
+    // no Content-Length or Transfer-Encoding (in any spelling) and nothing a Connection header
+    // lists is copied.
+    if (is_hop_by_hop(f.name) || frames_or_routes(f.name) || listed(options, f.name)) continue;
+    head += f.name;
+    head += ": ";
+    head += f.value;
+    head += "\r\n";
+  }
+  if (switching) {
+    arm(Timer::none);
+    head += "Connection: Upgrade\r\nUpgrade: " + std::string(headers.get("upgrade")) + "\r\n\r\n";
+    write_client(std::move(head));
+    response_head_sent_ = true;
+    account();  // the exchange is now a tunnel: its request is done
+    return 2;
+  }
+  if (no_body && (upstream_chunked || (has_length && up->content_length() > 0))) {
+    // The upstream announced a body it must not send. If it sends it anyway, perhaps after a
+    // pause, the next request on this connection would read it as its response and the
+    // connection would stay one response behind, each client getting the previous one's answer.
+    up->do_not_reuse();
+  }
+  if (upstream_chunked) {
+    // A body of unknown length: re-chunked for an HTTP/1.1 client, delimited by closing for 1.0.
+    // For HEAD and 304 the header only describes the resource; 204 has no framing at all.
+    if (no_body) {
+      if (code != 204 && http11) head += "Transfer-Encoding: chunked\r\n";
+    } else if (http11) {
+      rechunk_response_ = true;
+      head += "Transfer-Encoding: chunked\r\n";
+    } else {
+      close_delimited_response_ = true;
+      keep_alive_ = false;
+    }
+  } else if (has_length) {
+    if (code != 204) head += "Content-Length: " + std::to_string(up->content_length()) + "\r\n";
+  } else if (!no_body) {
+    if (http11) {
+      rechunk_response_ = true;
+      head += "Transfer-Encoding: chunked\r\n";
+    } else {
+      close_delimited_response_ = true;
+      keep_alive_ = false;
+    }
+  }
+  head += keep_alive_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  write_client(std::move(head));
+  response_head_sent_ = true;
+  if (no_body && request_done_) {
+    arm(Timer::none);
+  } else {
+    body_progress();
+    arm(Timer::body);  // a body still flows one way or the other
+  }
+  return no_body ? 1 : 0;
+}
+
+void ClientConnection::upstream_body(UpstreamConnection* up, std::string_view data) {
+  if (up != upstream_ || closed_ || data.empty()) return;
+  body_progress();
+  if (rechunk_response_) write_client(chunk(data));
+  else append_client(data);
+  if (client_queue_size() > kHighWater) up->pause_reading();
+}
+
+void ClientConnection::upstream_complete(UpstreamConnection* up) {
+  if (up != upstream_ || closed_) return;
+  if (rechunk_response_) write_client("0\r\n\r\n");
+  upstream_ = nullptr;
+  account();
+  if (request_done_) {
+    upstream_pool_->release(up);
+  } else {
+    up->close();
+  }
+  if (!keep_alive_ || !request_done_) {
+    close_after_writes();
+    return;
+  }
+  finish_exchange();
+}
+
+void ClientConnection::upstream_tunnel_data(UpstreamConnection* up, std::string_view data) {
+  if (up != upstream_ || closed_) return;
+  if (phase_ != Phase::tunnel) {
+    phase_ = Phase::tunnel;
+    up->start_tunnel();
+    std::string early = pending_.substr(pending_pos_);
+    pending_.clear();
+    pending_pos_ = 0;
+    if (!early.empty()) up->write(std::move(early));
+    start_reading();
+  }
+  if (!data.empty()) append_client(data);
+  if (client_queue_size() > kHighWater) up->pause_reading();
+}
+
+void ClientConnection::upstream_writable(UpstreamConnection* up) {
+  if (up != upstream_ || closed_) return;
+  body_progress();
+  if (read_paused_for_backpressure_) {
+    read_paused_for_backpressure_ = false;
+    start_reading();
+  }
+}
+
+void ClientConnection::finish_exchange() {
+  reset_request();
+  phase_ = Phase::idle;
+  if (worker_.draining()) {
+    close_after_writes();
+    return;
+  }
+  arm(Timer::idle);
+  resume_parser();
+  resume_input();
+}
+
+void ClientConnection::write_client(std::string data) {
+  if (closed_) return;
+  if (!batching_) {
+    send_client(std::move(data));
+  } else if (out_.empty()) {
+    out_ = std::move(data);
+  } else {
+    out_ += data;
+  }
+}
+
+void ClientConnection::send_client(std::string data) {
+  const int rc = write_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(data), this, on_written);
+  if (rc < 0) {
+    close();
+    return;
+  }
+  if (rc != kWrittenNow) ++writes_in_flight_;
+  // Output collected during an upstream read may go out at once, with no write callback to come.
+  unblock_input_if_drained();
+}
+
+void ClientConnection::unblock_input_if_drained() {
+  if (!input_blocked_ || closed_ || client_queue_size() >= kLowWater) return;
+  input_blocked_ = false;
+  resume_input();
+  if (!closed_ && phase_ == Phase::idle && timer_kind_ == Timer::body) arm(Timer::idle);
+}
+
+void ClientConnection::append_client(std::string_view data) {
+  if (batching_ && !closed_) out_ += data;
+  else write_client(std::string(data));
+}
+
+void ClientConnection::flush_client() {
+  if (out_.empty() || closed_) return;
+  std::string data = std::move(out_);
+  out_.clear();
+  send_client(std::move(data));
+}
+
+void ClientConnection::upstream_read_end() {
+  batching_ = false;
+  flush_client();
+}
+
+std::size_t ClientConnection::client_queue_size() const {
+  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_)) + out_.size();
+}
+
+void ClientConnection::on_written(void* owner, int status) {
+  auto* c = static_cast<ClientConnection*>(owner);
+  --c->writes_in_flight_;
+  if (c->closed_) return;
+  if (status != 0) {
+    c->close();
+    return;
+  }
+  const std::size_t queued = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c->tcp_));
+  if (c->close_after_writes_ && c->writes_in_flight_ == 0) {
+    c->close_when_written();
+    return;
+  }
+  c->body_progress();
+  if (queued >= kLowWater) return;
+  if (c->upstream_) c->upstream_->resume_reading();
+  c->unblock_input_if_drained();
+}
+
+void ClientConnection::close_after_writes() {
+  // Answered (by jwtgate or early by the upstream) before the request's body was all read: the
+  // rest is drained, not parsed, and not left to reset the connection.
+  if (phase_ != Phase::closing) linger_ = phase_ != Phase::idle && expects_body() && !request_done_;
+  flush_client();
+  phase_ = Phase::closing;
+  stop_reading();
+  close_after_writes_ = true;
+  if (writes_in_flight_ == 0) {
+    close_when_written();
+    return;
+  }
+  // on_written closes once the queue is empty; a client that never reads its response is not
+  // waited for longer than this.
+  timer_kind_ = Timer::none;
+  uv_timer_start(&timer_, on_timer, 5000, 0);
+}
+
+void ClientConnection::close_when_written() {
+  if (!linger_ || lingering_) {
+    close();
+    return;
+  }
+  linger();
+}
+
+void ClientConnection::linger() {
+  lingering_ = true;
+  shutdown_req_.data = this;
+  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown) != 0) {
+    close();
+    return;
+  }
+  start_reading();
+  timer_kind_ = Timer::none;  // its expiry closes
+  uv_timer_start(&timer_, on_timer, kLingerMs, 0);
+}
+
+void ClientConnection::on_shutdown(uv_shutdown_t* req, int status) {
+  // The answer and a FIN are out; the client's EOF, the byte bound or the timer ends the linger.
+  auto* c = static_cast<ClientConnection*>(req->data);
+  if (status != 0 && !c->closed_) c->close();
+}
+
+void ClientConnection::begin_drain() {
+  if (phase_ == Phase::idle && !closed_) close();
+}
+
+void ClientConnection::arm(Timer kind) {
+  timer_kind_ = kind;
+  const config::Limits& limits = rt().config.limits;
+  config::Duration d{0};
+  switch (kind) {
+    case Timer::none:
+      uv_timer_stop(&timer_);
+      return;
+    case Timer::idle: d = limits.idle_timeout; break;
+    case Timer::head: d = limits.header_timeout; break;
+    case Timer::upstream: d = limits.upstream_timeout; break;
+    case Timer::body: d = limits.body_timeout; break;
+    case Timer::keys: {
+      // Bounded by the fetch's own timeout (twice for discovery, which may fetch two documents).
+      const config::JwksConfig& jwks = rt().providers[static_cast<std::size_t>(awaited_provider_)].config.jwks;
+      d = jwks.timeout * (jwks.discovery ? 2 : 1) + std::chrono::milliseconds(500);
+      break;
+    }
+  }
+  uv_timer_start(&timer_, on_timer, static_cast<std::uint64_t>(d.count()), 0);
+}
+
+void ClientConnection::on_timer(uv_timer_t* timer) {
+  auto* c = static_cast<ClientConnection*>(timer->data);
+  switch (c->timer_kind_) {
+    case Timer::head:
+      if (c->phase_ == Phase::head) {
+        c->respond(plain_error_response(408, "request_timeout", "the request head was not received in time", false), false);
+      } else {
+        c->close();
+      }
+      return;
+    case Timer::upstream:
+      if (c->upstream_) {
+        c->upstream_->close();
+        c->upstream_ = nullptr;
+      }
+      if (c->response_head_sent_) c->close();
+      else c->respond(plain_error_response(504, "gateway_timeout", "the upstream service did not answer in time", false), false);
+      return;
+    case Timer::body: {
+      // Progress only stores a time; the timer fires at the first possible deadline and is set
+      // again for what is left of the gap since the last progress.
+      const auto limit = static_cast<std::uint64_t>(c->rt().config.limits.body_timeout.count());
+      const std::uint64_t idle = uv_now(c->worker_.loop()) - c->last_body_progress_ms_;
+      if (idle < limit) {
+        uv_timer_start(&c->timer_, on_timer, limit - idle, 0);
+        return;
+      }
+      if (c->phase_ == Phase::idle) {
+        c->close();  // answers were waiting for a client that stopped reading them
+        return;
+      }
+      if (c->upstream_) {
+        c->upstream_->close();
+        c->upstream_ = nullptr;
+      }
+      if (!c->response_head_sent_ && c->read_paused_for_backpressure_) {
+        // The client's body waited for the upstream, which stopped taking it.
+        c->respond(plain_error_response(504, "gateway_timeout", "the upstream service stopped reading the request body", false), false);
+      } else if (!c->response_head_sent_) {
+        c->respond(plain_error_response(408, "request_timeout", "the request body stopped arriving", false), false);
+      } else {
+        c->close();  // the response cannot be completed; closing tells the client it is cut short
+      }
+      return;
+    }
+    case Timer::keys:
+      // The refresh did not end in time: decide with the keys there are (a 401 for the kid).
+      c->worker_.cancel_key_wait(c);
+      c->keys_refreshed();
+      return;
+    case Timer::idle:
+    case Timer::none:
+      c->close();
+      return;
+  }
+}
+
+void ClientConnection::close() {
+  if (closed_) return;
+  closed_ = true;
+  out_.clear();
+  if (phase_ == Phase::awaiting_keys) worker_.cancel_key_wait(this);
+  if (phase_ != Phase::idle) account();  // cut short: the status says what the client got, 0 if nothing
+  phase_ = Phase::closing;
+  if (upstream_) {
+    UpstreamConnection* up = upstream_;
+    upstream_ = nullptr;
+    up->close();
+  }
+  uv_timer_stop(&timer_);
+  close_handle(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+  close_handle(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
+}
+
+void ClientConnection::on_closed(uv_handle_t* handle) {
+  auto* c = static_cast<ClientConnection*>(handle->data);
+  if (--c->open_handles_ > 0) return;
+  c->worker_.connection_closed(c);  // frees it
+}
+
+void ClientConnection::account() {
+  if (!request_active_) return;
+  request_active_ = false;
+  WorkerMetrics& m = worker_.metrics();
+  const RuntimeConfig& rc = rt();
+  RouteCounters* counters = route_ ? gen_->route_metrics[rc.routes.index_of(route_)] : m.unrouted;
+  counters->requests[static_cast<std::size_t>(mode_)][static_cast<std::size_t>(outcome_)].add();
+  if (outcome_ == Outcome::denied || outcome_ == Outcome::unavailable) {
+    m.auth_failures[static_cast<std::size_t>(reason_)].add();
+  }
+  if (upstream_status_ > 0) {
+    m.upstream_responses[static_cast<std::size_t>(std::clamp(upstream_status_ / 100, 1, 5))].add();
+  } else if ((outcome_ == Outcome::allowed || outcome_ == Outcome::public_) && (status_ == 502 || status_ == 504)) {
+    m.upstream_responses[0].add();
+  }
+
+  const config::LogConfig& log = rc.config.log;
+  if (!log.access_log || !log_enabled(config::LogConfig::Level::info)) return;
+  LogBuffer& out = worker_.access_log();
+  if (!out.sampled(log.access_log_sample)) return;
+  m.access_log_lines.add();
+
+  // A forward-auth check is logged as the request it asks about.
+  const std::string_view method = !method_.empty() ? std::string_view(method_)
+                                  : route_ || !target_.path.empty() || !url_.empty()
+                                      ? std::string_view(llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)))
+                                      : std::string_view("-");
+  // Never the query string: tokens and other secrets travel there.
+  std::string path = !target_.path.empty() ? target_.path : url_.substr(0, std::min(url_.find('?'), url_.size()));
+  if (path.size() > 512) path.resize(512);
+  char duration[32], upstream_duration[32];
+  std::snprintf(duration, sizeof duration, "%.3f", static_cast<double>(uv_hrtime() - started_ns_) / 1e6);
+  std::snprintf(upstream_duration, sizeof upstream_duration, "%.3f", static_cast<double>(upstream_ns_) / 1e6);
+  const std::string status = std::to_string(status_);
+  const std::string upstream_status = std::to_string(upstream_status_);
+  std::vector<LogBuffer::Field> fields{
+      {"method", method},
+      {"path", path},
+      {"route", route_ ? std::string_view(route_->prefix) : std::string_view()},
+      {"status", status, true},
+      {"outcome", outcome_name(outcome_)},
+      {"mode", mode_name(mode_)},
+      {"duration_ms", duration, true},
+      {"client", peer_ip_},
+  };
+  if (reason_ != core::Reason::ok) fields.push_back({"reason", core::reason_name(reason_)});
+  // Which service a forwarded request went to (the URL holds no credentials: see address.h).
+  if (upstream_pool_) fields.push_back({"upstream", rc.upstreams[upstream_index_].text});
+  if (upstream_status_ > 0) {
+    fields.push_back({"upstream_status", upstream_status, true});
+    fields.push_back({"upstream_ms", upstream_duration, true});
+  }
+  if (!sub_.empty()) fields.push_back({"sub", sub_});
+  std::string fingerprint;
+  if (!jti_.empty()) {
+    fields.push_back({"jti", jti_});
+  } else if (token_digest_) {
+    fingerprint = core::token_fingerprint(*token_digest_);
+    fields.push_back({"token_sha256", fingerprint});
+  }
+  out.append(fields);
+  if (out.large()) out.flush();
+}
+
+}  // namespace jwtgate::proxy

@@ -1,0 +1,224 @@
+// One client connection: llhttp parses its requests (strictly); each request is routed,
+// authorized and, when allowed, forwarded to the upstream with its body streamed both ways
+// under backpressure. Keep-alive, pipelining (one exchange at a time), Expect: 100-continue
+// and Upgrade tunnels are handled here.
+#pragma once
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/ip_network.h"
+#include "core/fingerprint.h"
+#include "proxy/http/http_head.h"
+#include "proxy/http/request_target.h"
+#include "proxy/http/upstream_pool.h"
+#include "proxy/worker_context.h"
+
+namespace jwtgate::proxy {
+
+class ClientConnection final : public UpstreamClient {
+ public:
+  // `mode`: the listener it came in on. A forward-auth connection answers each request with the
+  // verdict on the request it describes and never opens an upstream connection.
+  ClientConnection(WorkerContext& worker, Mode mode);
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  // Accepts from `server` and starts reading. False when accept failed (the object then closes
+  // itself).
+  bool accept(uv_stream_t* server);
+  // Sends `response` (a complete HTTP response) and closes: for connections over the limit.
+  void refuse(std::string response);
+  // Stop keeping the connection alive; close it now if it is between requests.
+  void begin_drain();
+  // Close now, whatever is in flight.
+  void close();
+  // The refresh this connection's request waited for has ended: decide the request now.
+  void keys_refreshed();
+
+  // UpstreamClient
+  void upstream_connected(UpstreamConnection* up) override;
+  void upstream_failed(UpstreamConnection* up, int status, bool response_started) override;
+  int upstream_response_head(UpstreamConnection* up, int status_code,
+                             const HeaderList& headers) override;
+  void upstream_body(UpstreamConnection* up, std::string_view data) override;
+  void upstream_complete(UpstreamConnection* up) override;
+  void upstream_tunnel_data(UpstreamConnection* up, std::string_view data) override;
+  void upstream_writable(UpstreamConnection* up) override;
+  void upstream_read_begin() override { batching_ = true; }
+  void upstream_read_end() override;
+
+ private:
+  enum class Phase { idle, head, awaiting_keys, forwarding, tunnel, closing };
+  enum class Timer { none, idle, head, upstream, keys, body };
+
+  static const llhttp_settings_t& request_settings();
+  static int cb_message_begin(llhttp_t* p);
+  static int cb_url(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_header_field(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_header_value(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_headers_complete(llhttp_t* p);
+  static int cb_body(llhttp_t* p, const char* at, std::size_t len);
+  static int cb_message_complete(llhttp_t* p);
+
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_written(void* owner, int status);
+  static void on_timer(uv_timer_t* timer);
+  static void on_closed(uv_handle_t* handle);
+
+  void feed(const char* data, std::size_t len);
+  // Runs llhttp over `data` (from the read buffer, or pending_ at pending_pos_) and acts on how
+  // it stopped. Never re-enters itself: whatever a refusal or a finished exchange makes ready
+  // is parsed by resume_input's loop.
+  void execute(const char* data, std::size_t len, bool from_pending);
+  void handle_parse_error();
+  // Parses held bytes, one request after another in a loop (not by recursion), while the parser
+  // may go on and the client's unread output stays under the high-water mark; then decides
+  // whether to read from the socket.
+  void resume_input();
+  void hold_input(const char* data, std::size_t len);
+  std::size_t held_bytes() const { return pending_.size() - pending_pos_; }
+  // Lets llhttp go on with the body, or with the next request.
+  void resume_parser();
+  // False (with why) for a head whose framing or routing is ambiguous: Host twice, missing or
+  // malformed, a Transfer-Encoding not ending in chunked, or a Connection header listing a
+  // header that frames or routes the request. Collects the other Connection-listed names.
+  bool check_head_framing(std::string& why);
+  void process_head();
+  // Authenticates the parsed request on route_ and forwards or refuses it; may instead park the
+  // connection until its provider's keys are refreshed (once per request).
+  void authorize();
+  // Answers the request from jwtgate itself (a refusal, or a forward-auth verdict) and goes on
+  // with the next one, or closes.
+  void respond(std::string response, bool keep_alive);
+  // Forward-auth: replaces the check's own method and target with those of the request it asks
+  // about; false when the check was answered instead (malformed, outside path_prefix).
+  // `preflight`: a CORS preflight allow_preflight lets through.
+  bool take_checked_request(bool can_keep_alive, bool& preflight);
+  bool peer_trusted() const;
+  // `auth_route`: the route whose verdict `auth` is (its token sources say what to strip).
+  std::string build_upstream_head(const struct AuthResult& auth, const config::Route& auth_route,
+                                  const struct RequestTarget& target);
+  void connect_upstream(bool allow_reuse);
+  void send_upstream_head();
+  void finish_exchange();
+  void reset_request();
+  // Sends `data` to the client; while an upstream read is being handled, collects it instead
+  // (see upstream_read_begin).
+  void write_client(std::string data);
+  void send_client(std::string data);  // now, batching or not
+  // Parsing stopped for unread output goes on once the output is below the low-water mark.
+  void unblock_input_if_drained();
+  void append_client(std::string_view data);
+  void flush_client();
+  std::size_t client_queue_size() const;
+  void close_after_writes();
+  // Body progress (a read either way, or client output written): postpones the body timeout.
+  void body_progress() { last_body_progress_ms_ = uv_now(worker_.loop()); }
+  // Starts the timer for `kind` with its configured limit (none: stops it).
+  void arm(Timer kind);
+  // Adds to the request-head size; false (and head_too_large_) once over the limits.
+  bool count_head_bytes(std::size_t n);
+  void start_reading();
+  void stop_reading();
+  // Counts the request in the worker's metrics and writes its access-log line; once per request.
+  void account();
+  const RuntimeConfig& rt() const { return *gen_->runtime; }
+  bool expects_body() const;
+  // Whether jwtgate's own answer to this request leaves the connection open: only for a request
+  // with no body. Bytes after a head that declares one are never parsed as a request, as the
+  // declared body may never come (nginx's auth_request sends the client's Content-Length
+  // with no body unless told not to) and the next request would then be read as that body.
+  bool answer_keeps_alive() const;
+  // After the last write of a connection closing with a request body unread: shut down the
+  // sending side and drop what still arrives, bounded, before closing. Closing at once with
+  // unread input makes the kernel reset the connection, which can destroy the answer in flight.
+  void linger();
+  static void on_shutdown(uv_shutdown_t* req, int status);
+  // Once the queued writes are done: close, or linger first.
+  void close_when_written();
+
+  WorkerContext& worker_;
+  const Mode mode_;
+  std::shared_ptr<Generation> gen_;  // the configuration this request runs under
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  int open_handles_ = 0;
+  llhttp_t parser_{};
+  Phase phase_ = Phase::idle;
+  Timer timer_kind_ = Timer::none;
+  bool reading_ = false;
+  bool read_paused_for_backpressure_ = false;
+  bool close_after_writes_ = false;
+  bool linger_ = false;     // close_after_writes lingers (see linger())
+  bool lingering_ = false;  // the sending side is shut down; input is dropped
+  std::uint64_t lingered_bytes_ = 0;
+  uv_shutdown_t shutdown_req_{};
+  int writes_in_flight_ = 0;
+  bool closed_ = false;
+  std::string peer_ip_;
+  std::optional<config::IpAddress> peer_address_;  // for forward_auth.trusted_proxies
+  std::string pending_;  // received but not yet parsed (while an exchange is in flight)
+  std::size_t pending_pos_ = 0;  // pending_ before this was parsed already
+  bool parser_paused_ = false;   // llhttp stopped at a head or a message end, for us to act
+  bool in_input_loop_ = false;
+  bool input_blocked_ = false;   // refusals piled up unread: parsing waits for the client to read
+  std::uint64_t last_body_progress_ms_ = 0;
+  bool batching_ = false;
+  std::string out_;      // collected for the client while batching_
+
+  // The request being parsed or forwarded.
+  std::string url_;
+  // The method routes are matched with: the request's own, or (forward-auth) the one the check
+  // asks about. Empty until the head is parsed.
+  std::string method_;
+  HeaderList headers_;
+  std::size_t head_bytes_ = 0;
+  bool head_too_large_ = false;
+  bool keep_alive_ = true;
+  bool chunked_request_ = false;
+  bool has_content_length_ = false;
+  std::uint64_t content_length_ = 0;
+  std::vector<std::string> connection_options_;  // hop-by-hop names the client's Connection lists
+  bool upgrade_request_ = false;
+  bool head_request_ = false;
+  bool request_done_ = false;
+  bool retryable_ = false;
+  bool retried_ = false;
+  std::string upstream_head_;
+  const config::Route* route_ = nullptr;
+  // The route exact-case matching picks, when it differs from route_: the request must pass it too.
+  const config::Route* also_route_ = nullptr;
+  RequestTarget target_;
+  bool waited_for_keys_ = false;
+  int awaited_provider_ = -1;
+
+  // What the access log and the metrics say about the request.
+  bool request_active_ = false;
+  std::uint64_t started_ns_ = 0;
+  std::uint64_t upstream_sent_ns_ = 0;
+  std::uint64_t upstream_ns_ = 0;
+  int status_ = 0;
+  int upstream_status_ = 0;
+  Outcome outcome_ = Outcome::invalid;
+  core::Reason reason_ = core::Reason::ok;
+  std::optional<core::TokenDigest> token_digest_;  // only ever fingerprinted
+  std::string sub_, jti_;
+
+  // The upstream side of the exchange.
+  UpstreamConnection* upstream_ = nullptr;
+  // The pool of the upstream the route decision chose (owned by gen_): every connection of the
+  // exchange, a retry's too, comes from it and returns to it.
+  UpstreamPool* upstream_pool_ = nullptr;
+  std::size_t upstream_index_ = 0;  // in rt().upstreams, for the access log
+  bool response_head_sent_ = false;
+  bool rechunk_response_ = false;
+  bool close_delimited_response_ = false;
+};
+
+}  // namespace jwtgate::proxy
