@@ -28,6 +28,28 @@ struct UpstreamUrl {
   std::string host;
   std::uint16_t port = 80;
   std::string text;
+  bool tls = false;  // https://
+};
+
+enum class TlsVersion { tls1_2, tls1_3 };
+
+// `tls:`: the proxy listener speaks TLS.
+struct TlsListener {
+  std::string cert_file;  // PEM: leaf certificate, then its chain
+  std::string key_file;   // PEM private key
+  TlsVersion min_version = TlsVersion::tls1_2;
+  Duration handshake_timeout = std::chrono::seconds(10);
+  bool session_tickets = true;
+  std::string client_ca_file;  // PEM CAs client certificates must chain to
+  enum class ClientAuth { none, optional, required };
+  ClientAuth client_auth = ClientAuth::none;
+};
+
+// `upstream_tls:`: how https:// upstreams are verified, and the client certificate shown to them.
+struct UpstreamTls {
+  std::string ca_file;      // empty: the system's CAs
+  std::string server_name;  // empty: the upstream URL's host (SNI and name verification)
+  std::string cert_file, key_file;  // both or neither
 };
 
 struct TokenSource {
@@ -82,6 +104,8 @@ struct Provider {
   std::vector<ClaimHeader> claims_to_headers;
   std::string forward_payload_header;
   bool forward_token = true;
+  // Tokens must carry cnf.x5t#S256 (RFC 8705): a stolen one is useless without the client's key.
+  bool require_certificate_binding = false;
 
   bool requires_exp() const;
 };
@@ -174,6 +198,8 @@ struct Config {
   // The proxy listener runs: a top-level upstream is set. False only for a forward-auth-only file.
   bool proxy = true;
   std::optional<ForwardAuth> forward_auth;
+  std::optional<TlsListener> tls;  // the proxy listener's TLS; unset: plain TCP
+  UpstreamTls upstream_tls;
   unsigned workers = 0;  // 0: one per CPU core ("auto")
   std::vector<Provider> providers;
   std::vector<Route> routes;  // filled with one "/" route, auth required, when not given

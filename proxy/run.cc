@@ -14,6 +14,7 @@
 #include "proxy/admin/metrics.h"
 #include "proxy/admin/metrics_report.h"
 #include "proxy/server.h"
+#include "proxy/tls_certificates.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
@@ -26,6 +27,7 @@ struct Control {
   KeyManager* keys = nullptr;
   AdminServer* admin = nullptr;
   ConfigFileWatch* config_watch = nullptr;
+  TlsCertificates* tls = nullptr;
   std::shared_ptr<const RuntimeConfig> runtime;
   std::string config_path;
   ProcessCounters counters;
@@ -75,6 +77,22 @@ void Control::reload() {
               {{"file", config_path}});
     return;
   }
+  if (next.tls.has_value() != now.tls.has_value()) {
+    // Whether the proxy port speaks TLS is set at start: clients of one kind would break.
+    ++counters.reloads_rejected;
+    log_event("error", "config reload rejected: adding or removing tls needs a restart; the running configuration stays",
+              {{"file", config_path}});
+    return;
+  }
+  if (tls && next.tls) {
+    std::string tls_error;
+    if (!tls->reconfigure(*next.tls, tls_error)) {
+      ++counters.reloads_rejected;
+      log_event("error", "config reload rejected: the tls section cannot be applied; the running configuration stays",
+                {{"file", config_path}, {"error", tls_error}});
+      return;
+    }
+  }
   if (next.forward_auth && next.forward_auth->listen.text != now.forward_auth->listen.text) {
     log_event("warn", "forward_auth.listen changes only on restart; keeping the running value",
               {{"forward_auth.listen", now.forward_auth->listen.text}});
@@ -121,7 +139,9 @@ AdminResponse Control::admin_route(std::string_view method, std::string_view pat
     }
   } else if (path == "/metrics") {
     r.content_type = std::string(kMetricsContentType);
-    r.body = render_metrics(*server, *keys, counters);
+    TlsStatus status;
+    if (tls) status = {tls->not_after(), tls->reloads_ok(), tls->reloads_failed()};
+    r.body = render_metrics(*server, *keys, counters, tls ? &status : nullptr);
   } else if (path == "/config" && runtime->config.admin.config_endpoint) {
     r.content_type = "application/json";
     r.body = config::effective_config_json(runtime->config);
@@ -136,7 +156,10 @@ AdminResponse Control::admin_route(std::string_view method, std::string_view pat
 void on_signal(uv_signal_t* handle, int signum) {
   auto* c = static_cast<Control*>(handle->data);
   if (signum == SIGHUP) {
-    if (!c->stopping) c->reload();
+    if (c->stopping) return;
+    // Certificates too: a renewal written in place, on a filesystem without events.
+    if (c->tls) c->tls->reload("SIGHUP");
+    c->reload();
     return;
   }
   if (c->stopping) return;
@@ -150,6 +173,7 @@ void on_signal(uv_signal_t* handle, int signum) {
   if (c->admin) c->admin->close();
   if (c->keys) c->keys->close();
   if (c->config_watch) c->config_watch->close();
+  if (c->tls) c->tls->close();
 }
 
 }  // namespace
@@ -228,12 +252,21 @@ int run_proxy(config::Config config, const RunOptions& options) {
     keys.start();
   }
   std::string error;
-  if (!admin.start(runtime->config.admin_listen, error) || !server.start(error)) {
+  // The certificate before the port opens: the first connection is served with it.
+  std::unique_ptr<TlsCertificates> tls;
+  if (runtime->config.tls && runtime->config.proxy) {
+    tls = std::make_unique<TlsCertificates>(&loop, *runtime->config.tls, [&server](std::shared_ptr<const TlsServerContext> ctx) {
+      server.publish_tls(std::move(ctx));
+    });
+    control.tls = tls.get();
+  }
+  if ((tls && !tls->start(error)) || !admin.start(runtime->config.admin_listen, error) || !server.start(error)) {
     log_event("error", "cannot start", {{"error", error}});
     control.close_signals();
     admin.close();
     keys.close();
     if (config_watch) config_watch->close();
+    if (tls) tls->close();
     uv_run(&loop, UV_RUN_DEFAULT);
     return finish(1);
   }

@@ -8,7 +8,7 @@
 namespace jwtgate::proxy {
 
 bool RuntimeConfig::same_upstream(const config::UpstreamUrl& a, const config::UpstreamUrl& b) {
-  return iequals(a.host, b.host) && a.port == b.port;
+  return iequals(a.host, b.host) && a.port == b.port && a.tls == b.tls;
 }
 
 RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(config.routes, config.routes_case_sensitive) {
@@ -44,6 +44,9 @@ RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(co
                          {"X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Forwarded-Port", "X-Forwarded-Prefix",
                           "X-Forwarded-Scheme", "X-Forwarded-Ssl", "Front-End-Https", "X-Real-IP", "True-Client-IP",
                           "X-Client-IP"});
+  // RFC 9440: the client certificate is what jwtgate's TLS listener verified, and nothing a client
+  // writes itself, on any listener, TLS or not.
+  removed_headers.insert(removed_headers.end(), {"Client-Cert", "Client-Cert-Chain"});
   if (!config.forward_override_headers) {
     removed_headers.insert(removed_headers.end(), std::begin(kOverrideHeaders), std::end(kOverrideHeaders));
   }

@@ -93,6 +93,7 @@ bool Server::start(std::string& error) {
                                                 check_fds.empty() ? -1 : check_fds[i], per_worker, key_refresh_));
   }
   for (auto& w : workers_) {
+    if (latest_tls_) w->publish_tls(latest_tls_);
     for (std::size_t i = 0; i < latest_keys_.size(); ++i) {
       if (latest_keys_[i]) w->publish_keys(i, latest_keys_[i]);
     }
@@ -111,6 +112,11 @@ void Server::reload(std::shared_ptr<const RuntimeConfig> runtime, std::vector<st
   runtime_ = runtime;
   latest_keys_ = keys;
   for (auto& w : workers_) w->install(runtime, keys);
+}
+
+void Server::publish_tls(std::shared_ptr<const TlsServerContext> tls) {
+  latest_tls_ = tls;
+  for (auto& w : workers_) w->publish_tls(tls);
 }
 
 void Server::notify_refreshed(std::size_t provider) {

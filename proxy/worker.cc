@@ -29,6 +29,7 @@ Worker::Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, int 
   async_.data = this;
   deadline_timer_.data = this;
   log_timer_.data = this;
+  tls_required_ = runtime->config.tls.has_value();
   apply_install(std::move(runtime), {});
 }
 
@@ -69,13 +70,18 @@ void Worker::on_check_connection(uv_stream_t* server, int status) {
 
 void Worker::accept_connection(uv_stream_t* server, int status, Mode mode) {
   if (status != 0 || draining_) return;
-  auto owned = std::make_unique<ClientConnection>(*this, mode);
+  const bool tls = mode == Mode::proxy && tls_required_;
+  auto owned = std::make_unique<ClientConnection>(*this, mode, tls ? tls_ : nullptr);
   ClientConnection* c = owned.release();  // freed in connection_closed
   connections_.insert(c);
   connection_count_.store(connections_.size());
   metrics_.connections_total.add();
   metrics_.connections_active.set(static_cast<std::int64_t>(connections_.size()));
   if (!c->accept(server)) return;
+  if (tls && !tls_) {
+    c->close();  // cannot happen after start (the context is published first); never plaintext
+    return;
+  }
   if (connections_.size() > max_connections_) {
     // Over the limit: refused cleanly; connections already open are unaffected.
     c->refuse(plain_error_response(503, "overloaded", "too many connections", false));
@@ -111,6 +117,13 @@ void Worker::notify_refreshed(std::size_t provider) {
   Message m;
   m.kind = Message::Kind::refreshed;
   m.provider = provider;
+  post(std::move(m));
+}
+
+void Worker::publish_tls(std::shared_ptr<const TlsServerContext> tls) {
+  Message m;
+  m.kind = Message::Kind::tls;
+  m.tls = std::move(tls);
   post(std::move(m));
 }
 
@@ -211,6 +224,9 @@ void Worker::on_async(uv_async_t* async) {
         break;
       case Message::Kind::install:
         w->apply_install(std::move(m.runtime), std::move(m.all_keys));
+        break;
+      case Message::Kind::tls:
+        w->tls_ = std::move(m.tls);
         break;
       case Message::Kind::refreshed: {
         if (m.provider >= w->key_waits_.size()) break;

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/http/tls_server_context.h"
 #include "proxy/worker_context.h"
 
 namespace jwtgate::proxy {
@@ -40,6 +41,8 @@ class Worker final : public WorkerContext {
   // A new configuration for new requests, with its providers' current keys. Requests in flight
   // finish with the one they started with.
   void install(std::shared_ptr<const RuntimeConfig> runtime, std::vector<std::shared_ptr<const core::KeySet>> keys);
+  // Thread-safe: the proxy listener's TLS context for connections accepted from now on.
+  void publish_tls(std::shared_ptr<const TlsServerContext> tls);
   // Stop accepting, let in-flight exchanges finish, close idle connections; after `deadline`
   // whatever remains is closed.
   void drain(std::chrono::milliseconds deadline);
@@ -70,11 +73,12 @@ class Worker final : public WorkerContext {
     std::vector<ClientConnection*> parked;
   };
   struct Message {
-    enum class Kind { keys, refreshed, install } kind = Kind::keys;
+    enum class Kind { keys, refreshed, install, tls } kind = Kind::keys;
     std::size_t provider = 0;
     std::shared_ptr<const core::KeySet> keys;
     std::shared_ptr<const RuntimeConfig> runtime;
     std::vector<std::shared_ptr<const core::KeySet>> all_keys;
+    std::shared_ptr<const TlsServerContext> tls;
   };
 
   void run();
@@ -104,6 +108,10 @@ class Worker final : public WorkerContext {
   WorkerMetrics metrics_;
   LogBuffer access_log_;
   std::shared_ptr<Generation> generation_;
+  // Set when the proxy listener speaks TLS (fixed at start): until a context arrives, and
+  // whatever happens, its connections are closed rather than ever served in plaintext.
+  bool tls_required_ = false;
+  std::shared_ptr<const TlsServerContext> tls_;
   std::vector<std::shared_ptr<UpstreamPool>> retired_pools_;  // upstreams of earlier configurations
   std::vector<KeyWait> key_waits_;
   std::unordered_set<ClientConnection*> connections_;  // each owned by itself until connection_closed

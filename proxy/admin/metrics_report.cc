@@ -14,7 +14,8 @@ constexpr std::string_view kUpstreamClasses[] = {"none", "1xx", "2xx", "3xx", "4
 
 }  // namespace
 
-std::string render_metrics(const Server& server, const KeyManager& keys, const ProcessCounters& process) {
+std::string render_metrics(const Server& server, const KeyManager& keys, const ProcessCounters& process,
+                           const TlsStatus* tls) {
   const auto& workers = server.workers();
   // Sums over workers, keyed by label values, so each family is written in one run.
   std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> requests;
@@ -23,8 +24,13 @@ std::string render_metrics(const Server& server, const KeyManager& keys, const P
   std::uint64_t hits = 0, misses = 0, connections_total = 0, access_lines = 0;
   std::int64_t active = 0;
   Histogram::Snapshot verify, upstream_latency;
+  std::array<std::array<std::uint64_t, std::size(kTlsVersionLabels)>, static_cast<std::size_t>(TlsHandshakeResult::count)>
+      handshakes{};
   for (const auto& w : workers) {
     const WorkerMetrics& m = w->worker_metrics();
+    for (std::size_t r = 0; r < handshakes.size(); ++r) {
+      for (std::size_t v = 0; v < handshakes[r].size(); ++v) handshakes[r][v] += m.tls_handshakes[r][v].value();
+    }
     m.for_each_route([&](const std::string& prefix, const RouteCounters& c) {
       for (std::size_t mode = 0; mode < c.requests.size(); ++mode) {
         // Series only for the listeners that run: a proxy-only process shows none with
@@ -74,6 +80,27 @@ std::string render_metrics(const Server& server, const KeyManager& keys, const P
   }
   out.gauge("jwtgate_connections_active", "Client connections open now.", {}, static_cast<double>(active));
   out.counter("jwtgate_connections_total", "Client connections accepted.", {}, connections_total);
+  if (tls) {
+    for (std::size_t r = 0; r < handshakes.size(); ++r) {
+      for (std::size_t v = 0; v < handshakes[r].size(); ++v) {
+        // A failed or timed-out handshake agreed on no version; a successful one always did.
+        const bool agreed = v + 1 < handshakes[r].size();
+        if (agreed != (static_cast<TlsHandshakeResult>(r) == TlsHandshakeResult::success)) continue;
+        out.counter("jwtgate_tls_handshakes_total",
+                    "TLS handshakes on the proxy listener by result (success, failure, timeout) and version.",
+                    {{"result", std::string(tls_handshake_result_name(static_cast<TlsHandshakeResult>(r)))},
+                     {"version", std::string(kTlsVersionLabels[v])}},
+                    handshakes[r][v]);
+      }
+    }
+    out.gauge("jwtgate_tls_certificate_expiry_timestamp_seconds",
+              "When the proxy listener's certificate expires, in seconds since the Unix epoch.", {{"listener", "proxy"}},
+              static_cast<double>(tls->not_after));
+    out.counter("jwtgate_tls_certificate_reloads_total", "Reloads of the proxy listener's certificate by result.",
+                {{"result", "success"}}, tls->reloads_ok);
+    out.counter("jwtgate_tls_certificate_reloads_total", "Reloads of the proxy listener's certificate by result.",
+                {{"result", "failure"}}, tls->reloads_failed);
+  }
 
   const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
   for (std::size_t i = 0; i < keys.size(); ++i) {

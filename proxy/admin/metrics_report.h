@@ -16,6 +16,15 @@ struct ProcessCounters {
   std::int64_t started_at = 0;  // wall clock, seconds
 };
 
-std::string render_metrics(const Server& server, const KeyManager& keys, const ProcessCounters& process);
+// The proxy listener's certificate, when it speaks TLS.
+struct TlsStatus {
+  std::int64_t not_after = 0;  // the leaf's, seconds since the epoch
+  std::uint64_t reloads_ok = 0;
+  std::uint64_t reloads_failed = 0;
+};
+
+// `tls`: nullptr when the proxy listener is plain TCP (no TLS series are written then).
+std::string render_metrics(const Server& server, const KeyManager& keys, const ProcessCounters& process,
+                           const TlsStatus* tls = nullptr);
 
 }  // namespace jwtgate::proxy

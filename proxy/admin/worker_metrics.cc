@@ -28,4 +28,24 @@ RouteCounters* WorkerMetrics::route(const std::string& prefix) {
   return slot.get();
 }
 
+std::string_view tls_handshake_result_name(TlsHandshakeResult r) {
+  switch (r) {
+    case TlsHandshakeResult::success: return "success";
+    case TlsHandshakeResult::failure: return "failure";
+    case TlsHandshakeResult::timeout: return "timeout";
+    case TlsHandshakeResult::count: break;
+  }
+  return "unknown";
+}
+
+void WorkerMetrics::tls_handshake(TlsHandshakeResult result, const char* version) {
+  std::size_t v = std::size(kTlsVersionLabels) - 1;
+  if (version) {
+    for (std::size_t i = 0; i + 1 < std::size(kTlsVersionLabels); ++i) {
+      if (kTlsVersionLabels[i] == version) v = i;
+    }
+  }
+  tls_handshakes[static_cast<std::size_t>(result)][v].add();
+}
+
 }  // namespace jwtgate::proxy

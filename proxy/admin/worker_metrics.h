@@ -31,6 +31,11 @@ std::string_view outcome_name(Outcome o);
 enum class Mode : std::uint8_t { proxy, forward_auth, count };
 std::string_view mode_name(Mode m);
 
+// How a TLS handshake on the proxy listener ended, and on which version.
+enum class TlsHandshakeResult : std::uint8_t { success, failure, timeout, count };
+std::string_view tls_handshake_result_name(TlsHandshakeResult r);
+inline constexpr std::string_view kTlsVersionLabels[] = {"TLSv1.2", "TLSv1.3", "none"};
+
 inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(core::Reason::keys_unavailable) + 1;
 
 struct RouteCounters {
@@ -61,6 +66,11 @@ class WorkerMetrics {
   Counter connections_total;
   Gauge connections_active;
   Counter access_log_lines;
+  // By result, then kTlsVersionLabels.
+  std::array<std::array<Counter, std::size(kTlsVersionLabels)>, static_cast<std::size_t>(TlsHandshakeResult::count)>
+      tls_handshakes;
+  // `version`: SSL_get_version's text, or nullptr when no version was agreed.
+  void tls_handshake(TlsHandshakeResult result, const char* version);
   RouteCounters* unrouted;  // requests no route matched
 
  private:

@@ -10,6 +10,7 @@
 #include "proxy/http/forward_auth.h"
 #include "proxy/http/request_target.h"
 #include "proxy/http/token_extractor.h"
+#include "proxy/http/client_certificate.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
@@ -102,11 +103,9 @@ bool source_stripped(std::uint64_t mask, std::size_t i) { return ((mask >> (i < 
 
 }  // namespace
 
-ClientConnection::ClientConnection(WorkerContext& worker, Mode mode)
-    : worker_(worker), mode_(mode), gen_(worker.generation()) {
-  uv_tcp_init(worker_.loop(), &tcp_);
+ClientConnection::ClientConnection(WorkerContext& worker, Mode mode, std::shared_ptr<const TlsServerContext> tls)
+    : worker_(worker), mode_(mode), gen_(worker.generation()), transport_(worker.loop(), *this, std::move(tls)) {
   uv_timer_init(worker_.loop(), &timer_);
-  tcp_.data = this;
   timer_.data = this;
   open_handles_ = 2;
   llhttp_init(&parser_, HTTP_REQUEST, &request_settings());
@@ -130,22 +129,15 @@ const llhttp_settings_t& ClientConnection::request_settings() {
 }
 
 bool ClientConnection::accept(uv_stream_t* server) {
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+  if (!transport_.accept(server)) {
     close();
     return false;
   }
-  uv_tcp_nodelay(&tcp_, 1);
-  sockaddr_storage addr{};
-  int len = sizeof addr;
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    char ip[64] = {};
-    if (addr.ss_family == AF_INET6) uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&addr), ip, sizeof ip);
-    else uv_ip4_name(reinterpret_cast<sockaddr_in*>(&addr), ip, sizeof ip);
-    peer_ip_ = ip;
-    if (mode_ == Mode::forward_auth) peer_address_ = config::parse_ip_address(peer_ip_);
-  }
-  // A connection that sends nothing is held no longer than a slow request head would be.
-  arm(Timer::head);
+  peer_ip_ = transport_.peer_ip();
+  if (mode_ == Mode::forward_auth && !peer_ip_.empty()) peer_address_ = config::parse_ip_address(peer_ip_);
+  // A connection that sends nothing is held no longer than a slow request head would be; on
+  // TLS, the handshake has its own bound first.
+  arm(transport_.is_tls() ? Timer::handshake : Timer::head);
   start_reading();
   return true;
 }
@@ -156,32 +148,40 @@ void ClientConnection::refuse(std::string response) {
 }
 
 void ClientConnection::start_reading() {
-  if (reading_ || closed_) return;
-  reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_thread_read_buffer, on_read) == 0;
+  if (closed_) return;
+  transport_.start_reading();
 }
 
-void ClientConnection::stop_reading() {
-  if (!reading_) return;
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-  reading_ = false;
-}
+void ClientConnection::stop_reading() { transport_.stop_reading(); }
 
-void ClientConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* c = static_cast<ClientConnection*>(stream->data);
-  if (nread == 0) return;
-  if (nread > 0 && c->lingering_) {
+void ClientConnection::transport_data(const char* data, std::size_t len) {
+  if (lingering_) {
     // Dropped unseen: after the answer nothing on this connection is a request any more.
-    c->lingered_bytes_ += static_cast<std::uint64_t>(nread);
-    if (c->lingered_bytes_ > kMaxLingerBytes) c->close();
+    lingered_bytes_ += len;
+    if (lingered_bytes_ > kMaxLingerBytes) close();
     return;
   }
-  if (nread < 0) {
-    // The client went away (or half-closed). In-flight work for it is pointless.
-    c->close();
-    return;
-  }
-  c->feed(buf->base, static_cast<std::size_t>(nread));
+  feed(data, len);
 }
+
+void ClientConnection::transport_ended() {
+  // The client went away (or half-closed), or its TLS failed. In-flight work for it is pointless.
+  close();
+}
+
+void ClientConnection::transport_secured() {
+  worker_.metrics().tls_handshake(TlsHandshakeResult::success, transport_.session().version());
+  if (const SSL* ssl = transport_.session().ssl()) client_certificate_ = read_client_certificate(ssl);
+  arm(Timer::head);
+}
+
+void ClientConnection::transport_handshake_failed() {
+  worker_.metrics().tls_handshake(TlsHandshakeResult::failure, nullptr);
+}
+
+void ClientConnection::transport_written(int status) { on_written(status); }
+
+void ClientConnection::transport_closed() { handle_closed(); }
 
 void ClientConnection::feed(const char* data, std::size_t len) {
   if (closed_ || phase_ == Phase::closing) return;
@@ -1010,7 +1010,7 @@ void ClientConnection::write_client(std::string data) {
 }
 
 void ClientConnection::send_client(std::string data) {
-  const int rc = write_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(data), this, on_written);
+  const int rc = transport_.write(std::move(data));
   if (rc < 0) {
     close();
     return;
@@ -1045,26 +1045,25 @@ void ClientConnection::upstream_read_end() {
 }
 
 std::size_t ClientConnection::client_queue_size() const {
-  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_)) + out_.size();
+  return transport_.queue_size() + out_.size();
 }
 
-void ClientConnection::on_written(void* owner, int status) {
-  auto* c = static_cast<ClientConnection*>(owner);
-  --c->writes_in_flight_;
-  if (c->closed_) return;
+void ClientConnection::on_written(int status) {
+  --writes_in_flight_;
+  if (closed_) return;
   if (status != 0) {
-    c->close();
+    close();
     return;
   }
-  const std::size_t queued = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c->tcp_));
-  if (c->close_after_writes_ && c->writes_in_flight_ == 0) {
-    c->close_when_written();
+  const std::size_t queued = transport_.queue_size();
+  if (close_after_writes_ && writes_in_flight_ == 0) {
+    close_when_written();
     return;
   }
-  c->body_progress();
+  body_progress();
   if (queued >= kLowWater) return;
-  if (c->upstream_) c->upstream_->resume_reading();
-  c->unblock_input_if_drained();
+  if (upstream_) upstream_->resume_reading();
+  unblock_input_if_drained();
 }
 
 void ClientConnection::close_after_writes() {
@@ -1072,6 +1071,16 @@ void ClientConnection::close_after_writes() {
   // rest is drained, not parsed, and not left to reset the connection.
   if (phase_ != Phase::closing) linger_ = phase_ != Phase::idle && expects_body() && !request_done_;
   flush_client();
+  if (transport_.is_tls() && transport_.secured() && !closed_) {
+    // close_notify after the answer: a client reading a close-delimited body over TLS can tell
+    // the end from a truncation only by it.
+    const int rc = transport_.close_notify();
+    if (rc < 0) {
+      close();
+      return;
+    }
+    if (rc != kWrittenNow) ++writes_in_flight_;
+  }
   phase_ = Phase::closing;
   stop_reading();
   close_after_writes_ = true;
@@ -1095,20 +1104,13 @@ void ClientConnection::close_when_written() {
 
 void ClientConnection::linger() {
   lingering_ = true;
-  shutdown_req_.data = this;
-  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown) != 0) {
+  if (!transport_.shutdown()) {
     close();
     return;
   }
   start_reading();
   timer_kind_ = Timer::none;  // its expiry closes
   uv_timer_start(&timer_, on_timer, kLingerMs, 0);
-}
-
-void ClientConnection::on_shutdown(uv_shutdown_t* req, int status) {
-  // The answer and a FIN are out; the client's EOF, the byte bound or the timer ends the linger.
-  auto* c = static_cast<ClientConnection*>(req->data);
-  if (status != 0 && !c->closed_) c->close();
 }
 
 void ClientConnection::begin_drain() {
@@ -1125,6 +1127,7 @@ void ClientConnection::arm(Timer kind) {
       return;
     case Timer::idle: d = limits.idle_timeout; break;
     case Timer::head: d = limits.header_timeout; break;
+    case Timer::handshake: d = transport_.tls_config() ? transport_.tls_config()->handshake_timeout : limits.header_timeout; break;
     case Timer::upstream: d = limits.upstream_timeout; break;
     case Timer::body: d = limits.body_timeout; break;
     case Timer::keys: {
@@ -1140,6 +1143,10 @@ void ClientConnection::arm(Timer kind) {
 void ClientConnection::on_timer(uv_timer_t* timer) {
   auto* c = static_cast<ClientConnection*>(timer->data);
   switch (c->timer_kind_) {
+    case Timer::handshake:
+      c->worker_.metrics().tls_handshake(TlsHandshakeResult::timeout, nullptr);
+      c->close();
+      return;
     case Timer::head:
       if (c->phase_ == Phase::head) {
         c->respond(plain_error_response(408, "request_timeout", "the request head was not received in time", false), false);
@@ -1207,14 +1214,15 @@ void ClientConnection::close() {
     up->close();
   }
   uv_timer_stop(&timer_);
-  close_handle(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+  transport_.close();
   close_handle(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
 }
 
-void ClientConnection::on_closed(uv_handle_t* handle) {
-  auto* c = static_cast<ClientConnection*>(handle->data);
-  if (--c->open_handles_ > 0) return;
-  c->worker_.connection_closed(c);  // frees it
+void ClientConnection::on_closed(uv_handle_t* handle) { static_cast<ClientConnection*>(handle->data)->handle_closed(); }
+
+void ClientConnection::handle_closed() {
+  if (--open_handles_ > 0) return;
+  worker_.connection_closed(this);  // frees it
 }
 
 void ClientConnection::account() {

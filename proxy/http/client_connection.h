@@ -15,17 +15,20 @@
 #include "config/ip_network.h"
 #include "core/fingerprint.h"
 #include "proxy/http/http_head.h"
+#include "proxy/http/client_certificate.h"
 #include "proxy/http/request_target.h"
+#include "proxy/http/transport.h"
 #include "proxy/http/upstream_pool.h"
 #include "proxy/worker_context.h"
 
 namespace jwtgate::proxy {
 
-class ClientConnection final : public UpstreamClient {
+class ClientConnection final : public UpstreamClient, private TransportUser {
  public:
   // `mode`: the listener it came in on. A forward-auth connection answers each request with the
   // verdict on the request it describes and never opens an upstream connection.
-  ClientConnection(WorkerContext& worker, Mode mode);
+  // `tls`: the listener's TLS context (nullptr: plain TCP).
+  ClientConnection(WorkerContext& worker, Mode mode, std::shared_ptr<const TlsServerContext> tls = nullptr);
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
@@ -55,7 +58,7 @@ class ClientConnection final : public UpstreamClient {
 
  private:
   enum class Phase { idle, head, awaiting_keys, forwarding, tunnel, closing };
-  enum class Timer { none, idle, head, upstream, keys, body };
+  enum class Timer { none, handshake, idle, head, upstream, keys, body };
 
   static const llhttp_settings_t& request_settings();
   static int cb_message_begin(llhttp_t* p);
@@ -66,10 +69,19 @@ class ClientConnection final : public UpstreamClient {
   static int cb_body(llhttp_t* p, const char* at, std::size_t len);
   static int cb_message_complete(llhttp_t* p);
 
-  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void on_written(void* owner, int status);
+  // TransportUser
+  void transport_data(const char* data, std::size_t len) override;
+  void transport_ended() override;
+  void transport_written(int status) override;
+  void transport_secured() override;
+  void transport_handshake_failed() override;
+  void transport_closed() override;
+
+  void on_written(int status);
   static void on_timer(uv_timer_t* timer);
   static void on_closed(uv_handle_t* handle);
+  // One of the two handles (transport, timer) is released; the last frees the connection.
+  void handle_closed();
 
   void feed(const char* data, std::size_t len);
   // Runs llhttp over `data` (from the read buffer, or pending_ at pending_pos_) and acts on how
@@ -139,29 +151,27 @@ class ClientConnection final : public UpstreamClient {
   // sending side and drop what still arrives, bounded, before closing. Closing at once with
   // unread input makes the kernel reset the connection, which can destroy the answer in flight.
   void linger();
-  static void on_shutdown(uv_shutdown_t* req, int status);
   // Once the queued writes are done: close, or linger first.
   void close_when_written();
 
   WorkerContext& worker_;
   const Mode mode_;
   std::shared_ptr<Generation> gen_;  // the configuration this request runs under
-  uv_tcp_t tcp_{};
+  Transport transport_;
   uv_timer_t timer_{};
   int open_handles_ = 0;
   llhttp_t parser_{};
   Phase phase_ = Phase::idle;
   Timer timer_kind_ = Timer::none;
-  bool reading_ = false;
   bool read_paused_for_backpressure_ = false;
   bool close_after_writes_ = false;
   bool linger_ = false;     // close_after_writes lingers (see linger())
   bool lingering_ = false;  // the sending side is shut down; input is dropped
   std::uint64_t lingered_bytes_ = 0;
-  uv_shutdown_t shutdown_req_{};
   int writes_in_flight_ = 0;
   bool closed_ = false;
   std::string peer_ip_;
+  ClientCertificate client_certificate_;  // what the TLS client presented (empty: none)
   std::optional<config::IpAddress> peer_address_;  // for forward_auth.trusted_proxies
   std::string pending_;  // received but not yet parsed (while an exchange is in flight)
   std::size_t pending_pos_ = 0;  // pending_ before this was parsed already

@@ -1,0 +1,111 @@
+#include "proxy/http/tls_server_context.h"
+
+#include <openssl/err.h>
+
+#include <cstring>
+
+namespace jwtgate::proxy {
+namespace {
+
+std::string openssl_error(const std::string& what) {
+  const unsigned long e = ERR_peek_last_error();
+  ERR_clear_error();
+  if (e == 0) return what;
+  char text[256];
+  ERR_error_string_n(e, text, sizeof text);
+  return what + ": " + text;
+}
+
+// ALPN (RFC 7301): HTTP/1.1 is what this listener speaks. A client that offers ALPN without it
+// gets the no_application_protocol alert rather than a protocol it did not ask for.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+                void*) {
+  static constexpr unsigned char kHttp11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
+  for (unsigned int i = 0; i < inlen;) {
+    const unsigned int n = in[i];
+    if (i + 1 + n > inlen) break;
+    if (n == sizeof kHttp11 && std::memcmp(in + i + 1, kHttp11, n) == 0) {
+      *out = in + i + 1;
+      *outlen = static_cast<unsigned char>(n);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + n;
+  }
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+}  // namespace
+
+std::shared_ptr<const TlsServerContext> TlsServerContext::build(const config::TlsListener& config,
+                                                                const TlsCredentials& credentials,
+                                                                std::shared_ptr<const SessionTicketKeys> tickets,
+                                                                std::string& error) {
+  std::shared_ptr<TlsServerContext> out(new TlsServerContext());
+  out->config_ = config;
+  out->not_after_ = credentials.not_after;
+  out->ctx_.reset(SSL_CTX_new(TLS_server_method()));
+  SSL_CTX* ctx = out->ctx_.get();
+  if (!ctx) {
+    error = openssl_error("cannot create a TLS context");
+    return nullptr;
+  }
+  // RFC 8996 deprecates TLS 1.0 and 1.1; min_version cannot go below 1.2.
+  SSL_CTX_set_min_proto_version(ctx, config.min_version == config::TlsVersion::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+  // Renegotiation is a DoS lever and a source of confused identities; nothing here needs it.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+  if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) {
+    error = openssl_error("cannot set the TLS 1.2 ciphers");
+    return nullptr;
+  }
+  // Idle keep-alive connections then hold no record buffers.
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_use_certificate(ctx, credentials.leaf.get()) != 1) {
+    error = openssl_error(config.cert_file + ": the certificate cannot be used");
+    return nullptr;
+  }
+  for (const auto& c : credentials.chain) {
+    if (SSL_CTX_add1_chain_cert(ctx, c.get()) != 1) {
+      error = openssl_error(config.cert_file + ": a chain certificate cannot be used");
+      return nullptr;
+    }
+  }
+  if (SSL_CTX_use_PrivateKey(ctx, credentials.key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    error = openssl_error(config.key_file + ": the key does not match the certificate");
+    return nullptr;
+  }
+  SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+  // Resumption by tickets only: a server-side session cache would be per worker (or locked),
+  // and tickets resume on whichever worker the kernel hands the connection to.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  static constexpr unsigned char kSessionContext[] = "jwtgate";
+  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+  if (config.session_tickets && tickets) {
+    out->tickets_ = std::move(tickets);
+    out->tickets_->install(ctx);
+    SSL_CTX_set_num_tickets(ctx, 1);
+  } else {
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
+  }
+  if (config.client_auth != config::TlsListener::ClientAuth::none) {
+    std::vector<core::X509Ptr> cas = load_ca_file(config.client_ca_file, error);
+    if (cas.empty()) return nullptr;
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+    for (const auto& ca : cas) {
+      X509_STORE_add_cert(store, ca.get());
+      if (names) {
+        if (X509_NAME* n = X509_NAME_dup(X509_get_subject_name(ca.get()))) sk_X509_NAME_push(names, n);
+      }
+    }
+    ERR_clear_error();  // a CA listed twice reports "already in hash table"
+    SSL_CTX_set_client_CA_list(ctx, names);  // takes ownership
+    int mode = SSL_VERIFY_PEER;
+    if (config.client_auth == config::TlsListener::ClientAuth::required) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx, mode, nullptr);
+    SSL_CTX_set_verify_depth(ctx, 8);
+  }
+  return out;
+}
+
+}  // namespace jwtgate::proxy
