@@ -856,9 +856,9 @@ def mtls_optional_cases(run, gate, pki, up, tokens):
     unbound_strict = tokens.mint({}, issuer=BOUND_ISSUER)
     unbound = tokens.mint({})
 
-    def binding(token, cert, status, what):
+    def binding(token, cert, status, what, extra=()):
         up.seen()
-        r = https(port, client_context(ca, cert=cert), "/orders/1", bearer(token))
+        r = https(port, client_context(ca, cert=cert), "/orders/1", bearer(token) + list(extra))
         expect(r.status == status, f"{what}: status {r.status}, expected {status}: {r.body[:200]!r}")
         seen = up.seen()
         if status == 200:
@@ -876,6 +876,10 @@ def mtls_optional_cases(run, gate, pki, up, tokens):
              "bound+none")
     run.case(f"{gate.name}: bound token, chained cert (not the bound one): 401", binding, bound,
              pki.client_chained, 401, "bound+chained")
+    run.case(f"{gate.name}: bound token, no cert, client-sent Client-Cert of the bound cert: 401", binding, bound,
+             None, 401, "bound+forged header", [("Client-Cert", pki.client.rfc9440)])
+    run.case(f"{gate.name}: bound token, other cert, client-sent Client-Cert of the bound cert: 401", binding,
+             bound, pki.client_other, 401, "bound+other+forged header", [("Client-Cert", pki.client.rfc9440)])
     run.case(f"{gate.name}: unbound token, no binding required: 200 with or without cert", lambda: (
         binding(unbound, None, 200, "unbound+none"), binding(unbound, pki.client, 200, "unbound+cert")))
     run.case(f"{gate.name}: require_certificate_binding: unbound token refused 401 invalid_token", binding,
@@ -1030,7 +1034,18 @@ def expect_refused(gate, ctx, up):
     raise Failure(f"handshake succeeded: status {r.status}")
 
 
-def plain_spoof_case(run, gate, up):
+def bound_on_plain_forged(gate, up, tokens, cert):
+    """The client sends the real certificate's RFC 9440 value itself: binding must look at the
+    connection, never at a header."""
+    up.seen()
+    token = tokens.mint({"cnf": {"x5t#S256": cert.thumbprint}})
+    r = plain(gate.port, "/orders/1", bearer(token) + [("Client-Cert", cert.rfc9440)])
+    expect(r.status == 401, f"status {r.status}, expected 401")
+    expect(up.seen() == [], "a refused request reached the upstream")
+
+
+def plain_cases(run, gate, up, tokens, forged_cert):
+    thumbprint = forged_cert.thumbprint
     def spoofed():
         up.seen()
         r = plain(gate.port, "/public/x", spoof_headers())
@@ -1041,6 +1056,19 @@ def plain_spoof_case(run, gate, up):
         expect(got == ["http"], f"X-Forwarded-Proto on the plain listener: {got}")
 
     run.case(f"{gate.name}: plain listener: client-sent Client-Cert(-Chain) in 7 spellings stripped", spoofed)
+
+    def bound_on_plain(token, what):
+        up.seen()
+        r = plain(gate.port, "/orders/1", bearer(token))
+        expect(r.status == 401, f"{what}: status {r.status}, expected 401")
+        www = r.header("WWW-Authenticate") or ""
+        expect("invalid_token" in www, f"WWW-Authenticate {www!r} lacks invalid_token")
+        expect(up.seen() == [], "a refused request reached the upstream")
+
+    run.case(f"{gate.name}: plain listener: a certificate-bound token is refused 401 invalid_token",
+             bound_on_plain, tokens.mint({"cnf": {"x5t#S256": thumbprint}}), "bound")
+    run.case(f"{gate.name}: plain listener: a bound token with a forged Client-Cert of that cert: 401",
+             lambda: bound_on_plain_forged(gate, up, tokens, forged_cert))
 
 
 # --- certificate reload under load --------------------------------------------------------------
@@ -1107,6 +1135,7 @@ def reload_cases(run, gate, pki, secret):
         try:
             time.sleep(0.7)
             failures_before = reloads("failure")
+            successes_before = reloads("success")
             secret.swap(pki.ecdsa2.crt, pki.ecdsa2.key)
             wait_until("new connections see the new certificate",
                        lambda: peer_fingerprint(gate.port, ca) == pki.ecdsa2.fingerprint, timeout=10)
@@ -1114,6 +1143,8 @@ def reload_cases(run, gate, pki, secret):
             for i in range(12):
                 got = peer_fingerprint(gate.port, ca)
                 expect(got == pki.ecdsa2.fingerprint, f"fresh connection {i} after the swap got the old certificate")
+            expect(reloads("success") > successes_before, "jwtgate_tls_certificate_reloads_total{result=success} "
+                                                          "did not count the reload")
             got = metric(gate.metrics(), "jwtgate_tls_certificate_expiry_timestamp_seconds", listener="proxy")
             expect(got == pki.ecdsa2.not_after, f"expiry gauge {got} after reload, new notAfter {pki.ecdsa2.not_after}")
             time.sleep(0.5)
@@ -1211,7 +1242,7 @@ def check_config_cases(run, jwtgate, pki, tmp, tokens, upstream_port):
     run.case("check-config: a matching pair is valid", check, "ok", pki.ecdsa.crt, pki.ecdsa.key, 0,
              r"valid \(0 warnings\)")
     run.case("check-config: key does not match the certificate: invalid", check, "mismatch", pki.ecdsa.crt,
-             pki.rsa.key, 2, r"key")
+             pki.rsa.key, 2, r"tls\.key_file.*match|match.*" + re.escape(pki.rsa.key) + "|" + re.escape(pki.rsa.key) + ".*match")
     run.case("check-config: certificate expiring in 7 days: a warning", check, "soon", pki.soon.crt, pki.soon.key,
              0, r"warning.*expir|expir.*warning")
 
@@ -1334,7 +1365,7 @@ upstream_tls:
         if "strict" in started_gates:
             strict_cases(run, strict, pki, up)
         if "plain" in started_gates:
-            plain_spoof_case(run, plain_gate, up)
+            plain_cases(run, plain_gate, up, tokens, pki.client)
         if {"plain", "named"} <= started_gates:
             upstream_tls_cases(run, plain_gate, named, ups, tokens)
         if "ecdsa" in started_gates:
