@@ -15,6 +15,9 @@
 # unpacked the same way into .deps/nginx and .deps/caddy (their shared libraries are installed as
 # ordinary packages); no nginx or Caddy service is installed or started.
 #
+# The TLS tests (tests/tls) drive jwtgate with the curl and openssl command-line tools.
+# --testssl also installs Debian's testssl.sh, for the manual audit `tests/tls/e2e.py --testssl`
+# runs against jwtgate's TLS listeners; ctest does not need it.
 # --fuzz also installs clang-14 and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) for
 # scripts/fuzz.sh; the normal build and tests do not need them.
 # --build-only installs what building the jwtgate binary needs and nothing for the tests (no
@@ -23,13 +26,14 @@
 # for tests/deploy/run.sh, and Node.js with npm for the offline manifest validation.
 set -euo pipefail
 
-fuzz=0 build_only=0 containers=0
+fuzz=0 build_only=0 containers=0 testssl=0
 for arg in "$@"; do
   case "$arg" in
     --fuzz) fuzz=1 ;;
     --build-only) build_only=1 ;;
     --containers) containers=1 ;;
-    *) echo "install-deps: unknown argument $arg (only --fuzz, --build-only, --containers)" >&2; exit 2 ;;
+    --testssl) testssl=1 ;;
+    *) echo "install-deps: unknown argument $arg (only --fuzz, --build-only, --containers, --testssl)" >&2; exit 2 ;;
   esac
 done
 
@@ -39,9 +43,10 @@ llhttp_suite=${JWTGATE_LLHTTP_SUITE:-trixie}
 
 packages=(g++ cmake make pkg-config ca-certificates
           libuv1-dev libssl-dev openssl libsimdjson-dev libcurl4-openssl-dev libyaml-cpp-dev doctest-dev)
-if [ "$build_only" -eq 0 ]; then packages+=(python3-jwt python3-jwcrypto python3-cryptography python3-h11
+if [ "$build_only" -eq 0 ]; then packages+=(python3-jwt python3-jwcrypto python3-cryptography python3-h11 curl
                                                   libcrypt1 libpcre2-8-0 libssl3 zlib1g libzstd1); fi
 if [ "$fuzz" -eq 1 ]; then packages+=(clang-14 libclang-rt-14-dev); fi
+if [ "$testssl" -eq 1 ]; then packages+=(testssl.sh); fi
 if [ "$containers" -eq 1 ]; then
   packages+=(podman runc netavark aardvark-dns slirp4netns uidmap fuse-overlayfs iptables podman-compose
              debootstrap catatonit python3-yaml)
