@@ -83,16 +83,12 @@ bool parse_listen_address(std::string_view text, ListenAddress& out, std::string
 }
 
 bool parse_upstream_url(std::string_view text, UpstreamUrl& out, std::string& error) {
-  constexpr std::string_view scheme = "http://";
-  if (text.substr(0, 8) == "https://") {
-    error = "https upstreams are not supported; jwtgate speaks plain HTTP to the service it protects";
+  const bool tls = text.substr(0, 8) == "https://";
+  if (!tls && text.substr(0, 7) != "http://") {
+    error = "expected an http:// or https:// URL such as http://127.0.0.1:3000";
     return false;
   }
-  if (text.substr(0, scheme.size()) != scheme) {
-    error = "expected an http:// URL such as http://127.0.0.1:3000";
-    return false;
-  }
-  std::string_view rest = text.substr(scheme.size());
+  std::string_view rest = text.substr(tls ? 8 : 7);
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find_first_of("/?#@") != std::string_view::npos) {
     error = "the upstream URL takes only a host and port; paths, queries and credentials are not supported";
@@ -101,20 +97,27 @@ bool parse_upstream_url(std::string_view text, UpstreamUrl& out, std::string& er
   std::string host;
   std::string_view port;
   bool bracketed = false;
-  if (rest.find(':') == std::string_view::npos || (rest.front() == '[' && rest.back() == ']')) {
-    host = std::string(rest.front() == '[' ? rest.substr(1, rest.size() - 2) : rest);
-    out.port = 80;
-  } else if (!split_host_port(rest, host, port, bracketed) || !parse_port(port, out.port)) {
-    error = "expected http://HOST[:PORT] with a port from 1 to 65535";
+  std::uint16_t port_number = tls ? 443 : 80;
+  if (rest.find(':') == std::string_view::npos || (rest.size() >= 2 && rest.front() == '[' && rest.back() == ']')) {
+    host = std::string(!rest.empty() && rest.front() == '[' ? rest.substr(1, rest.size() - 2) : rest);
+  } else if (!split_host_port(rest, host, port, bracketed) || !parse_port(port, port_number)) {
+    error = "expected http(s)://HOST[:PORT] with a port from 1 to 65535";
     return false;
   }
-  if (!is_ip_literal(host) && !is_dns_name(host)) {
+  if (!is_host(host)) {
     error = "\"" + host + "\" is not a host name or IP address";
     return false;
   }
   out.host = host;
+  out.port = port_number;
   out.text = std::string(text);
+  out.tls = tls;
   return true;
+}
+
+bool is_host(std::string_view host) {
+  const std::string h(host);
+  return is_ip_literal(h) || is_dns_name(host);
 }
 
 }  // namespace jwtgate::config

@@ -26,30 +26,30 @@ struct ListenAddress {
 
 struct UpstreamUrl {
   std::string host;
-  std::uint16_t port = 80;
+  std::uint16_t port = 80;  // 443 for https:// without a port
   std::string text;
   bool tls = false;  // https://
 };
 
 enum class TlsVersion { tls1_2, tls1_3 };
 
-// `tls:`: the proxy listener speaks TLS.
+// `tls:`: TLS on the proxy listener (`listen`).
 struct TlsListener {
   std::string cert_file;  // PEM: leaf certificate, then its chain
   std::string key_file;   // PEM private key
   TlsVersion min_version = TlsVersion::tls1_2;
   Duration handshake_timeout = std::chrono::seconds(10);
-  bool session_tickets = true;
-  std::string client_ca_file;  // PEM CAs client certificates must chain to
+  bool session_tickets = true;  // tls.session_tickets
+  std::string client_ca_file;   // PEM CAs client certificates must chain to
   enum class ClientAuth { none, optional, required };
   ClientAuth client_auth = ClientAuth::none;
 };
 
-// `upstream_tls:`: how https:// upstreams are verified, and the client certificate shown to them.
+// `upstream_tls:`: how https:// upstreams (top-level and routes[].upstream) are verified.
 struct UpstreamTls {
   std::string ca_file;      // empty: the system's CAs
   std::string server_name;  // empty: the upstream URL's host (SNI and name verification)
-  std::string cert_file, key_file;  // both or neither
+  std::string cert_file, key_file;  // client certificate for mTLS to the service: both or neither
 };
 
 struct TokenSource {
@@ -104,7 +104,8 @@ struct Provider {
   std::vector<ClaimHeader> claims_to_headers;
   std::string forward_payload_header;
   bool forward_token = true;
-  // Tokens must carry cnf.x5t#S256 (RFC 8705): a stolen one is useless without the client's key.
+  // RFC 8705 certificate-bound tokens: every token must carry cnf.x5t#S256 matching the
+  // connection's client certificate (a bound token is checked whatever this says).
   bool require_certificate_binding = false;
 
   bool requires_exp() const;
@@ -192,9 +193,11 @@ struct Config {
   // Set for a file whose only key is `development:`; nothing else in this Config is then read.
   std::optional<Development> development;
   ListenAddress listen;
+  std::optional<TlsListener> tls;  // the proxy listener's TLS; unset: plain HTTP
   ListenAddress admin_listen;  // admin.listen, or the top-level admin_listen (its older spelling)
   AdminConfig admin;
   UpstreamUrl upstream;  // unset (empty host) when there is no proxy: forward_auth alone
+  UpstreamTls upstream_tls;  // for every https:// upstream, top-level or per route
   // The proxy listener runs: a top-level upstream is set. False only for a forward-auth-only file.
   bool proxy = true;
   std::optional<ForwardAuth> forward_auth;
@@ -218,5 +221,7 @@ struct Config {
 };
 
 std::string_view auth_mode_name(AuthMode m);
+std::string_view tls_version_name(TlsVersion v);  // "1.2", "1.3": as written in the config
+std::string_view client_auth_name(TlsListener::ClientAuth a);
 
 }  // namespace jwtgate::config

@@ -154,6 +154,7 @@ void listen_address(core::JsonWriter& w, const ListenAddress& a) {
 void upstream_url(core::JsonWriter& w, const UpstreamUrl& u) {
   w.begin_object();
   w.key("url"); url(w, u.text);
+  w.key("scheme"); w.string(u.tls ? "https" : "http");
   w.key("host"); w.string(valid_utf8(u.host));
   w.key("port"); w.number(u.port);
   w.end_object();
@@ -244,6 +245,7 @@ void provider(core::JsonWriter& w, const Provider& p) {
   w.end_array();
   w.key("forward_payload_header"); string_or_null(w, p.forward_payload_header);
   w.key("forward_token"); w.boolean(p.forward_token);
+  w.key("require_certificate_binding"); w.boolean(p.require_certificate_binding);
   w.end_object();
 }
 
@@ -267,6 +269,29 @@ void route(core::JsonWriter& w, const Route& r) {
   w.key("upstream");
   if (r.upstream) upstream_url(w, *r.upstream);
   else w.null();
+  w.end_object();
+}
+
+// File paths only: the certificates and keys themselves are never read into a Config.
+void tls_listener(core::JsonWriter& w, const TlsListener& t) {
+  w.begin_object();
+  w.key("cert_file"); w.string(valid_utf8(t.cert_file));
+  w.key("key_file"); w.string(valid_utf8(t.key_file));
+  w.key("min_version"); w.string(tls_version_name(t.min_version));
+  w.key("handshake_timeout"); duration(w, t.handshake_timeout);
+  w.key("session_tickets"); w.boolean(t.session_tickets);
+  w.key("client_ca_file"); string_or_null(w, t.client_ca_file);
+  w.key("client_auth"); w.string(client_auth_name(t.client_auth));
+  w.end_object();
+}
+
+// null members: the defaults (system CAs, the URL's host, no client certificate).
+void upstream_tls(core::JsonWriter& w, const UpstreamTls& u) {
+  w.begin_object();
+  w.key("ca_file"); string_or_null(w, u.ca_file);
+  w.key("server_name"); string_or_null(w, u.server_name);
+  w.key("cert_file"); string_or_null(w, u.cert_file);
+  w.key("key_file"); string_or_null(w, u.key_file);
   w.end_object();
 }
 
@@ -421,6 +446,10 @@ std::string effective_config_json(const Config& config) {
   w.key("listen");
   if (config.proxy) listen_address(w, config.listen);
   else w.null();
+  // null: plain HTTP on listen (or no proxy listener).
+  w.key("tls");
+  if (config.proxy && config.tls) tls_listener(w, *config.tls);
+  else w.null();
   w.key("admin_listen"); listen_address(w, config.admin_listen);
   w.key("admin");
   w.begin_object();
@@ -431,15 +460,9 @@ std::string effective_config_json(const Config& config) {
   w.key("idle_timeout"); duration(w, config.admin.idle_timeout);
   w.end_object();
   w.key("upstream");
-  if (config.proxy) {
-    w.begin_object();
-    w.key("url"); url(w, config.upstream.text);
-    w.key("host"); w.string(valid_utf8(config.upstream.host));
-    w.key("port"); w.number(config.upstream.port);
-    w.end_object();
-  } else {
-    w.null();
-  }
+  if (config.proxy) upstream_url(w, config.upstream);
+  else w.null();
+  w.key("upstream_tls"); upstream_tls(w, config.upstream_tls);
   w.key("forward_auth");
   if (const auto& fa = config.forward_auth) {
     w.begin_object();

@@ -107,7 +107,7 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
   }
   if (!r.mapping(root, "", {"listen", "admin_listen", "upstream", "workers", "providers", "routes",
                             "routes_case_sensitive", "forward_override_headers", "watch_config", "limits", "log", "admin",
-                            "development", "forward_auth"})) {
+                            "development", "forward_auth", "tls", "upstream_tls"})) {
     return;
   }
   std::string why;
@@ -145,6 +145,7 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
             "forward_auth.listen (set upstream to run the proxy as well)");
   }
   if (auto n = root["forward_auth"]) read_forward_auth(r, n, config);
+  if (auto n = root["tls"]) read_tls(r, n, config);
 
   if (auto n = root["workers"]) {
     if (n.IsScalar() && n.Scalar() == "auto") config.workers = 0;
@@ -179,6 +180,8 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
   } else {
     config.routes.push_back(Route{"/", {}, AuthMode::required, {}, {}, {}});
   }
+  if (auto n = root["upstream_tls"]) read_upstream_tls(r, n, config);
+  if (auto n = root["providers"]) check_certificate_binding(r, n, config);
   if (auto n = root["watch_config"]) {
     if (auto v = r.boolean(n, "watch_config")) config.watch_config = *v;
   }

@@ -348,7 +348,8 @@ void read_claims_to_headers(YamlReader& r, const YAML::Node& node, const Path& p
 void read_provider(YamlReader& r, const YAML::Node& node, const Path& path, const LoadOptions& options, Provider& p) {
   if (!r.mapping(node, path, {"name", "issuer", "audiences", "algorithms", "jwks", "hmac_secret_file", "hmac_secret_env",
                               "hmac_secret_kid", "clock_skew", "max_token_lifetime", "require_claims", "token_sources",
-                              "claims_to_headers", "forward_payload_header", "forward_token"})) {
+                              "claims_to_headers", "forward_payload_header", "forward_token",
+                              "require_certificate_binding"})) {
     return;
   }
   if (auto n = node["name"]) {
@@ -437,6 +438,9 @@ void read_provider(YamlReader& r, const YAML::Node& node, const Path& path, cons
   }
   if (auto n = node["forward_token"]) {
     if (auto v = r.boolean(n, path + ".forward_token")) p.forward_token = *v;
+  }
+  if (auto n = node["require_certificate_binding"]) {
+    if (auto v = r.boolean(n, path + ".require_certificate_binding")) p.require_certificate_binding = *v;
   }
 }
 

@@ -29,6 +29,15 @@ void read_development(YamlReader& r, const YAML::Node& root, Config& config);
 // runs) or the admin listener.
 void read_forward_auth(YamlReader& r, const YAML::Node& node, Config& config);
 
+// The tls: section (TLS on the proxy listener). Read after listen and upstream: a file without
+// a proxy listener (forward_auth alone) has nothing for it to apply to.
+void read_tls(YamlReader& r, const YAML::Node& node, Config& config);
+// The upstream_tls: section. Read after upstream and routes: it warns when no upstream is https://.
+void read_upstream_tls(YamlReader& r, const YAML::Node& node, Config& config);
+// Providers with require_certificate_binding need client certificates on the proxy listener.
+// `providers`: the providers: node, for positions.
+void check_certificate_binding(YamlReader& r, const YAML::Node& providers, const Config& config);
+
 // Why a path prefix (routes[].prefix, forward_auth.path_prefix) cannot be compared with
 // normalized request paths, or empty when it can.
 std::string path_prefix_problem(const std::string& prefix);

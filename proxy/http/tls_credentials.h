@@ -1,5 +1,6 @@
-// A certificate chain and its private key, read from PEM files: what a TLS listener presents,
-// or the client certificate shown to an upstream.
+// Reading the PEM files TLS needs: a certificate chain with its private key (the proxy listener's
+// tls.cert_file/key_file, the upstream client certificate) and CA bundles (tls.client_ca_file,
+// upstream_tls.ca_file). Used at start-up, on reload and by check-config.
 #pragma once
 
 #include <cstdint>
@@ -19,11 +20,13 @@ struct TlsCredentials {
 };
 
 // Reads a PEM certificate chain and private key; error (why, naming the file) when unreadable,
-// not PEM, empty, or when the key does not match the leaf's public key.
+// not PEM, empty, or when the key does not match the leaf's public key. Leaves OpenSSL's error
+// queue empty, so a TLS connection on the same thread never reads a stale error.
 std::optional<TlsCredentials> load_tls_credentials(const std::string& cert_file, const std::string& key_file,
                                                    std::string& error);
 
-// A PEM CA bundle (client_ca_file, upstream_tls.ca_file); empty with `error` on failure.
+// PEM CA bundle for client_ca_file / upstream_tls.ca_file: empty, with `error` set, on failure
+// (an unreadable file, a certificate that does not parse, or no certificate at all).
 std::vector<core::X509Ptr> load_ca_file(const std::string& file, std::string& error);
 
 }  // namespace jwtgate::proxy

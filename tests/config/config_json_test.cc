@@ -106,6 +106,7 @@ TEST_CASE("a minimal config shows every default") {
     "host": "0.0.0.0",
     "port": 8080
   },
+  "tls": null,
   "admin_listen": {
     "address": "127.0.0.1:9901",
     "host": "127.0.0.1",
@@ -120,8 +121,15 @@ TEST_CASE("a minimal config shows every default") {
   },
   "upstream": {
     "url": "http://127.0.0.1:3000",
+    "scheme": "http",
     "host": "127.0.0.1",
     "port": 3000
+  },
+  "upstream_tls": {
+    "ca_file": null,
+    "server_name": null,
+    "cert_file": null,
+    "key_file": null
   },
   "forward_auth": null,
   "workers": "auto",
@@ -168,7 +176,8 @@ TEST_CASE("a minimal config shows every default") {
       ],
       "claims_to_headers": [],
       "forward_payload_header": null,
-      "forward_token": true
+      "forward_token": true,
+      "require_certificate_binding": false
     }
   ],
   "routes": [
@@ -219,6 +228,7 @@ TEST_CASE("the full schema renders every field in the configured order") {
     "host": "127.0.0.1",
     "port": 18080
   },
+  "tls": null,
   "admin_listen": {
     "address": "[::1]:19901",
     "host": "::1",
@@ -233,8 +243,15 @@ TEST_CASE("the full schema renders every field in the configured order") {
   },
   "upstream": {
     "url": "http://orders:3000/",
+    "scheme": "http",
     "host": "orders",
     "port": 3000
+  },
+  "upstream_tls": {
+    "ca_file": null,
+    "server_name": null,
+    "cert_file": null,
+    "key_file": null
   },
   "forward_auth": null,
   "workers": 3,
@@ -299,7 +316,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
         }
       ],
       "forward_payload_header": "X-Jwt-Payload",
-      "forward_token": false
+      "forward_token": false,
+      "require_certificate_binding": false
     },
     {
       "name": "partner",
@@ -343,7 +361,8 @@ TEST_CASE("the full schema renders every field in the configured order") {
       ],
       "claims_to_headers": [],
       "forward_payload_header": null,
-      "forward_token": true
+      "forward_token": true,
+      "require_certificate_binding": false
     }
   ],
   "routes": [
@@ -395,6 +414,7 @@ TEST_CASE("the full schema renders every field in the configured order") {
       "providers": null,
       "upstream": {
         "url": "http://inventory:3001/",
+        "scheme": "http",
         "host": "inventory",
         "port": 3001
       }
@@ -508,4 +528,55 @@ TEST_CASE("the output stays valid JSON whatever bytes the config holds") {
   CHECK(contains(json, "\"bad\xef\xbf\xbd\xef\xbf\xbd(utf8\\u0001\""));
   check_valid_json(json);
   check_python_round_trip(json);
+}
+
+TEST_CASE("tls, upstream_tls, https upstreams and require_certificate_binding are shown, as paths and names") {
+  std::string yaml = kMinimal;
+  replace_all(yaml, "upstream: http://127.0.0.1:3000", "upstream: https://orders.internal");
+  yaml += "    require_certificate_binding: true\n"
+          "tls:\n  cert_file: /etc/jwtgate/tls.crt\n  key_file: /etc/jwtgate/tls.key\n  min_version: 1.3\n"
+          "  handshake_timeout: 2s\n  session_tickets: false\n  client_ca_file: /etc/jwtgate/clients.pem\n"
+          "  client_auth: optional\n"
+          "upstream_tls:\n  ca_file: /etc/jwtgate/upstream-ca.pem\n  server_name: orders.svc\n"
+          "  cert_file: /etc/jwtgate/client.crt\n  key_file: /etc/jwtgate/client.key\n"
+          "routes:\n  - prefix: /a\n    upstream: https://inventory:8443\n  - prefix: /\n";
+  const std::string json = effective_config_json(load_ok(yaml));
+  CHECK_MESSAGE(contains(json, R"(  "tls": {
+    "cert_file": "/etc/jwtgate/tls.crt",
+    "key_file": "/etc/jwtgate/tls.key",
+    "min_version": "1.3",
+    "handshake_timeout": "2s",
+    "session_tickets": false,
+    "client_ca_file": "/etc/jwtgate/clients.pem",
+    "client_auth": "optional"
+  },
+  "admin_listen": {)"), json);
+  CHECK_MESSAGE(contains(json, R"(  "upstream": {
+    "url": "https://orders.internal",
+    "scheme": "https",
+    "host": "orders.internal",
+    "port": 443
+  },
+  "upstream_tls": {
+    "ca_file": "/etc/jwtgate/upstream-ca.pem",
+    "server_name": "orders.svc",
+    "cert_file": "/etc/jwtgate/client.crt",
+    "key_file": "/etc/jwtgate/client.key"
+  },)"), json);
+  CHECK(contains(json, R"("require_certificate_binding": true)"));
+  CHECK(contains(json, R"("url": "https://inventory:8443",
+        "scheme": "https",
+        "host": "inventory",
+        "port": 8443)"));
+  check_valid_json(json);
+  check_python_round_trip(json);
+
+  // Defaults: 1.2, 10s, tickets on, no client certificates.
+  const std::string plain = effective_config_json(
+      load_ok(kMinimal + "tls:\n  cert_file: /c.pem\n  key_file: /k.pem\n"));
+  CHECK(contains(plain, R"("min_version": "1.2",
+    "handshake_timeout": "10s",
+    "session_tickets": true,
+    "client_ca_file": null,
+    "client_auth": "none")"));
 }

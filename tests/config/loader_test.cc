@@ -292,10 +292,10 @@ TEST_CASE("routes[].upstream takes the top-level upstream's syntax; errors name 
   CHECK(same.diagnostics.count(Diagnostic::Severity::warning) == 0);
 
   struct Case { const char* value; const char* reason; };
-  for (Case c : {Case{"https://orders", "https upstreams are not supported"}, Case{"orders:3000", "expected an http:// URL"},
+  for (Case c : {Case{"ftp://orders", "expected an http:// or https:// URL"}, Case{"orders:3000", "expected an http:// or https:// URL"},
                  Case{"http://orders:3000/v1", "paths, queries and credentials are not supported"},
                  Case{"http://orders:99999", "port from 1 to 65535"}, Case{"http://bad_host", "is not a host name"},
-                 Case{"\"\"", "expected an http:// URL"}, Case{"{url: http://orders}", "routes[1].upstream: expected"}}) {
+                 Case{"\"\"", "expected an http:// or https:// URL"}, Case{"{url: http://orders}", "routes[1].upstream: expected"}}) {
     LoadResult r = load(kMinimal + "routes:\n  - prefix: /a\n  - prefix: /\n    upstream: " + c.value + "\n");
     CHECK_FALSE(r.config);
     CHECK_MESSAGE(has(r, "test.yaml:12:15: error: routes[1].upstream: "), text(r));
@@ -568,7 +568,7 @@ TEST_CASE("listen addresses and the upstream URL are validated") {
     CAPTURE(std::string(bad));
     CHECK(has(load(kMinimal + "listen: \"" + bad + "\"\n"), "error: listen:"));
   }
-  for (const char* bad : {"https://a:1", "127.0.0.1:3000", "http://a:1/path", "http://user@a:1", "http://a:99999", "http://:80"}) {
+  for (const char* bad : {"ftp://a:1", "https://a:0", "https://", "127.0.0.1:3000", "http://a:1/path", "http://user@a:1", "http://a:99999", "http://:80"}) {
     CAPTURE(std::string(bad));
     std::string y = kMinimal;
     y.replace(y.find("http://127.0.0.1:3000"), 21, bad);
@@ -761,7 +761,7 @@ TEST_CASE("development: alone is the development default; beside any other key i
     CHECK(has(r, "test.yaml:2:1: error: development: runs the development default and cannot be combined with " + key +
                      "; remove one"));
   }
-  CHECK(has(load("development: {upstream: ftp://x}\n"), "development.upstream: expected an http:// URL"));
+  CHECK(has(load("development: {upstream: ftp://x}\n"), "development.upstream: expected an http:// or https:// URL"));
   CHECK(has(load("development: yes\n"), "development: expected a mapping"));
   CHECK(has(load("developmnt: {}\n"), "did you mean \"development\"?"));
 }
