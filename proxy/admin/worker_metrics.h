@@ -31,7 +31,7 @@ std::string_view outcome_name(Outcome o);
 enum class Mode : std::uint8_t { proxy, forward_auth, count };
 std::string_view mode_name(Mode m);
 
-inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(core::Reason::keys_unavailable) + 1;
+inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(core::kLastReason) + 1;
 
 struct RouteCounters {
   std::array<std::array<Counter, static_cast<std::size_t>(Outcome::count)>, static_cast<std::size_t>(Mode::count)>
