@@ -82,6 +82,8 @@ struct Provider {
   std::vector<ClaimHeader> claims_to_headers;
   std::string forward_payload_header;
   bool forward_token = true;
+  // RFC 8705 §3: refuse unbound tokens, so a stolen token is useless without the client's key.
+  bool require_certificate_binding = false;
 
   bool requires_exp() const;
 };
