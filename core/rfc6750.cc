@@ -29,7 +29,10 @@ HttpError http_error(Reason r) noexcept {
     case Reason::bad_issuer:
     case Reason::bad_audience:
     case Reason::missing_claim:
-    case Reason::invalid_claim: return {401, "invalid_token"};
+    case Reason::invalid_claim:
+    // RFC 8705 §3: a bound token used without its certificate is an invalid token (401), so a
+    // client learns to present the certificate, not that it lacks a scope.
+    case Reason::certificate_binding: return {401, "invalid_token"};
   }
   return {401, "invalid_token"};
 }

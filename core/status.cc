@@ -38,6 +38,7 @@ std::string_view reason_name(Reason r) noexcept {
     case Reason::insufficient_scope: return "insufficient_scope";
     case Reason::claim_mismatch: return "claim_mismatch";
     case Reason::keys_unavailable: return "keys_unavailable";
+    case Reason::certificate_binding: return "certificate_binding";
   }
   return "unknown";
 }

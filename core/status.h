@@ -34,7 +34,12 @@ enum class Reason : std::uint8_t {
   insufficient_scope,
   claim_mismatch,     // a required claim value is absent
   keys_unavailable,   // the provider has no usable key set yet
+  // The token is bound to a client certificate (cnf.x5t#S256, RFC 8705 §3) that this connection
+  // did not present, or the provider requires binding and the token is unbound.
+  certificate_binding,
 };
+// The last Reason, for tables indexed by reason (metrics): keep it the last enumerator.
+inline constexpr Reason kLastReason = Reason::certificate_binding;
 
 // Stable snake_case name, e.g. "bad_signature". Part of the public interface (metrics, logs).
 std::string_view reason_name(Reason r) noexcept;

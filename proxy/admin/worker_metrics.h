@@ -36,7 +36,7 @@ enum class TlsHandshakeResult : std::uint8_t { success, failure, timeout, count 
 std::string_view tls_handshake_result_name(TlsHandshakeResult r);
 inline constexpr std::string_view kTlsVersionLabels[] = {"TLSv1.2", "TLSv1.3", "none"};
 
-inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(core::Reason::keys_unavailable) + 1;
+inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(core::kLastReason) + 1;
 
 struct RouteCounters {
   std::array<std::array<Counter, static_cast<std::size_t>(Outcome::count)>, static_cast<std::size_t>(Mode::count)>

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/base64url.h"
+#include "core/certificate_binding.h"
 #include "core/claims.h"
 #include "core/json_object.h"
 #include "proxy/http/token_extractor.h"
@@ -64,6 +65,9 @@ core::Status Authenticator::verify_fresh(const config::Route& route, std::string
   if (core::Status s = core::verify_token_signature(scratch_, *keys, provider.policy.algorithms); !s) return s;
   const core::Claims claims(scratch_.payload());
   if (core::Status s = core::check_claims(claims, provider.policy.claims, now); !s) return s;
+  std::string_view x5t;
+  if (core::Status s = core::read_certificate_binding(scratch_.payload(), x5t); !s) return s;
+  out.x5t_s256 = std::string(x5t);
 
   // Types were checked by check_claims, so these only read.
   core::read_numeric_date(claims, "exp", out.exp);
@@ -92,10 +96,18 @@ core::Status Authenticator::verify_fresh(const config::Route& route, std::string
   return core::Status::Ok();
 }
 
-core::Status Authenticator::check_route(const config::Route& route, const VerifiedToken& v, std::int64_t now) const {
+core::Status Authenticator::check_route(const config::Route& route, const VerifiedToken& v, std::int64_t now,
+                                        std::string_view client_cert_thumbprint) const {
   const ProviderRuntime& provider = config_->providers[v.provider];
   if (!route.accepts_provider(provider.config.name)) {
     return {core::Reason::bad_issuer, "the token's issuer is not accepted on this route"};
+  }
+  // Per request, cached verdicts included: the binding belongs to the token, the certificate to
+  // the connection. Before scopes, since a token this client may not use at all says so first.
+  if (core::Status s = core::check_certificate_binding(v.x5t_s256, client_cert_thumbprint,
+                                                       provider.config.require_certificate_binding);
+      !s) {
+    return s;
   }
   if (core::Status s = core::check_validity_window(v.exp, v.nbf, now, provider.policy.claims.clock_skew_seconds); !s) {
     return s;
@@ -116,7 +128,7 @@ core::Status Authenticator::check_route(const config::Route& route, const Verifi
 }
 
 AuthResult Authenticator::authenticate(const config::Route& route, const HeaderList& headers, std::string_view query,
-                                       std::int64_t now) {
+                                       std::int64_t now, std::string_view client_cert_thumbprint) {
   AuthResult result;
   if (route.auth == config::AuthMode::none) return result;
 
@@ -134,11 +146,12 @@ AuthResult Authenticator::authenticate(const config::Route& route, const HeaderL
     return result;
   }
   result.digest = core::token_digest(token.token);
-  decide(route, token, now, result);
+  decide(route, token, now, client_cert_thumbprint, result);
   return result;
 }
 
-void Authenticator::decide(const config::Route& route, const ExtractedToken& token, std::int64_t now, AuthResult& result) {
+void Authenticator::decide(const config::Route& route, const ExtractedToken& token, std::int64_t now,
+                           std::string_view client_cert_thumbprint, AuthResult& result) {
   const VerifiedToken* verified = result.digest ? cache_.find(*result.digest) : nullptr;
   VerifiedToken fresh;
   if (verified) {
@@ -153,7 +166,7 @@ void Authenticator::decide(const config::Route& route, const ExtractedToken& tok
     verified = result.digest ? cache_.insert(*result.digest, std::move(fresh)) : nullptr;
     if (!verified) verified = &fresh;
   }
-  if (core::Status s = check_route(route, *verified, now); !s) {
+  if (core::Status s = check_route(route, *verified, now, client_cert_thumbprint); !s) {
     result.status = std::move(s);
     return;
   }

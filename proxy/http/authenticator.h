@@ -1,6 +1,7 @@
 // The verdict for one request on one route: find the token, pick the provider its iss names,
-// verify it with that provider's keys alone (or find it in the verified-token cache), check the
-// route's scopes and claims, and say which headers to add. One per worker; never blocks.
+// verify it with that provider's keys alone (or find it in the verified-token cache), check its
+// certificate binding against the connection's client certificate, the route's scopes and
+// claims, and say which headers to add. One per worker; never blocks.
 #pragma once
 
 #include <cstdint>
@@ -41,16 +42,20 @@ class Authenticator {
   // A provider's current key set (nullptr: not loaded yet). Drops its cached tokens.
   void set_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys);
 
+  // `client_cert_thumbprint`: the x5t#S256 of the connection's client certificate (see
+  // core::certificate_thumbprint), empty when the connection presented none.
   AuthResult authenticate(const config::Route& route, const HeaderList& headers, std::string_view query,
-                          std::int64_t now);
+                          std::int64_t now, std::string_view client_cert_thumbprint);
 
   const RuntimeConfig& config() const { return *config_; }
   std::size_t cache_size() const { return cache_.size(); }
 
  private:
-  void decide(const config::Route& route, const ExtractedToken& token, std::int64_t now, AuthResult& result);
+  void decide(const config::Route& route, const ExtractedToken& token, std::int64_t now,
+              std::string_view client_cert_thumbprint, AuthResult& result);
   core::Status verify_fresh(const config::Route& route, std::string_view token, std::int64_t now, VerifiedToken& out);
-  core::Status check_route(const config::Route& route, const VerifiedToken& v, std::int64_t now) const;
+  core::Status check_route(const config::Route& route, const VerifiedToken& v, std::int64_t now,
+                           std::string_view client_cert_thumbprint) const;
   int select_provider(const config::Route& route, const core::Token& token, core::Status& error) const;
 
   std::shared_ptr<const RuntimeConfig> config_;

@@ -641,12 +641,14 @@ void ClientConnection::authorize() {
   const bool body = expects_body();
   const bool can_keep_alive = answer_keeps_alive();
   const std::uint64_t t0 = uv_hrtime();
-  AuthResult auth = gen_->authenticator->authenticate(*route_, headers_, target_.query, worker_.now_seconds());
+  AuthResult auth =
+      gen_->authenticator->authenticate(*route_, headers_, target_.query, worker_.now_seconds(), std::string_view{});
   const config::Route* auth_route = route_;
   if (also_route_ && auth.status.ok()) {
     // Matched without case, the path has another exact-case route: both readings must pass, and
     // a verified identity from either is forwarded.
-    AuthResult exact = gen_->authenticator->authenticate(*also_route_, headers_, target_.query, worker_.now_seconds());
+    AuthResult exact =
+        gen_->authenticator->authenticate(*also_route_, headers_, target_.query, worker_.now_seconds(), std::string_view{});
     if (!exact.status.ok() || (exact.authenticated && !auth.authenticated)) {
       auth = std::move(exact);
       auth_route = also_route_;

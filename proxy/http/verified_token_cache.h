@@ -28,6 +28,9 @@ struct VerifiedToken {
   std::vector<std::optional<std::string>> claim_headers;
   std::string payload_header;  // base64url payload, when the provider forwards it
   std::string sub, jti;        // for the access log (strings only; truncated)
+  // The token's cnf.x5t#S256 (RFC 8705), empty when unbound: the binding travels with the token,
+  // so each request, cache hits included, is checked against its own connection's certificate.
+  std::string x5t_s256;
 };
 
 class VerifiedTokenCache {

@@ -18,17 +18,22 @@ TEST_CASE("reasons map to HTTP status and RFC 6750 error codes") {
   CHECK(http_error(Reason::multiple_tokens).http_status == 400);
   CHECK(http_error(Reason::multiple_tokens).error_code == "invalid_request");
   CHECK(http_error(Reason::keys_unavailable).http_status == 503);
+  CHECK(http_error(Reason::certificate_binding).http_status == 401);
+  CHECK(http_error(Reason::certificate_binding).error_code == "invalid_token");
 }
 
 TEST_CASE("every reason has a distinct stable name") {
   std::set<std::string_view> names;
-  for (int i = 0; i <= static_cast<int>(Reason::keys_unavailable); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastReason); ++i) {
     auto name = reason_name(static_cast<Reason>(i));
     CHECK(name != "unknown");
     CHECK(names.insert(name).second);
   }
   CHECK(reason_name(Reason::bad_signature) == "bad_signature");
   CHECK(reason_name(Reason::unknown_kid) == "unknown_kid");
+  CHECK(reason_name(Reason::certificate_binding) == "certificate_binding");
+  // One past the last reason has no name: kLastReason really is the last.
+  CHECK(reason_name(static_cast<Reason>(static_cast<int>(kLastReason) + 1)) == "unknown");
 }
 
 TEST_CASE("WWW-Authenticate carries no error attribute when no token was sent") {

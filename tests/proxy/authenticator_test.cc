@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
 #include "config/loader.h"
+#include "core/certificate_binding.h"
+#include "core/rfc6750.h"
 #include "proxy/http/authenticator.h"
 #include "tests/support/tokens.h"
 
@@ -11,11 +13,13 @@ using proxy::HeaderList;
 
 namespace {
 
-std::shared_ptr<const proxy::RuntimeConfig> runtime(const std::string& yaml) {
+// `bound_provider`: the provider (by index) that gets require_certificate_binding, -1 for none.
+std::shared_ptr<const proxy::RuntimeConfig> runtime(const std::string& yaml, int bound_provider = -1) {
   config::LoadOptions o;
   o.check_secrets = false;
   auto r = config::load_config(yaml, "test.yaml", o);
   REQUIRE_MESSAGE(r.config, r.diagnostics.format());
+  if (bound_provider >= 0) r.config->providers.at(static_cast<std::size_t>(bound_provider)).require_certificate_binding = true;
   return std::make_shared<const proxy::RuntimeConfig>(std::move(*r.config));
 }
 
@@ -54,11 +58,12 @@ HeaderList bearer(const std::string& token) {
 }
 
 struct Fixture {
-  std::shared_ptr<const proxy::RuntimeConfig> rc = runtime(kYaml);
+  explicit Fixture(int bound_provider = -1) : rc(runtime(kYaml, bound_provider)) { install_keys(); }
+  std::shared_ptr<const proxy::RuntimeConfig> rc;
   TestKey main = make_key(core::Alg::ES256, "m1");
   TestKey partner = make_key(core::Alg::EdDSA, "p1");
   Authenticator auth{rc, 64};
-  Fixture() {
+  void install_keys() {
     auth.set_keys(0, std::make_shared<core::KeySet>(std::move(main.keys)));
     auth.set_keys(1, std::make_shared<core::KeySet>(std::move(partner.keys)));
   }
@@ -76,7 +81,7 @@ struct Fixture {
 TEST_CASE("a valid token passes with its claims as headers; a second use hits the cache") {
   Fixture f;
   const std::string token = f.main_token(R"("realm_access":{"roles":["a","b"]})");
-  auto r = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow);
+  auto r = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, {});
   REQUIRE_MESSAGE(r.status.ok(), r.status.detail());
   CHECK(r.authenticated);
   CHECK_FALSE(r.cache_hit);
@@ -85,7 +90,7 @@ TEST_CASE("a valid token passes with its claims as headers; a second use hits th
   CHECK(r.add_headers[0].value == "alice");
   CHECK(r.add_headers[1].value == "a,b");
   CHECK(r.add_headers[2].name == "X-Payload");
-  auto again = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow + 10);
+  auto again = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow + 10, {});
   CHECK(again.status.ok());
   CHECK(again.cache_hit);
   CHECK(again.add_headers.size() == 3);
@@ -94,26 +99,26 @@ TEST_CASE("a valid token passes with its claims as headers; a second use hits th
 TEST_CASE("a cache hit still checks exp, and key changes empty the cache") {
   Fixture f;
   const std::string token = f.main_token();
-  REQUIRE(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow).status.ok());
+  REQUIRE(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, {}).status.ok());
   CHECK(f.auth.cache_size() == 1);
-  auto late = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow + 300 + 30);
+  auto late = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow + 300 + 30, {});
   CHECK(late.cache_hit);
   CHECK(late.status.reason() == core::Reason::expired);
   TestKey rotated = make_key(core::Alg::ES256, "m2");
   f.auth.set_keys(0, std::make_shared<core::KeySet>(std::move(rotated.keys)));
   CHECK(f.auth.cache_size() == 0);
-  CHECK(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow).status.reason() == core::Reason::unknown_kid);
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, {}).status.reason() == core::Reason::unknown_kid);
 }
 
 TEST_CASE("auth modes: none ignores tokens, optional passes without one but not with a bad one") {
   Fixture f;
-  CHECK(f.auth.authenticate(f.route("/public"), bearer("garbage"), "", kNow).status.ok());
-  CHECK_FALSE(f.auth.authenticate(f.route("/public"), bearer(f.main_token()), "", kNow).authenticated);
-  auto anon = f.auth.authenticate(f.route("/maybe"), HeaderList(), "", kNow);
+  CHECK(f.auth.authenticate(f.route("/public"), bearer("garbage"), "", kNow, {}).status.ok());
+  CHECK_FALSE(f.auth.authenticate(f.route("/public"), bearer(f.main_token()), "", kNow, {}).authenticated);
+  auto anon = f.auth.authenticate(f.route("/maybe"), HeaderList(), "", kNow, {});
   CHECK(anon.status.ok());
   CHECK_FALSE(anon.authenticated);
-  CHECK(f.auth.authenticate(f.route("/maybe"), bearer("a.b.c"), "", kNow).status.reason() == core::Reason::malformed);
-  CHECK(f.auth.authenticate(f.route("/x"), HeaderList(), "", kNow).status.reason() == core::Reason::missing_token);
+  CHECK(f.auth.authenticate(f.route("/maybe"), bearer("a.b.c"), "", kNow, {}).status.reason() == core::Reason::malformed);
+  CHECK(f.auth.authenticate(f.route("/x"), HeaderList(), "", kNow, {}).status.reason() == core::Reason::missing_token);
 }
 
 TEST_CASE("route scopes and claims are enforced, from the cache too") {
@@ -121,39 +126,140 @@ TEST_CASE("route scopes and claims are enforced, from the cache too") {
   const std::string weak = f.main_token(R"("scope":"read","realm_access":{"roles":["boss"]})");
   const std::string strong = f.main_token(R"("scope":"read admin","realm_access":{"roles":["boss"]})");
   const std::string wrong_role = f.main_token(R"("scope":"admin","realm_access":{"roles":["user"]})");
-  CHECK(f.auth.authenticate(f.route("/admin"), bearer(weak), "", kNow).status.reason() == core::Reason::insufficient_scope);
-  CHECK(f.auth.authenticate(f.route("/admin"), bearer(strong), "", kNow).status.ok());
-  CHECK(f.auth.authenticate(f.route("/admin"), bearer(wrong_role), "", kNow).status.reason() == core::Reason::claim_mismatch);
+  CHECK(f.auth.authenticate(f.route("/admin"), bearer(weak), "", kNow, {}).status.reason() == core::Reason::insufficient_scope);
+  CHECK(f.auth.authenticate(f.route("/admin"), bearer(strong), "", kNow, {}).status.ok());
+  CHECK(f.auth.authenticate(f.route("/admin"), bearer(wrong_role), "", kNow, {}).status.reason() == core::Reason::claim_mismatch);
   // weak is now cached from /admin; it still passes the catch-all and still fails /admin.
-  CHECK(f.auth.authenticate(f.route("/x"), bearer(weak), "", kNow).status.ok());
-  CHECK(f.auth.authenticate(f.route("/admin"), bearer(weak), "", kNow).status.reason() == core::Reason::insufficient_scope);
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(weak), "", kNow, {}).status.ok());
+  CHECK(f.auth.authenticate(f.route("/admin"), bearer(weak), "", kNow, {}).status.reason() == core::Reason::insufficient_scope);
 }
 
 TEST_CASE("the token's iss selects the provider, and only that provider's keys verify it") {
   Fixture f;
-  auto p = f.auth.authenticate(f.route("/x"), bearer(f.partner_token()), "", kNow);
+  auto p = f.auth.authenticate(f.route("/x"), bearer(f.partner_token()), "", kNow, {});
   REQUIRE_MESSAGE(p.status.ok(), p.status.detail());
   CHECK(p.provider == 1);
   // partner has forward_token: false; the token came in the route's first source (Authorization).
   CHECK(p.strip_sources == 1);
   CHECK(f.auth.config().route_token_sources[f.auth.config().routes.index_of(&f.route("/x"))][0].name == "Authorization");
-  CHECK(f.auth.authenticate(f.route("/main-only"), bearer(f.partner_token()), "", kNow).status.reason() ==
+  CHECK(f.auth.authenticate(f.route("/main-only"), bearer(f.partner_token()), "", kNow, {}).status.reason() ==
         core::Reason::bad_issuer);
   // A token claiming the partner's issuer but signed by main's key.
   const std::string forged = signed_token(header_for(f.main),
                                           R"({"iss":"https://partner.test/","aud":"api","exp":)" + std::to_string(kNow + 60) + "}",
                                           f.main);
-  CHECK_FALSE(f.auth.authenticate(f.route("/x"), bearer(forged), "", kNow).status.ok());
+  CHECK_FALSE(f.auth.authenticate(f.route("/x"), bearer(forged), "", kNow, {}).status.ok());
   // An unknown issuer.
   const std::string stranger = signed_token(header_for(f.main),
                                             R"({"iss":"https://evil.test/","aud":"api","exp":)" + std::to_string(kNow + 60) + "}",
                                             f.main);
-  CHECK(f.auth.authenticate(f.route("/x"), bearer(stranger), "", kNow).status.reason() == core::Reason::bad_issuer);
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(stranger), "", kNow, {}).status.reason() == core::Reason::bad_issuer);
 }
 
 TEST_CASE("a provider without keys answers keys_unavailable") {
   Fixture f;
   f.auth.set_keys(0, nullptr);
-  CHECK(f.auth.authenticate(f.route("/x"), bearer(f.main_token()), "", kNow).status.reason() ==
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(f.main_token()), "", kNow, {}).status.reason() ==
         core::Reason::keys_unavailable);
+}
+
+namespace {
+
+// Thumbprints of two client certificates (any bytes stand for a DER here; core's tests check
+// the thumbprint of a real certificate).
+const std::string kCertA = core::certificate_thumbprint("client certificate A");
+const std::string kCertB = core::certificate_thumbprint("client certificate B");
+
+std::string bound_to(const std::string& thumbprint) { return R"("cnf":{"x5t#S256":")" + thumbprint + R"("})"; }
+
+}  // namespace
+
+TEST_CASE("a certificate-bound token passes only on a connection with its certificate") {
+  Fixture f;
+  REQUIRE(kCertA.size() == core::kThumbprintLength);
+  const std::string token = f.main_token(bound_to(kCertA));
+  auto ok = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, kCertA);
+  REQUIRE_MESSAGE(ok.status.ok(), ok.status.detail());
+  CHECK(ok.authenticated);
+  CHECK_FALSE(ok.cache_hit);
+
+  auto wrong = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, kCertB);
+  CHECK(wrong.cache_hit);
+  CHECK(wrong.status.reason() == core::Reason::certificate_binding);
+  CHECK_FALSE(wrong.authenticated);
+  CHECK(wrong.add_headers.empty());
+  auto none = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, {});
+  CHECK(none.cache_hit);
+  CHECK(none.status.reason() == core::Reason::certificate_binding);
+  // 401 invalid_token, and the description says why without a byte of the token or thumbprint.
+  CHECK(core::http_error(none.status.reason()).http_status == 401);
+  const std::string challenge = core::www_authenticate(none.status);
+  CHECK(challenge.find("error=\"invalid_token\"") != std::string::npos);
+  CHECK(challenge.find(kCertA) == std::string::npos);
+  CHECK(challenge.find(token.substr(token.find('.') + 1, 24)) == std::string::npos);
+  // A cached refusal does not stick: the right certificate still passes, from the cache.
+  auto again = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, kCertA);
+  CHECK(again.status.ok());
+  CHECK(again.cache_hit);
+}
+
+TEST_CASE("a bound token refused on its first use is still bound when the cache serves it") {
+  Fixture f;
+  const std::string token = f.main_token(bound_to(kCertA));
+  auto first = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, kCertB);
+  CHECK_FALSE(first.cache_hit);
+  CHECK(first.status.reason() == core::Reason::certificate_binding);
+  auto second = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, kCertB);
+  CHECK(second.cache_hit);
+  CHECK(second.status.reason() == core::Reason::certificate_binding);
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, kCertA).status.ok());
+  // The binding is checked before scopes: a token this client cannot use says that first.
+  CHECK(f.auth.authenticate(f.route("/admin"), bearer(token), "", kNow, kCertB).status.reason() ==
+        core::Reason::certificate_binding);
+  CHECK(f.auth.authenticate(f.route("/admin"), bearer(token), "", kNow, kCertA).status.reason() ==
+        core::Reason::insufficient_scope);
+}
+
+TEST_CASE("unbound tokens pass with or without a client certificate when binding is not required") {
+  Fixture f;
+  const std::string token = f.main_token();
+  auto without = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, {});
+  CHECK(without.status.ok());
+  auto with = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, kCertA);
+  CHECK(with.status.ok());
+  CHECK(with.cache_hit);
+  // Other confirmation methods are not certificate binding.
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(f.main_token(R"("cnf":{"jkt":"abc"})")), "", kNow, {}).status.ok());
+}
+
+TEST_CASE("require_certificate_binding refuses unbound tokens, cached or not, and only for its provider") {
+  Fixture f(0);  // main requires binding; partner does not
+  const std::string unbound = f.main_token();
+  auto first = f.auth.authenticate(f.route("/x"), bearer(unbound), "", kNow, kCertA);
+  CHECK_FALSE(first.cache_hit);
+  CHECK(first.status.reason() == core::Reason::certificate_binding);
+  auto cached = f.auth.authenticate(f.route("/x"), bearer(unbound), "", kNow, kCertA);
+  CHECK(cached.cache_hit);
+  CHECK(cached.status.reason() == core::Reason::certificate_binding);
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(unbound), "", kNow, {}).status.reason() ==
+        core::Reason::certificate_binding);
+
+  const std::string bound = f.main_token(bound_to(kCertA));
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(bound), "", kNow, kCertA).status.ok());
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(bound), "", kNow, kCertB).status.reason() ==
+        core::Reason::certificate_binding);
+
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(f.partner_token()), "", kNow, {}).status.ok());
+}
+
+TEST_CASE("a malformed cnf is an invalid claim and is never cached") {
+  Fixture f;
+  for (const std::string& extra : {std::string(R"("cnf":"bound")"), std::string(R"("cnf":{"x5t#S256":"short"})"),
+                                   std::string(R"("cnf":{"x5t#S256":")") + kCertA + R"(="})"}) {
+    CAPTURE(extra);
+    const std::string token = f.main_token(extra);
+    CHECK(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, kCertA).status.reason() ==
+          core::Reason::invalid_claim);
+  }
+  CHECK(f.auth.cache_size() == 0);
 }
