@@ -201,8 +201,6 @@ struct Config {
   // The proxy listener runs: a top-level upstream is set. False only for a forward-auth-only file.
   bool proxy = true;
   std::optional<ForwardAuth> forward_auth;
-  std::optional<TlsListener> tls;  // the proxy listener's TLS; unset: plain TCP
-  UpstreamTls upstream_tls;
   unsigned workers = 0;  // 0: one per CPU core ("auto")
   std::vector<Provider> providers;
   std::vector<Route> routes;  // filled with one "/" route, auth required, when not given

@@ -642,13 +642,13 @@ void ClientConnection::authorize() {
   const bool can_keep_alive = answer_keeps_alive();
   const std::uint64_t t0 = uv_hrtime();
   AuthResult auth =
-      gen_->authenticator->authenticate(*route_, headers_, target_.query, worker_.now_seconds(), std::string_view{});
+      gen_->authenticator->authenticate(*route_, headers_, target_.query, worker_.now_seconds(), client_certificate_.thumbprint);
   const config::Route* auth_route = route_;
   if (also_route_ && auth.status.ok()) {
     // Matched without case, the path has another exact-case route: both readings must pass, and
     // a verified identity from either is forwarded.
     AuthResult exact =
-        gen_->authenticator->authenticate(*also_route_, headers_, target_.query, worker_.now_seconds(), std::string_view{});
+        gen_->authenticator->authenticate(*also_route_, headers_, target_.query, worker_.now_seconds(), client_certificate_.thumbprint);
     if (!exact.status.ok() || (exact.authenticated && !auth.authenticated)) {
       auth = std::move(exact);
       auth_route = also_route_;
@@ -786,7 +786,12 @@ std::string ClientConnection::build_upstream_head(const AuthResult& auth, const 
   }
   forwarded_for += (forwarded_for.empty() ? "" : ", ") + peer_ip_;
   head += "X-Forwarded-For: " + forwarded_for + "\r\n";
-  head += "X-Forwarded-Proto: http\r\n";
+  head += transport_.is_tls() ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n";
+  if (client_certificate_.present()) {
+    // RFC 9440: what the handshake verified (a client's own spellings were removed above).
+    head += "Client-Cert: " + client_certificate_.header + "\r\n";
+    if (!client_certificate_.chain_header.empty()) head += "Client-Cert-Chain: " + client_certificate_.chain_header + "\r\n";
+  }
   if (!host.empty()) head += "X-Forwarded-Host: " + host + "\r\n";
   if (chunked_request_) {
     head += "Transfer-Encoding: chunked\r\n";
