@@ -567,15 +567,19 @@ class Run:
         print(f"PASS {name}", flush=True)
 
 
-def provider_block(tokens):
-    return f"""providers:
+def provider_block(tokens, bound=True):
+    """`bound`: add the provider that requires certificate binding, which only a listener that
+    asks for client certificates may have (the loader refuses it anywhere else)."""
+    text = f"""providers:
   - name: main
     issuer: {ISSUER}
     audiences: [{AUDIENCE}]
     algorithms: [ES256]
     jwks:
       file: {tokens.jwks}
-  - name: bound
+"""
+    if bound:
+        text += f"""  - name: bound
     issuer: {BOUND_ISSUER}
     audiences: [{AUDIENCE}]
     algorithms: [ES256]
@@ -583,6 +587,7 @@ def provider_block(tokens):
     jwks:
       file: {tokens.jwks}
 """
+    return text
 
 
 ROUTES = """routes:
@@ -1230,7 +1235,7 @@ def check_config_cases(run, jwtgate, pki, tmp, tokens, upstream_port):
     def config(name, cert, key):
         return write(os.path.join(tmp, f"check-{name}.yaml"),
                      f"listen: 127.0.0.1:{free_port()}\nupstream: http://127.0.0.1:{upstream_port}\n"
-                     f"tls:\n  cert_file: {cert}\n  key_file: {key}\n" + provider_block(tokens))
+                     f"tls:\n  cert_file: {cert}\n  key_file: {key}\n" + provider_block(tokens, bound=False))
 
     def check(name, cert, key, code, needle):
         path = config(name, cert, key)
@@ -1307,7 +1312,7 @@ tls:
 tls:
   cert_file: {pki.rsa.crt}
   key_file: {pki.rsa.key}
-""" + provider_block(tokens) + ROUTES)
+""" + provider_block(tokens, bound=False) + ROUTES)
         strict = Jwtgate("strict", args.jwtgate, tmp, body=f"""upstream: http://127.0.0.1:{up.port}
 tls:
   cert_file: {pki.rsa.crt}
@@ -1321,7 +1326,7 @@ upstream_tls:
   ca_file: {pki.ca.crt}
   cert_file: {pki.up_client.crt}
   key_file: {pki.up_client.key}
-""" + provider_block(tokens) + f"""routes:
+""" + provider_block(tokens, bound=False) + f"""routes:
   - prefix: /public
     auth: none
   - prefix: /good
@@ -1340,7 +1345,7 @@ upstream_tls:
 upstream_tls:
   ca_file: {pki.ca.crt}
   server_name: wrong.example.com
-""" + provider_block(tokens) + f"""routes:
+""" + provider_block(tokens, bound=False) + f"""routes:
   - prefix: /good
     upstream: https://127.0.0.1:{ups["good"].port}
   - prefix: /mtls
