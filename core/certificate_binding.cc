@@ -23,8 +23,19 @@ Status read_certificate_binding(simdjson::dom::object payload, std::string_view&
   // A cnf that is not an object might bind the token in a way jwtgate cannot read: refusing it
   // fails closed instead of serving a possibly bound token as a bearer token.
   if (!cnf.is_object()) return {Reason::invalid_claim, "\"cnf\" is not a JSON object"};
+  simdjson::dom::object methods = cnf.get_object().value_unsafe();
+  // RFC 7800 lets cnf name other proofs of possession (jwk, jkt for DPoP, kid, jku, ...).
+  // jwtgate checks none of them, and serving such a token as a bearer token would make a
+  // stolen sender-constrained token replayable: it is refused, whatever else cnf holds.
+  for (auto member : methods) {
+    if (member.key != "x5t#S256") {
+      return {Reason::certificate_binding,
+              "the token is bound by a confirmation method jwtgate cannot check (cnf." + std::string(member.key) +
+                  "); only cnf.x5t#S256 (RFC 8705) is supported"};
+    }
+  }
   simdjson::dom::element x5t;
-  if (cnf.get_object().value_unsafe().at_key("x5t#S256").get(x5t)) return Status::Ok();
+  if (methods.at_key("x5t#S256").get(x5t)) return Status::Ok();
   std::string_view value;
   if (x5t.get_string().get(value)) return {Reason::invalid_claim, "\"cnf.x5t#S256\" is not a string"};
   // Strict decoding gives every digest one spelling, so comparing the text compares the digests.

@@ -76,9 +76,7 @@ TEST_CASE("cnf.x5t#S256 is read from a payload; tokens without it are unbound") 
   std::string t;
   CHECK(read(R"({"sub":"a"})", t).ok());
   CHECK(t.empty());
-  // Other confirmation methods (RFC 7800 jwk, RFC 9449 jkt) are not certificate binding.
-  CHECK(read(R"({"cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}})", t).ok());
-  CHECK(t.empty());
+  // An empty cnf confirms nothing: the token is a bearer token.
   CHECK(read(R"({"cnf":{}})", t).ok());
   CHECK(t.empty());
   REQUIRE(read(std::string(R"({"cnf":{"x5t#S256":")") + kClientCertThumbprint + R"("}})", t).ok());
@@ -86,6 +84,21 @@ TEST_CASE("cnf.x5t#S256 is read from a payload; tokens without it are unbound") 
   // Escapes are undone by the JSON parser: "\u0064" is "d".
   REQUIRE(read(R"({"cnf":{"x5t#S256":"\u0064)" + std::string(kClientCertThumbprint + 1) + R"("}})", t).ok());
   CHECK(t == kClientCertThumbprint);
+}
+
+TEST_CASE("a cnf naming a confirmation method jwtgate cannot check refuses the token") {
+  // RFC 9449 jkt (DPoP), RFC 7800 jwk / kid / jku, a case variant of x5t#S256: each binds the
+  // token to a proof jwtgate does not verify, so it must never pass as a bearer token.
+  for (const std::string& cnf :
+       {std::string(R"({"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})"), std::string(R"({"jwk":{"kty":"EC"}})"),
+        std::string(R"({"kid":"k1"})"), std::string(R"({"jku":"https://example.com/k"})"), std::string(R"({"X5T#S256":")") + kClientCertThumbprint + "\"}",
+        std::string(R"({"x5t#S256":")") + kClientCertThumbprint + R"(","jkt":"abc"})"}) {
+    CAPTURE(cnf);
+    std::string t;
+    Status s = read(R"({"cnf":)" + cnf + "}", t);
+    CHECK(s.reason() == Reason::certificate_binding);
+    CHECK(s.detail().find("confirmation method") != std::string::npos);
+  }
 }
 
 TEST_CASE("a malformed cnf or x5t#S256 is an invalid claim") {
