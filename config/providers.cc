@@ -21,15 +21,27 @@ using Path = std::string;
 
 // Headers jwtgate must never be told to set from a claim: they frame the request, route it, or
 // carry credentials the upstream would trust.
+// Compared as a CGI-style upstream reads names (case folded, every non-alphanumeric byte an
+// underscore), as jwtgate compares them when it strips a client's copies: X_Forwarded_Proto is
+// X-Forwarded-Proto to such an upstream, so a claim may not be injected under either.
 bool is_reserved_header(std::string_view name) {
   static constexpr std::string_view reserved[] = {
+      // framing and routing
       "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
-      "proxy-connection", "proxy-authorization", "expect", "cookie", "x-forwarded-for", "x-forwarded-proto",
-      "x-forwarded-host"};
-  std::string lower(name);
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      "proxy-connection", "proxy-authorization", "expect", "cookie",
+      // what jwtgate itself says about the client and the connection
+      "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-forwarded-port",
+      "x-forwarded-prefix", "x-forwarded-scheme", "x-forwarded-ssl", "front-end-https", "x-real-ip",
+      "true-client-ip", "x-client-ip", "client-cert", "client-cert-chain"};
+  auto cgi = [](char c) {
+    const char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') ? l : '_';
+  };
   for (auto r : reserved) {
-    if (lower == r) return true;
+    if (r.size() != name.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < r.size() && same; ++i) same = cgi(r[i]) == cgi(name[i]);
+    if (same) return true;
   }
   return false;
 }

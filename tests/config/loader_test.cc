@@ -585,6 +585,12 @@ TEST_CASE("listen addresses and the upstream URL are validated") {
 TEST_CASE("claim headers must be valid, unreserved and unique") {
   CHECK(has(load(kMinimal + "    claims_to_headers: {sub: \"X Sub\"}\n"), "not a valid HTTP header name"));
   CHECK(has(load(kMinimal + "    claims_to_headers: {sub: Host}\n"), "\"Host\" is a header jwtgate or the HTTP framing controls"));
+  // Headers jwtgate sets itself, in any spelling a CGI-style upstream reads as the same name.
+  for (const char* name : {"Client-Cert", "client_cert_chain", "X_Forwarded_Proto", "Forwarded", "X-Real-IP", "x.forwarded.for"}) {
+    CAPTURE(name);
+    CHECK(has(load(kMinimal + "    claims_to_headers: {sub: " + name + "}\n"),
+              std::string("\"") + name + "\" is a header jwtgate or the HTTP framing controls"));
+  }
   CHECK(has(load(kMinimal + "    claims_to_headers: {sub: X-A, email: x-a}\n"), "header \"x-a\" is already set"));
   CHECK(has(load(kMinimal + "    forward_payload_header: X-A\n    claims_to_headers: {sub: X-A}\n"), "already set"));
   CHECK(has(load(kMinimal + "    claims_to_headers: {sub: Authorization}\n"), "both a token source and a claim header"));
