@@ -33,13 +33,14 @@ ClientCertificate read_client_certificate(const SSL* ssl) {
   unsigned int len = 0;
   if (X509_digest(leaf, EVP_sha256(), digest, &len) != 1 || !append_byte_sequence(leaf, c.header)) return {};
   c.thumbprint = core::base64url_encode(std::string_view(reinterpret_cast<const char*>(digest), len));
-  // On a server, the peer's chain as sent, without its leaf.
-  if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl)) {
-    for (int i = 0; i < sk_X509_num(chain); ++i) {
-      X509* x = sk_X509_value(chain, i);
-      if (X509_cmp(x, leaf) == 0) continue;
+  // The chain verification built, not the certificates the client chose to send: those may
+  // include any public intermediate (another tenant's, say) that played no part in verifying the
+  // leaf. Leaf first and trust anchor last are left out (the leaf is Client-Cert; the anchor is
+  // the upstream's own configuration). A resumed session has no verified chain: no header then.
+  if (STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl)) {
+    for (int i = 1; i + 1 < sk_X509_num(chain); ++i) {
       if (!c.chain_header.empty()) c.chain_header += ", ";
-      if (!append_byte_sequence(x, c.chain_header)) return {};
+      if (!append_byte_sequence(sk_X509_value(chain, i), c.chain_header)) return {};
     }
   }
   return c;

@@ -11,7 +11,7 @@ namespace jwtgate::proxy {
 
 struct ClientCertificate {
   std::string header;        // ":<base64 DER>:" (an RFC 8941 byte sequence); empty: none presented
-  std::string chain_header;  // the certificates the client sent after its own, comma-separated
+  std::string chain_header;  // the verified chain between leaf and trust anchor, comma-separated
   std::string thumbprint;    // base64url(SHA-256(DER)), x5t#S256
   bool present() const { return !header.empty(); }
 };
