@@ -1,6 +1,8 @@
 #include "proxy/http/tls_server_context.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include <cstring>
 
@@ -32,6 +34,53 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
     i += 1 + n;
   }
   return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+// OpenSSL resumes a session only under the session ID context it was made in. Deriving that
+// context from the client trust settings (client_auth and every CA's DER) means a ticket issued
+// before client_auth became required, or before a CA was removed, is never resumed: the client
+// gets a full handshake and the current rules.
+bool session_context(const config::TlsListener& config, const std::vector<core::X509Ptr>& cas,
+                     unsigned char (&out)[SSL_MAX_SID_CTX_LENGTH], unsigned int& len) {
+  static_assert(SSL_MAX_SID_CTX_LENGTH >= 32, "a SHA-256 digest must fit");
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) return false;
+  const unsigned char mode = static_cast<unsigned char>(config.client_auth);
+  static constexpr char kLabel[] = "jwtgate tls session";
+  if (EVP_DigestUpdate(md.get(), kLabel, sizeof kLabel) != 1 || EVP_DigestUpdate(md.get(), &mode, 1) != 1) return false;
+  for (const auto& ca : cas) {
+    unsigned char* der = nullptr;
+    const int n = i2d_X509(ca.get(), &der);
+    if (n <= 0) return false;
+    const bool ok = EVP_DigestUpdate(md.get(), der, static_cast<std::size_t>(n)) == 1;
+    OPENSSL_free(der);
+    if (!ok) return false;
+  }
+  return EVP_DigestFinal_ex(md.get(), out, &len) == 1;
+}
+
+// A ticket carries the client certificate verified when it was issued; resuming it skips
+// verification. A certificate that has expired (or is not yet valid) since then must not live
+// on in the session: the client gets a full handshake, which verifies it again.
+SSL_TICKET_RETURN check_resumed_session(SSL*, SSL_SESSION* session, const unsigned char*, size_t,
+                                        SSL_TICKET_STATUS status, void*) {
+  switch (status) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW: {
+      if (X509* peer = SSL_SESSION_get0_peer(session)) {
+        if (X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0 ||
+            X509_cmp_current_time(X509_get0_notBefore(peer)) >= 0) {
+          return SSL_TICKET_RETURN_IGNORE_RENEW;
+        }
+      }
+      return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+    }
+    case SSL_TICKET_FATAL_ERR_MALLOC:
+    case SSL_TICKET_FATAL_ERR_OTHER:
+      return SSL_TICKET_RETURN_ABORT;
+    default:  // no ticket, an empty one, or one no current key opens: a full handshake
+      return SSL_TICKET_RETURN_IGNORE_RENEW;
+  }
 }
 
 }  // namespace
@@ -77,8 +126,19 @@ std::shared_ptr<const TlsServerContext> TlsServerContext::build(const config::Tl
   // Resumption by tickets only: a server-side session cache would be per worker (or locked),
   // and tickets resume on whichever worker the kernel hands the connection to.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  static constexpr unsigned char kSessionContext[] = "jwtgate";
-  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+  std::vector<core::X509Ptr> cas;
+  if (config.client_auth != config::TlsListener::ClientAuth::none) {
+    cas = load_ca_file(config.client_ca_file, error);
+    if (cas.empty()) return nullptr;
+  }
+  unsigned char sid_ctx[SSL_MAX_SID_CTX_LENGTH];
+  unsigned int sid_ctx_len = 0;
+  if (!session_context(config, cas, sid_ctx, sid_ctx_len) ||
+      SSL_CTX_set_session_id_context(ctx, sid_ctx, sid_ctx_len) != 1) {
+    error = openssl_error("cannot set the TLS session context");
+    return nullptr;
+  }
+  SSL_CTX_set_session_ticket_cb(ctx, nullptr, check_resumed_session, nullptr);
   if (config.session_tickets && tickets) {
     out->tickets_ = std::move(tickets);
     out->tickets_->install(ctx);
@@ -88,8 +148,9 @@ std::shared_ptr<const TlsServerContext> TlsServerContext::build(const config::Tl
     SSL_CTX_set_num_tickets(ctx, 0);
   }
   if (config.client_auth != config::TlsListener::ClientAuth::none) {
-    std::vector<core::X509Ptr> cas = load_ca_file(config.client_ca_file, error);
-    if (cas.empty()) return nullptr;
+    // A client certificate chain longer than this is no real chain: capping it bounds what a
+    // client that never finishes its handshake makes the listener hold (OpenSSL's default is 100 KiB).
+    SSL_CTX_set_max_cert_list(ctx, kMaxClientCertificateList);
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
     STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
     for (const auto& ca : cas) {

@@ -40,4 +40,11 @@ inline constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+// What a client may make the listener hold before its handshake is done: OpenSSL sizes its
+// buffer from the length a handshake message declares (up to 128 KiB for a ClientHello, 100 KiB
+// for a certificate list), so 9 bytes could pin far more memory than any real client sends.
+// Real ClientHellos, post-quantum key shares and tickets included, stay well under 16 KiB.
+inline constexpr std::size_t kMaxClientHelloBytes = 16 * 1024;
+inline constexpr long kMaxClientCertificateList = 32 * 1024;
+
 }  // namespace jwtgate::proxy

@@ -1,5 +1,8 @@
 #include "proxy/http/transport.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
@@ -56,6 +59,11 @@ void Transport::received(const char* data, std::size_t len) {
   static thread_local std::string plain;  // nothing re-enters received() during the call
   plain.clear();
   const bool was_secured = session_.handshake_complete();
+  if (!was_secured && !hello_within_limit(data, len)) {
+    user_.transport_handshake_failed();
+    if (!closed_) user_.transport_ended();
+    return;
+  }
   const TlsSession::Result r = session_.receive(data, len, plain);
   if (!flush_tls_output()) {
     user_.transport_ended();
@@ -70,6 +78,19 @@ void Transport::received(const char* data, std::size_t len) {
   if (closed_) return;
   if (!plain.empty()) user_.transport_data(plain.data(), plain.size());
   if (r == TlsSession::Result::closed && !closed_) user_.transport_ended();
+}
+
+bool Transport::hello_within_limit(const char* data, std::size_t len) {
+  if (hello_head_len_ == sizeof hello_head_) return true;  // checked already
+  const std::size_t take = std::min(len, sizeof hello_head_ - hello_head_len_);
+  std::memcpy(hello_head_ + hello_head_len_, data, take);
+  hello_head_len_ += take;
+  if (hello_head_len_ < sizeof hello_head_) return true;  // OpenSSL cannot know the length yet either
+  // A handshake record (22) whose first message is a ClientHello (1): its 24-bit length. Anything
+  // else is OpenSSL's to refuse.
+  if (hello_head_[0] != 22 || hello_head_[5] != 1) return true;
+  const std::size_t declared = (std::size_t{hello_head_[6]} << 16) | (std::size_t{hello_head_[7]} << 8) | hello_head_[8];
+  return declared <= kMaxClientHelloBytes;
 }
 
 bool Transport::flush_tls_output() {

@@ -76,11 +76,17 @@ class Transport {
   // Writes whatever ciphertext TLS produced that nobody asked to send (handshake flights,
   // tickets, alerts). False when the socket is broken.
   bool flush_tls_output();
+  // False when the bytes so far declare a ClientHello longer than kMaxClientHelloBytes.
+  bool hello_within_limit(const char* data, std::size_t len);
 
   TransportUser& user_;
   uv_tcp_t tcp_{};
   std::shared_ptr<const TlsServerContext> tls_context_;  // keeps its SSL_CTX and ticket keys alive
   TlsSession session_;
+  // The first TLS record's header and the handshake header after it (9 bytes), kept until the
+  // ClientHello's declared length has been checked against kMaxClientHelloBytes.
+  unsigned char hello_head_[9] = {};
+  std::size_t hello_head_len_ = 0;
   std::string peer_ip_;
   bool reading_ = false;
   bool closed_ = false;
