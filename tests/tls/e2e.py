@@ -1186,9 +1186,10 @@ def reload_cases(run, gate, pki, secret):
 def upstream_tls_cases(run, plain_gate, named_gate, ups, tokens, pki):
     token = tokens.mint({})
 
-    def through(gate, path, status, up, client_cn=None):
+    def through(gate, path, status, up, client_cn=None, reason=None):
         for u in ups.values():
             u.seen()
+        log_lines = len(gate.proc.tail(100000).splitlines())
         r = plain(gate.port, f"{path}/anything", bearer(token))
         expect(r.status == status, f"{path}: status {r.status}, expected {status}: {r.body[:200]!r}")
         seen = up.seen()
@@ -1202,6 +1203,12 @@ def upstream_tls_cases(run, plain_gate, named_gate, ups, tokens, pki):
                        f"client certificate at the upstream: {r.header('X-Upstream-Client-Cert')}")
         else:
             expect(seen == [], f"the upstream received {len(seen)} requests")
+        if reason:
+            logged = [json.loads(line) for line in gate.proc.tail(100000).splitlines()[log_lines:]
+                      if line.startswith("{")]
+            got = [e.get("reason") for e in logged if e.get("msg") == "upstream TLS handshake failed"]
+            expect(got and re.search(reason, got[-1]), f"'upstream TLS handshake failed' reasons logged: {got}, "
+                                                       f"expected /{reason}/")
         return r
 
     def pooled():
@@ -1214,11 +1221,12 @@ def upstream_tls_cases(run, plain_gate, named_gate, ups, tokens, pki):
     run.case("plain: https upstream verified with upstream_tls.ca_file: 200", through, plain_gate, "/good", 200,
              ups["good"])
     run.case("plain: https upstream connections are kept alive (pooled)", pooled)
-    run.case("plain: expired upstream certificate: 502", through, plain_gate, "/expired", 502, ups["expired"])
+    run.case("plain: expired upstream certificate: 502", through, plain_gate, "/expired", 502, ups["expired"], None,
+             "certificate has expired")
     run.case("plain: self-signed upstream certificate (not in ca_file): 502", through, plain_gate, "/selfsigned",
-             502, ups["selfsigned"])
+             502, ups["selfsigned"], None, "self-signed certificate")
     run.case("plain: upstream certificate for another name: 502", through, plain_gate, "/wrongname", 502,
-             ups["wrongname"])
+             ups["wrongname"], None, "IP address mismatch")
     run.case("plain: upstream requiring a client certificate: upstream_tls.cert_file/key_file: 200", through,
              plain_gate, "/mtls", 200, ups["mtls"], "up-client")
     def stale_then_resumed():
@@ -1275,9 +1283,9 @@ def upstream_tls_cases(run, plain_gate, named_gate, ups, tokens, pki):
     run.case("named: upstream_tls.server_name names the upstream: wrong.example.com's cert: 200", through,
              named_gate, "/", 200, ups["wrongname"])
     run.case("named: server_name overrides the URL host: 127.0.0.1's cert refused: 502", through, named_gate,
-             "/good", 502, ups["good"])
+             "/good", 502, ups["good"], None, "hostname mismatch")
     run.case("named: mTLS upstream without upstream_tls.cert_file: 502", through, named_gate, "/mtls", 502,
-             ups["mtls"])
+             ups["mtls"], None, "certificate required|alert")
 
 
 # --- check-config --------------------------------------------------------------------------------
