@@ -20,7 +20,8 @@ constexpr unsigned kMaxInterimResponses = 16;
 
 }  // namespace
 
-UpstreamConnection::UpstreamConnection(uv_loop_t* loop, UpstreamPool* pool) : pool_(pool) {
+UpstreamConnection::UpstreamConnection(uv_loop_t* loop, UpstreamPool* pool)
+    : pool_(pool), wants_tls_(pool && pool->upstream_.tls) {
   uv_tcp_init(loop, &tcp_);
   tcp_.data = this;
   llhttp_init(&parser_, HTTP_RESPONSE, &response_settings());
@@ -72,7 +73,7 @@ void UpstreamConnection::on_connect(uv_connect_t* req, int status) {
     return;
   }
   uv_tcp_nodelay(&up->tcp_, 1);
-  if (up->pool_ && up->pool_->upstream_.tls) {
+  if (up->wants_tls_) {
     up->start_tls();
     return;
   }
@@ -87,7 +88,7 @@ void UpstreamConnection::became_ready() {
 
 void UpstreamConnection::start_tls() {
   state_ = State::securing;
-  if (!pool_->tls_) {
+  if (!pool_ || !pool_->tls_) {
     tls_error_ = "no upstream TLS context";
     fail(UV_EPROTO);
     return;
@@ -160,8 +161,12 @@ void UpstreamConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_bu
 }
 
 void UpstreamConnection::received_tls(const char* data, std::size_t len) {
-  plain_in_.clear();
-  const TlsSession::Result r = tls_.receive(data, len, plain_in_);
+  // One buffer per thread, as for the socket reads: an idle pooled connection keeps none. Each
+  // read's plaintext is consumed before the next read can run.
+  thread_local std::string plain;
+  plain.clear();
+  if (plain.capacity() > 1024 * 1024) plain.shrink_to_fit();
+  const TlsSession::Result r = tls_.receive(data, len, plain);
   flush_tls();  // handshake records, alerts
   if (state_ == State::closed) return;
   if (r == TlsSession::Result::failed) {
@@ -181,9 +186,9 @@ void UpstreamConnection::received_tls(const char* data, std::size_t len) {
     became_ready();
     if (state_ == State::closed) return;
   }
-  if (!plain_in_.empty()) {
+  if (!plain.empty()) {
     tls_answered_ = true;
-    received(plain_in_.data(), plain_in_.size());
+    received(plain.data(), plain.size());
     if (state_ == State::closed) return;
   }
   if (r == TlsSession::Result::closed) ended(UV_EOF);  // close_notify: the end of the stream

@@ -120,6 +120,7 @@ class UpstreamConnection final : private TlsSessionSink {
   uv_getaddrinfo_t resolve_req_{};
   llhttp_t parser_{};
   UpstreamPool* pool_;
+  bool wants_tls_;  // the pool's upstream is https://: never a byte in plaintext
   UpstreamClient* client_ = nullptr;
   State state_ = State::connecting;
   bool keep_alive_ = true;
@@ -138,7 +139,6 @@ class UpstreamConnection final : private TlsSessionSink {
   std::string tls_error_;
   TlsSession tls_;         // valid for an https:// upstream
   bool tls_answered_ = false;  // some application data has arrived over tls_
-  std::string plain_in_;   // decrypted bytes of one read, reused
 };
 
 class UpstreamPool {
