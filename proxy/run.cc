@@ -84,15 +84,6 @@ void Control::reload() {
               {{"file", config_path}});
     return;
   }
-  if (tls && next.tls) {
-    std::string tls_error;
-    if (!tls->reconfigure(*next.tls, tls_error)) {
-      ++counters.reloads_rejected;
-      log_event("error", "config reload rejected: the tls section cannot be applied; the running configuration stays",
-                {{"file", config_path}, {"error", tls_error}});
-      return;
-    }
-  }
   if (next.forward_auth && next.forward_auth->listen.text != now.forward_auth->listen.text) {
     log_event("warn", "forward_auth.listen changes only on restart; keeping the running value",
               {{"forward_auth.listen", now.forward_auth->listen.text}});
@@ -107,9 +98,27 @@ void Control::reload() {
     next.admin_listen = now.admin_listen;
     next.workers = now.workers;
   }
-  set_log_options(next.log);
-  if (admin) admin->set_limits(admin_limits(next.admin));
-  runtime = std::make_shared<const RuntimeConfig>(std::move(next));
+  auto built = std::make_shared<RuntimeConfig>(std::move(next));
+  std::string upstream_tls_error;
+  if (!built->load_upstream_tls(upstream_tls_error)) {
+    ++counters.reloads_rejected;
+    log_event("error", "config reload rejected: upstream_tls cannot be applied; the running configuration stays",
+              {{"file", config_path}, {"error", upstream_tls_error}});
+    return;
+  }
+  // Last of the checks: once it succeeds the listener's new certificate is in use.
+  if (tls && built->config.tls) {
+    std::string tls_error;
+    if (!tls->reconfigure(*built->config.tls, tls_error)) {
+      ++counters.reloads_rejected;
+      log_event("error", "config reload rejected: the tls section cannot be applied; the running configuration stays",
+                {{"file", config_path}, {"error", tls_error}});
+      return;
+    }
+  }
+  set_log_options(built->config.log);
+  if (admin) admin->set_limits(admin_limits(built->config.admin));
+  runtime = std::move(built);
   auto current = keys->reconfigure(runtime, config::process_environment());
   server->reload(runtime, std::move(current));
   keys->start_new();
@@ -183,7 +192,16 @@ int run_proxy(config::Config config, const RunOptions& options) {
   // hang up mid-response all the time.
   std::signal(SIGPIPE, SIG_IGN);
   set_log_options(config.log);
-  auto runtime = std::make_shared<const RuntimeConfig>(std::move(config));
+  std::shared_ptr<const RuntimeConfig> runtime;
+  {
+    auto built = std::make_shared<RuntimeConfig>(std::move(config));
+    std::string upstream_tls_error;
+    if (!built->load_upstream_tls(upstream_tls_error)) {
+      log_event("error", "cannot start", {{"error", upstream_tls_error}});
+      return 1;
+    }
+    runtime = std::move(built);
+  }
   Server server(runtime);
 
   uv_loop_t loop;

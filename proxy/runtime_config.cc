@@ -11,6 +11,19 @@ bool RuntimeConfig::same_upstream(const config::UpstreamUrl& a, const config::Up
   return iequals(a.host, b.host) && a.port == b.port && a.tls == b.tls;
 }
 
+bool RuntimeConfig::same_pool(const config::UpstreamUrl& a, const config::UpstreamTls& a_tls, const config::UpstreamUrl& b,
+                              const config::UpstreamTls& b_tls) {
+  return same_upstream(a, b) && (!a.tls || same_upstream_tls(a_tls, b_tls));
+}
+
+bool RuntimeConfig::load_upstream_tls(std::string& error) {
+  const bool any = std::any_of(upstreams.begin(), upstreams.end(), [](const config::UpstreamUrl& u) { return u.tls; });
+  if (!any) return true;
+  upstream_tls = TlsClientContext::build(config.upstream_tls, error);
+  if (!upstream_tls) error = "upstream_tls: " + error;
+  return upstream_tls != nullptr;
+}
+
 RuntimeConfig::RuntimeConfig(config::Config c) : config(std::move(c)), routes(config.routes, config.routes_case_sensitive) {
   for (const auto& p : config.providers) {
     ProviderRuntime rt{p, {}};

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "core/verifier.h"
 #include "proxy/http/route_table.h"
+#include "proxy/http/tls_client_context.h"
 
 namespace jwtgate::proxy {
 
@@ -47,7 +48,20 @@ struct RuntimeConfig {
   // Per route (configured order): its index in `upstreams`, so choosing one costs nothing.
   std::vector<std::size_t> route_upstream;
 
+  // What every https:// upstream's connections present and verify (upstream_tls is one section,
+  // the upstream's name is set per connection); null when no upstream is https://. Set by
+  // load_upstream_tls before the configuration is shared.
+  std::shared_ptr<const TlsClientContext> upstream_tls;
+
   explicit RuntimeConfig(config::Config c);
+  // Reads upstream_tls's files when some upstream is https://; false with `error` (naming the
+  // file) when they cannot be used: start-up fails, a reload is refused.
+  bool load_upstream_tls(std::string& error);
+  // Whether a pool for `a` under `a_tls` serves `b` under `b_tls`: the same upstream, and for
+  // https:// the same upstream_tls settings (a changed CA or name must not ride on connections
+  // verified under the old one).
+  static bool same_pool(const config::UpstreamUrl& a, const config::UpstreamTls& a_tls, const config::UpstreamUrl& b,
+                        const config::UpstreamTls& b_tls);
   // One service, one pool: the same host (ASCII case ignored) and port, however the URL is
   // spelled (a trailing slash keeps a reload's warm connections).
   static bool same_upstream(const config::UpstreamUrl& a, const config::UpstreamUrl& b);

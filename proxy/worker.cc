@@ -144,12 +144,15 @@ void Worker::apply_install(std::shared_ptr<const RuntimeConfig> runtime, std::ve
   for (const config::UpstreamUrl& u : runtime->upstreams) {
     std::shared_ptr<UpstreamPool> pool;
     for (std::size_t i = 0; i < kept.size() && !pool; ++i) {
-      if (RuntimeConfig::same_upstream(generation_->runtime->upstreams[i], u)) {
+      if (!kept[i] && RuntimeConfig::same_pool(generation_->runtime->upstreams[i], generation_->runtime->config.upstream_tls, u,
+                                               runtime->config.upstream_tls)) {
         pool = generation_->pools[i];
         kept[i] = true;
       }
     }
-    g->pools.push_back(pool ? std::move(pool) : std::make_shared<UpstreamPool>(&loop_, u, kMaxIdleUpstream));
+    std::shared_ptr<const TlsClientContext> tls = u.tls ? runtime->upstream_tls : nullptr;
+    if (pool) pool->set_tls(std::move(tls));
+    g->pools.push_back(pool ? std::move(pool) : std::make_shared<UpstreamPool>(&loop_, u, kMaxIdleUpstream, std::move(tls)));
   }
   for (std::size_t i = 0; i < kept.size(); ++i) {
     if (kept[i]) continue;

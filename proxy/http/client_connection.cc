@@ -850,6 +850,12 @@ void ClientConnection::upstream_failed(UpstreamConnection* up, int status, bool 
     close_after_writes();
     return;
   }
+  if (!up->tls_error().empty()) {
+    // Nothing was sent: the upstream did not prove it is the configured service.
+    log_event("warn", "upstream TLS handshake failed", {{"reason", up->tls_error()}});
+    respond(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
+    return;
+  }
   if (!up->protocol_error().empty()) {
     // The upstream answered, but not with one well-formed HTTP/1 response: nothing of it is relayed.
     log_event("warn", "upstream response refused", {{"reason", up->protocol_error()}});

@@ -1,5 +1,7 @@
 #include "proxy/http/upstream_pool.h"
 
+#include <openssl/x509.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -18,7 +20,8 @@ constexpr unsigned kMaxInterimResponses = 16;
 
 }  // namespace
 
-UpstreamConnection::UpstreamConnection(uv_loop_t* loop, UpstreamPool* pool) : pool_(pool) {
+UpstreamConnection::UpstreamConnection(uv_loop_t* loop, UpstreamPool* pool)
+    : pool_(pool), wants_tls_(pool && pool->upstream_.tls) {
   uv_tcp_init(loop, &tcp_);
   tcp_.data = this;
   llhttp_init(&parser_, HTTP_RESPONSE, &response_settings());
@@ -69,10 +72,55 @@ void UpstreamConnection::on_connect(uv_connect_t* req, int status) {
     up->fail(status);
     return;
   }
-  up->state_ = State::ready;
   uv_tcp_nodelay(&up->tcp_, 1);
-  up->resume_reading();
-  if (up->client_) up->client_->upstream_connected(up);
+  if (up->wants_tls_) {
+    up->start_tls();
+    return;
+  }
+  up->became_ready();
+}
+
+void UpstreamConnection::became_ready() {
+  state_ = State::ready;
+  resume_reading();
+  if (client_) client_->upstream_connected(this);
+}
+
+void UpstreamConnection::start_tls() {
+  state_ = State::securing;
+  if (!pool_ || !pool_->tls_) {
+    tls_error_ = "no upstream TLS context";
+    fail(UV_EPROTO);
+    return;
+  }
+  tls_ = pool_->tls_->session(pool_->upstream_.host);
+  if (!tls_.valid()) {
+    tls_error_ = "cannot set up a TLS session for " + pool_->tls_->peer_name(pool_->upstream_.host);
+    fail(UV_EPROTO);
+    return;
+  }
+  SSL_set_app_data(tls_.ssl(), static_cast<TlsSessionSink*>(this));
+  // A session the pool kept was verified under the same context and for the same name.
+  if (pool_->session_) SSL_set_session(tls_.ssl(), pool_->session_.get());
+  reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_thread_read_buffer, on_read) == 0;
+  if (tls_.start() == TlsSession::Result::failed) {
+    tls_error_ = tls_.error();
+    fail(UV_EPROTO);
+    return;
+  }
+  flush_tls();
+}
+
+void UpstreamConnection::keep_session(SslSession session) {
+  if (pool_) pool_->session_ = std::move(session);
+}
+
+void UpstreamConnection::flush_tls() {
+  if (state_ == State::closed || !tls_.has_output()) return;
+  std::string out;
+  tls_.take_output(out);
+  const int rc = write_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(out), this, on_write);
+  if (rc < 0) fail(rc);
 }
 
 namespace {
@@ -101,26 +149,73 @@ void UpstreamConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_bu
   if (nread == 0) return;
   const ReadBatch batch(up->client_);
   if (nread < 0) {
-    if (nread == UV_EOF && !up->tunnel_ && up->response_started_ && llhttp_message_needs_eof(&up->parser_)) {
-      // The response was delimited by the connection closing.
-      up->keep_alive_ = false;
-      const llhttp_errno_t finished = llhttp_finish(&up->parser_);
-      if ((finished == HPE_OK || finished == HPE_PAUSED) && up->message_done_) {
-        up->message_done_ = false;
-        UpstreamClient* client = up->client_;
-        if (client) client->upstream_complete(up);  // releases (and so closes) the spent connection
-        else up->close();
-        return;
-      }
+    if (up->state_ == State::securing) up->tls_error_ = "the upstream closed the connection during the TLS handshake";
+    up->ended(static_cast<int>(nread));
+    return;
+  }
+  if (up->tls_.valid()) {
+    up->received_tls(buf->base, static_cast<std::size_t>(nread));
+  } else {
+    up->received(buf->base, static_cast<std::size_t>(nread));
+  }
+}
+
+void UpstreamConnection::received_tls(const char* data, std::size_t len) {
+  // One buffer per thread, as for the socket reads: an idle pooled connection keeps none. Each
+  // read's plaintext is consumed before the next read can run.
+  thread_local std::string plain;
+  plain.clear();
+  if (plain.capacity() > 1024 * 1024) plain.shrink_to_fit();
+  const TlsSession::Result r = tls_.receive(data, len, plain);
+  flush_tls();  // handshake records, alerts
+  if (state_ == State::closed) return;
+  if (r == TlsSession::Result::failed) {
+    // TLS 1.3 ends the client's handshake before the server has judged its certificate: an
+    // alert before the first response byte is the handshake failing too.
+    if (!tls_.handshake_complete() || !tls_answered_) {
+      // OpenSSL's own reason says only "certificate verify failed"; the verify result says why.
+      const long verify = SSL_get_verify_result(tls_.ssl());
+      tls_error_ = verify != X509_V_OK ? X509_verify_cert_error_string(verify) : tls_.error();
+    } else {
+      protocol_error_ = "TLS: " + tls_.error();
     }
-    up->fail(static_cast<int>(nread));
+    fail(UV_EPROTO);
     return;
   }
-  if (up->tunnel_) {
-    if (up->client_) up->client_->upstream_tunnel_data(up, std::string_view(buf->base, static_cast<std::size_t>(nread)));
+  if (r == TlsSession::Result::handshake_done) {
+    became_ready();
+    if (state_ == State::closed) return;
+  }
+  if (!plain.empty()) {
+    tls_answered_ = true;
+    received(plain.data(), plain.size());
+    if (state_ == State::closed) return;
+  }
+  if (r == TlsSession::Result::closed) ended(UV_EOF);  // close_notify: the end of the stream
+}
+
+void UpstreamConnection::ended(int status) {
+  if (status == UV_EOF && !tunnel_ && response_started_ && llhttp_message_needs_eof(&parser_)) {
+    // The response was delimited by the connection closing.
+    keep_alive_ = false;
+    const llhttp_errno_t finished = llhttp_finish(&parser_);
+    if ((finished == HPE_OK || finished == HPE_PAUSED) && message_done_) {
+      message_done_ = false;
+      UpstreamClient* client = client_;
+      if (client) client->upstream_complete(this);  // releases (and so closes) the spent connection
+      else close();
+      return;
+    }
+  }
+  fail(status);
+}
+
+void UpstreamConnection::received(const char* data, std::size_t len) {
+  if (tunnel_) {
+    if (client_) client_->upstream_tunnel_data(this, std::string_view(data, len));
     return;
   }
-  up->parse(buf->base, static_cast<std::size_t>(nread));
+  parse(data, len);
 }
 
 void UpstreamConnection::parse(const char* data, std::size_t len) {
@@ -154,6 +249,15 @@ void UpstreamConnection::parse(const char* data, std::size_t len) {
 
 void UpstreamConnection::write(std::string data) {
   if (state_ != State::ready) return;
+  if (tls_.valid()) {
+    if (!tls_.send(data)) {
+      protocol_error_ = "TLS: " + tls_.error();
+      fail(UV_EPROTO);
+      return;
+    }
+    flush_tls();
+    return;
+  }
   const int rc = write_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(data), this, on_write);
   if (rc < 0) fail(rc);
 }
@@ -165,7 +269,8 @@ void UpstreamConnection::on_write(void* owner, int status) {
     up->fail(status);
     return;
   }
-  if (up->client_ && up->write_queue_size() < 256 * 1024) up->client_->upstream_writable(up);
+  // Handshake records are no request bytes: the client hears of nothing before it is connected.
+  if (up->state_ == State::ready && up->client_ && up->write_queue_size() < 256 * 1024) up->client_->upstream_writable(up);
 }
 
 std::size_t UpstreamConnection::write_queue_size() const {
@@ -173,7 +278,7 @@ std::size_t UpstreamConnection::write_queue_size() const {
 }
 
 void UpstreamConnection::pause_reading() {
-  if (reading_ && state_ == State::ready) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  if (reading_ && (state_ == State::ready || state_ == State::securing)) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   reading_ = false;
 }
 
@@ -199,6 +304,14 @@ void UpstreamConnection::fail(int status) {
 
 void UpstreamConnection::close() {
   if (state_ == State::closed) return;
+  if (state_ == State::ready && tls_.handshake_complete()) {
+    // Best effort: close_notify tells the upstream the end is deliberate, not a truncation.
+    // A write that fails here changes nothing: the connection is going either way.
+    tls_.shutdown();
+    std::string out;
+    tls_.take_output(out);
+    if (!out.empty()) (void)write_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(out), this, on_write);
+  }
   state_ = State::closed;
   client_ = nullptr;
   if (pool_) pool_->forget(this);
@@ -307,8 +420,9 @@ const llhttp_settings_t& UpstreamConnection::response_settings() {
   return settings;
 }
 
-UpstreamPool::UpstreamPool(uv_loop_t* loop, config::UpstreamUrl upstream, std::size_t max_idle)
-    : loop_(loop), upstream_(std::move(upstream)), max_idle_(max_idle) {
+UpstreamPool::UpstreamPool(uv_loop_t* loop, config::UpstreamUrl upstream, std::size_t max_idle,
+                           std::shared_ptr<const TlsClientContext> tls)
+    : loop_(loop), upstream_(std::move(upstream)), max_idle_(max_idle), tls_(std::move(tls)) {
   const std::string port = std::to_string(upstream_.port);
   sockaddr_in v4{};
   sockaddr_in6 v6{};
@@ -360,6 +474,12 @@ void UpstreamPool::release(UpstreamConnection* up) {
   // Keep reading while idle, so a close by the upstream is noticed before reuse.
   up->resume_reading();
   idle_.push_back(up);
+}
+
+void UpstreamPool::set_tls(std::shared_ptr<const TlsClientContext> tls) {
+  if (tls == tls_) return;
+  tls_ = std::move(tls);
+  session_.reset();  // issued under the old context: the new one may trust other CAs
 }
 
 void UpstreamPool::forget(UpstreamConnection* up) { idle_.erase(std::remove(idle_.begin(), idle_.end(), up), idle_.end()); }

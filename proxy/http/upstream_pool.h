@@ -14,6 +14,8 @@
 
 #include "config/config.h"
 #include "proxy/http/http_head.h"
+#include "proxy/http/tls_client_context.h"
+#include "proxy/http/tls_session.h"
 
 namespace jwtgate::proxy {
 
@@ -44,9 +46,10 @@ class UpstreamClient {
 
 class UpstreamPool;
 
-class UpstreamConnection {
+class UpstreamConnection final : private TlsSessionSink {
  public:
-  enum class State { resolving, connecting, ready, closed };
+  // securing: TCP is up, the TLS handshake with an https:// upstream runs.
+  enum class State { resolving, connecting, securing, ready, closed };
 
   UpstreamConnection(uv_loop_t* loop, UpstreamPool* pool);
   UpstreamConnection(const UpstreamConnection&) = delete;
@@ -77,6 +80,9 @@ class UpstreamConnection {
   void do_not_reuse() { keep_alive_ = false; }
   // Why the last response was refused as malformed (empty when it was not).
   const std::string& protocol_error() const { return protocol_error_; }
+  // Why the TLS handshake with the upstream failed (OpenSSL's verify reason, such as
+  // "certificate has expired"); empty when it did not. Nothing was sent to the upstream then.
+  const std::string& tls_error() const { return tls_error_; }
   // The response's Content-Length as llhttp parsed it: jwtgate writes its own framing.
   std::uint64_t content_length() const { return parser_.content_length; }
   void mark_reused() { reused_ = true; }
@@ -92,6 +98,13 @@ class UpstreamConnection {
   void fail(int status);
   int count_head_bytes(std::size_t len);
   void parse(const char* data, std::size_t len);
+  void received(const char* data, std::size_t len);
+  void received_tls(const char* data, std::size_t len);
+  void ended(int status);
+  void start_tls();
+  void flush_tls();
+  void became_ready();
+  void keep_session(SslSession session) override;
 
   static const llhttp_settings_t& response_settings();
   static int cb_message_begin(llhttp_t* p);
@@ -107,6 +120,7 @@ class UpstreamConnection {
   uv_getaddrinfo_t resolve_req_{};
   llhttp_t parser_{};
   UpstreamPool* pool_;
+  bool wants_tls_;  // the pool's upstream is https://: never a byte in plaintext
   UpstreamClient* client_ = nullptr;
   State state_ = State::connecting;
   bool keep_alive_ = true;
@@ -122,11 +136,17 @@ class UpstreamConnection {
   unsigned interim_responses_ = 0;
   HeaderList headers_;
   std::string protocol_error_;
+  std::string tls_error_;
+  TlsSession tls_;         // valid for an https:// upstream
+  bool tls_answered_ = false;  // some application data has arrived over tls_
 };
 
 class UpstreamPool {
  public:
-  UpstreamPool(uv_loop_t* loop, config::UpstreamUrl upstream, std::size_t max_idle);
+  // `tls`: for an https:// upstream, what its connections present and verify (without one, they
+  // fail: an https:// upstream is never spoken to in plaintext).
+  UpstreamPool(uv_loop_t* loop, config::UpstreamUrl upstream, std::size_t max_idle,
+               std::shared_ptr<const TlsClientContext> tls = nullptr);
   ~UpstreamPool();
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
@@ -139,6 +159,9 @@ class UpstreamPool {
   void release(UpstreamConnection* up);
   void close_idle();
   std::size_t idle_count() const { return idle_.size(); }
+  // A reload with the same upstream_tls settings: new connections use the newly loaded files,
+  // the warm ones stay.
+  void set_tls(std::shared_ptr<const TlsClientContext> tls);
 
  private:
   friend class UpstreamConnection;
@@ -150,6 +173,10 @@ class UpstreamPool {
   bool resolved_ = false;
   sockaddr_storage address_{};
   std::vector<UpstreamConnection*> idle_;  // owned by themselves (see close())
+  std::shared_ptr<const TlsClientContext> tls_;
+  // The last session the upstream issued, offered by the next connection (resumption spares a
+  // full handshake with its certificate checks per new connection).
+  SslSession session_;
 };
 
 }  // namespace jwtgate::proxy

@@ -1183,12 +1183,13 @@ def reload_cases(run, gate, pki, secret):
 
 # --- upstream TLS ------------------------------------------------------------------------------
 
-def upstream_tls_cases(run, plain_gate, named_gate, ups, tokens):
+def upstream_tls_cases(run, plain_gate, named_gate, ups, tokens, pki):
     token = tokens.mint({})
 
-    def through(gate, path, status, up, client_cn=None):
+    def through(gate, path, status, up, client_cn=None, reason=None):
         for u in ups.values():
             u.seen()
+        log_lines = len(gate.proc.tail(100000).splitlines())
         r = plain(gate.port, f"{path}/anything", bearer(token))
         expect(r.status == status, f"{path}: status {r.status}, expected {status}: {r.body[:200]!r}")
         seen = up.seen()
@@ -1202,6 +1203,12 @@ def upstream_tls_cases(run, plain_gate, named_gate, ups, tokens):
                        f"client certificate at the upstream: {r.header('X-Upstream-Client-Cert')}")
         else:
             expect(seen == [], f"the upstream received {len(seen)} requests")
+        if reason:
+            logged = [json.loads(line) for line in gate.proc.tail(100000).splitlines()[log_lines:]
+                      if line.startswith("{")]
+            got = [e.get("reason") for e in logged if e.get("msg") == "upstream TLS handshake failed"]
+            expect(got and re.search(reason, got[-1]), f"'upstream TLS handshake failed' reasons logged: {got}, "
+                                                       f"expected /{reason}/")
         return r
 
     def pooled():
@@ -1214,19 +1221,71 @@ def upstream_tls_cases(run, plain_gate, named_gate, ups, tokens):
     run.case("plain: https upstream verified with upstream_tls.ca_file: 200", through, plain_gate, "/good", 200,
              ups["good"])
     run.case("plain: https upstream connections are kept alive (pooled)", pooled)
-    run.case("plain: expired upstream certificate: 502", through, plain_gate, "/expired", 502, ups["expired"])
+    run.case("plain: expired upstream certificate: 502", through, plain_gate, "/expired", 502, ups["expired"], None,
+             "certificate has expired")
     run.case("plain: self-signed upstream certificate (not in ca_file): 502", through, plain_gate, "/selfsigned",
-             502, ups["selfsigned"])
+             502, ups["selfsigned"], None, "self-signed certificate")
     run.case("plain: upstream certificate for another name: 502", through, plain_gate, "/wrongname", 502,
-             ups["wrongname"])
+             ups["wrongname"], None, "IP address mismatch")
     run.case("plain: upstream requiring a client certificate: upstream_tls.cert_file/key_file: 200", through,
              plain_gate, "/mtls", 200, ups["mtls"], "up-client")
+    def stale_then_resumed():
+        # /close-next leaves a pooled connection the upstream closes on its next request: the
+        # retry opens a new connection, which must resume the session the first one was issued.
+        first = through(plain_gate, "/good", 200, ups["good"])
+        r = plain(plain_gate.port, "/good/close-next", bearer(token))
+        expect(r.status == 200, f"/close-next: status {r.status}")
+        r = plain(plain_gate.port, "/good/anything", bearer(token))
+        expect(r.status == 200, f"after the stale connection: status {r.status}: {r.body[:200]!r}")
+        expect(r.header("X-Upstream-Connection") != first.header("X-Upstream-Connection"),
+               "the request after /close-next did not come over a new connection")
+        expect(r.header("X-Upstream-Session-Reused") == "True",
+               f"the new upstream connection did a full handshake (session_reused "
+               f"{r.header('X-Upstream-Session-Reused')}): the pool's session was not offered")
+
+    def reload_upstream_tls():
+        original = read(plain_gate.config)
+        pattern = re.compile(r"(?m)^  ca_file: .*$")
+        expect(pattern.search(original), "the plain gate's config has no upstream_tls.ca_file line")
+
+        def reload_with(text):
+            write(plain_gate.config, text)
+            plain_gate.proc.proc.send_signal(signal.SIGHUP)
+
+        def status():
+            return plain(plain_gate.port, "/good/anything", bearer(token)).status
+
+        try:
+            expect(status() == 200, "not serving /good before the reload")
+            # The client CA signed no server certificate: the good upstream no longer verifies.
+            reload_with(pattern.sub(f"  ca_file: {pki.client_ca.crt}", original))
+            wait_until("the reloaded upstream_tls.ca_file to refuse the upstream", lambda: status() == 502, timeout=10)
+            expect("upstream TLS handshake failed" in plain_gate.proc.tail(400),
+                   "no 'upstream TLS handshake failed' log line")
+            reload_with(original)
+            wait_until("the original ca_file to verify the upstream again", lambda: status() == 200, timeout=10)
+            broken = os.path.join(os.path.dirname(plain_gate.config), "broken-ca.pem")
+            write(broken, "not a certificate\n")
+            reload_with(pattern.sub(f"  ca_file: {broken}", original))
+            wait_until("the broken ca_file's reload to be refused",
+                       lambda: "config reload rejected: upstream_tls" in plain_gate.proc.tail(400), timeout=10)
+            for i in range(5):
+                got = status()
+                expect(got == 200, f"request {i} after a refused reload: {got} (the old config should serve)")
+        finally:
+            reload_with(original)
+            wait_until("the original config back", lambda: status() == 200, timeout=10)
+
+    run.case("plain: a stale pooled TLS connection is replaced, and the new one resumes the session",
+             stale_then_resumed)
+    run.case("plain: upstream_tls changed by SIGHUP applies to new requests; a broken ca_file is refused",
+             reload_upstream_tls)
     run.case("named: upstream_tls.server_name names the upstream: wrong.example.com's cert: 200", through,
              named_gate, "/", 200, ups["wrongname"])
     run.case("named: server_name overrides the URL host: 127.0.0.1's cert refused: 502", through, named_gate,
-             "/good", 502, ups["good"])
+             "/good", 502, ups["good"], None, "hostname mismatch")
     run.case("named: mTLS upstream without upstream_tls.cert_file: 502", through, named_gate, "/mtls", 502,
-             ups["mtls"])
+             ups["mtls"], None, "certificate required|alert")
 
 
 # --- check-config --------------------------------------------------------------------------------
@@ -1375,7 +1434,7 @@ upstream_tls:
         if "plain" in started_gates:
             plain_cases(run, plain_gate, up, tokens, pki.client)
         if {"plain", "named"} <= started_gates:
-            upstream_tls_cases(run, plain_gate, named, ups, tokens)
+            upstream_tls_cases(run, plain_gate, named, ups, tokens, pki)
         if "ecdsa" in started_gates:
             reload_cases(run, ecdsa, pki, secret)
         if args.testssl:

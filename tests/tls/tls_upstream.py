@@ -7,8 +7,9 @@ stdout, serves until killed.
 
 --client-ca: the handshake requires a client certificate that chains to CA.pem (mTLS).
 Every response carries X-Upstream-Connection: the client's port, so a test can tell whether two
-requests came over one (pooled) connection, and X-Upstream-Client-Cert: the subject CN of the
-client certificate, or "none".
+requests came over one (pooled) connection, X-Upstream-Client-Cert: the subject CN of the
+client certificate, or "none", and X-Upstream-Session-Reused: "True" when the connection's
+handshake resumed an earlier session (a ticket this server issued), else "False".
 
 The handshake runs in the connection's own thread, bounded by a 10 s timeout, so a client that
 never finishes it cannot stall the accept loop.
@@ -40,6 +41,7 @@ class Handler(upstream.Handler):
                     if key == "commonName":
                         cn = value
         self.send_header("X-Upstream-Client-Cert", cn)
+        self.send_header("X-Upstream-Session-Reused", str(self.request.session_reused))
         super().end_headers()
 
 
