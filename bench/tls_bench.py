@@ -441,8 +441,9 @@ def main():
     args.results.parent.mkdir(parents=True, exist_ok=True)
     argv = sys.argv[1:]
     if argv[:2] == ["--jwtgate", "build-release/jwtgate"]:
-        argv = argv[2:]  # added by run.sh itself
-    command = "bash bench/run.sh tls " + " ".join(argv)
+        command = "bash bench/run.sh tls " + " ".join(argv[2:])  # run.sh adds --jwtgate itself
+    else:
+        command = "/usr/bin/python3 bench/tls_bench.py " + " ".join(argv)
     args.results.write_text(f"# jwtgate TLS benchmark against nginx\n\nCommand: `{command.strip()}`\n\n{table}")
     args.results.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
     print(table)
