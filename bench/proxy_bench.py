@@ -241,6 +241,11 @@ def http_get(port, path, headers=None, timeout=5.0):
 
 # ---------------------------------------------------------------- servers
 
+# Extra lines for every nginx's http block: tls_bench.py sets the temporary paths an nginx
+# unpacked from its .deb (no /var/lib/nginx) would otherwise fail to create.
+NGINX_EXTRA_HTTP = ""
+
+
 def nginx_conf(work, name, port, body):
     user = "user root root;\n" if os.geteuid() == 0 else ""
     path = work / f"{name}.nginx.conf"
@@ -256,7 +261,7 @@ http {{
   keepalive_timeout 300s;
   client_body_temp_path {work}/{name}-tmp;
   proxy_temp_path {work}/{name}-tmp;
-{body}
+{NGINX_EXTRA_HTTP.format(tmp=f"{work}/{name}-tmp")}{body}
 }}
 """)
     (work / f"{name}-tmp").mkdir(exist_ok=True)

@@ -6,6 +6,9 @@
 # `bash bench/run.sh forward-auth [ARGS]` instead builds a Release jwtgate into build-release/ and
 # runs bench/forward_auth_bench.py (nginx with no auth / auth_request to jwtgate / proxy_pass to
 # jwtgate); results in bench/results/forward_auth.md and .json.
+# `bash bench/run.sh tls [ARGS]` builds the same Release jwtgate and runs bench/tls_bench.py (TLS
+# handshakes, resumptions and keep-alive HTTPS against nginx with the same certificate); results
+# in bench/results/tls.md and .json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -27,6 +30,12 @@ if [ "${1:-}" = forward-auth ]; then
   cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DJWTGATE_BUILD_BENCH=OFF >/dev/null
   cmake --build build-release -j"$(nproc)" --target jwtgate
   exec /usr/bin/python3 bench/forward_auth_bench.py --jwtgate build-release/jwtgate "$@"
+fi
+if [ "${1:-}" = tls ]; then
+  shift
+  cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DJWTGATE_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-release -j"$(nproc)" --target jwtgate
+  exec /usr/bin/python3 bench/tls_bench.py --jwtgate build-release/jwtgate "$@"
 fi
 cmake -S . -B build-bench -DJWTGATE_BUILD_BENCH=ON >/dev/null
 cmake --build build-bench -j"$(nproc)" --target jwtgate core_bench
