@@ -228,8 +228,11 @@ TEST_CASE("unbound tokens pass with or without a client certificate when binding
   auto with = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, kCertA);
   CHECK(with.status.ok());
   CHECK(with.cache_hit);
-  // Other confirmation methods are not certificate binding.
-  CHECK(f.auth.authenticate(f.route("/x"), bearer(f.main_token(R"("cnf":{"jkt":"abc"})")), "", kNow, {}).status.ok());
+  // A token bound by a method jwtgate cannot check (DPoP's jkt) is no bearer token, certificate or not.
+  const std::string dpop = f.main_token(R"("cnf":{"jkt":"abc"})");
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(dpop), "", kNow, {}).status.reason() == core::Reason::certificate_binding);
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(dpop), "", kNow, kCertA).status.reason() ==
+        core::Reason::certificate_binding);
 }
 
 TEST_CASE("require_certificate_binding refuses unbound tokens, cached or not, and only for its provider") {

@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""TLS listener hardening, end to end: the ways past it a breaker found, kept shut.
+
+  hardening.py --jwtgate PATH [-k SUBSTRING] [--keep]
+
+Each case first shows the attack's setup works (a full handshake, a 200), then that the bypass
+does not: judged by what the recording upstream received (tests/support/upstream.py's /__seen).
+- a session resumed after client_auth became required, without a certificate;
+- a session resumed with a certificate whose CA has since been removed from client_ca_file;
+- a ClientHello header declaring 128 KiB, which OpenSSL would reserve memory for until the
+  handshake timeout (a 1 KiB one, the control, stays open);
+- extra certificates a client appends to its chain reaching the upstream as Client-Cert-Chain;
+- tokens bound by a confirmation method jwtgate cannot check (cnf.jkt, cnf.jwk) passing as
+  bearer tokens.
+Reuses tests/tls/e2e.py's PKI, token minting, upstream and jwtgate drivers.
+"""
+import argparse
+import base64
+import os
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e  # noqa: E402
+from e2e import Failure, Jwtgate, Pki, Run, Tokens, Upstream, client_context, expect, read, write  # noqa: E402
+
+PLAIN_REQUEST = b"GET /public/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+def tls_block(pki, auth, ca):
+    text = f"tls:\n  cert_file: {pki.ecdsa.crt}\n  key_file: {pki.ecdsa.key}\n  handshake_timeout: 30s\n"
+    if auth != "none":
+        text += f"  client_ca_file: {ca}\n  client_auth: {auth}\n"
+    return text
+
+
+def request(port, ctx, data, session=None):
+    """(status or None, the session, whether it was resumed); None when the handshake or the
+    connection failed before a status line came back."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+    except (ssl.SSLError, OSError):
+        raw.close()
+        return None, None, False
+    out = b""
+    try:
+        s.settimeout(5)
+        s.sendall(data)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except (ssl.SSLError, OSError):
+        pass
+    sess, reused = s.session, s.session_reused
+    s.close()
+    try:
+        return int(out.split(b" ", 2)[1]), sess, reused
+    except (IndexError, ValueError):
+        return None, sess, reused
+
+
+def reload(gate, old, new):
+    text = read(gate.config)
+    expect(old in text, "the config block to replace is missing")
+    write(gate.config + ".new", text.replace(old, new))
+    os.rename(gate.config + ".new", gate.config)
+    os.kill(gate.proc.proc.pid, signal.SIGHUP)
+    time.sleep(1.5)
+
+
+def resumption_cases(run, args, tmp, pki, tokens, up):
+    ca_path = write(os.path.join(tmp, "clients-ca.pem"), read(pki.client_ca.crt))
+
+    def required_after_reload(version):
+        gate = Jwtgate("resume-required", args.jwtgate, tmp, body=f"upstream: http://127.0.0.1:{up.port}\n"
+                       + tls_block(pki, "optional", ca_path) + e2e.provider_block(tokens, bound=False) + e2e.ROUTES)
+        gate.start()
+        try:
+            ctx = client_context(pki.ca.crt, version=version)  # no client certificate
+            up.seen()
+            status, session, _ = request(gate.port, ctx, PLAIN_REQUEST)
+            expect(status == 200 and session is not None, f"optional, no certificate: {status}")
+            reload(gate, "client_auth: optional", "client_auth: required")
+            status, _, _ = request(gate.port, ctx, PLAIN_REQUEST)
+            expect(status is None, f"required, full handshake without a certificate: {status}")
+            up.seen()
+            status, _, reused = request(gate.port, ctx, PLAIN_REQUEST, session)
+            expect(status is None and not reused,
+                   f"required: the ticket from before the reload resumed ({reused}) and answered {status}")
+            expect(up.seen() == [], "a request without a certificate reached the upstream")
+        finally:
+            gate.stop([])
+
+    def ca_removed(version):
+        write(ca_path, read(pki.client_ca.crt))
+        gate = Jwtgate("resume-ca", args.jwtgate, tmp, body=f"upstream: http://127.0.0.1:{up.port}\n"
+                       + tls_block(pki, "optional", ca_path) + e2e.provider_block(tokens) + e2e.ROUTES)
+        gate.start()
+        try:
+            token = tokens.mint({"cnf": {"x5t#S256": pki.client.thumbprint}})
+            req = (f"GET /x HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n"
+                   "Connection: close\r\n\r\n").encode()
+            ctx = client_context(pki.ca.crt, version=version, cert=pki.client)
+            up.seen()
+            status, session, _ = request(gate.port, ctx, req)
+            expect(status == 200, f"bound token with its certificate: {status}")
+            # The client CA file now names another CA only: the certificate is no longer trusted.
+            write(ca_path + ".new", read(pki.unknown_ca.crt))
+            os.rename(ca_path + ".new", ca_path)
+            os.kill(gate.proc.proc.pid, signal.SIGHUP)
+            time.sleep(1.5)
+            up.seen()
+            status, _, reused = request(gate.port, ctx, req, session)
+            seen = up.seen()
+            forwarded = [h for r in seen for h in r["headers"] if h[0] == "Client-Cert"]
+            expect(not reused, "the session from before the CA was removed was resumed")
+            expect(not forwarded, f"the removed CA's certificate reached the upstream as Client-Cert ({status})")
+            expect(status != 200, f"a token bound to the removed CA's certificate got {status}")
+        finally:
+            gate.stop([])
+
+    for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        name = "1.3" if version == ssl.TLSVersion.TLSv1_3 else "1.2"
+        run.case(f"TLS {name}: a ticket from before client_auth became required does not resume", required_after_reload,
+                 version)
+        run.case(f"TLS {name}: a ticket carrying a certificate whose CA was removed does not resume", ca_removed,
+                 version)
+
+
+def oversized_hello_case(run, gate):
+    def declared(length):
+        record = b"\x16\x03\x01" + struct.pack(">H", 4) + b"\x01" + length.to_bytes(3, "big")
+        s = socket.create_connection(("127.0.0.1", gate.port), timeout=10)
+        s.sendall(record)
+        s.settimeout(2)
+        try:
+            closed = s.recv(1) == b""
+        except socket.timeout:
+            closed = False
+        except OSError:
+            closed = True
+        s.close()
+        return closed
+
+    def check():
+        expect(not declared(1024), "a 1 KiB ClientHello was refused before it arrived (the control)")
+        expect(declared(131396), "a ClientHello declaring 128 KiB was held open (OpenSSL reserves memory for it)")
+
+    run.case("a ClientHello declaring more than 16 KiB is refused at once; 1 KiB waits", check)
+
+
+def chain_case(run, gate, pki, tmp, up):
+    def check():
+        # pki.client is issued by the client CA itself; everything after it plays no part in verifying it.
+        bundle = write(os.path.join(tmp, "client-plus-extras.pem"), read(pki.client.crt) + read(pki.client_int.crt)
+                       + read(pki.unknown_ca.crt) + read(pki.client_other.crt))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(pki.ca.crt)
+        ctx.load_cert_chain(bundle, pki.client.key)
+        up.seen()
+        status, _, _ = request(gate.port, ctx, PLAIN_REQUEST)
+        expect(status == 200, f"status {status}")
+        seen = up.seen()
+        expect(len(seen) == 1, f"the upstream received {len(seen)} requests")
+        chains = e2e.header_values(seen[0], "Client-Cert-Chain")
+        extras = [c for c in (pki.client_int, pki.unknown_ca, pki.client_other)
+                  if any(base64.b64encode(c.der).decode() in v for v in chains)]
+        expect(not extras, f"certificates the client appended reached the upstream in Client-Cert-Chain: {chains}")
+        expect(e2e.header_values(seen[0], "Client-Cert") == [pki.client.rfc9440], "Client-Cert is not the leaf")
+
+    run.case("Client-Cert-Chain is the verified chain, not what the client appended", check)
+
+
+def confirmation_method_case(run, gate, pki, tokens, up):
+    def check():
+        for cnf in ({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}, {"jwk": {"kty": "EC", "crv": "P-256"}}):
+            token = tokens.mint({"cnf": cnf})
+            req = (f"GET /x HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n"
+                   "Connection: close\r\n\r\n").encode()
+            for cert in (pki.client, None):
+                up.seen()
+                status, _, _ = request(gate.port, client_context(pki.ca.crt, cert=cert), req)
+                expect(status == 401, f"cnf {list(cnf)} with certificate {cert is not None}: {status}")
+                expect(up.seen() == [], f"a token with cnf {list(cnf)} reached the upstream")
+
+    run.case("a token bound by cnf.jkt or cnf.jwk is refused, with or without a certificate", check)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--jwtgate", required=True)
+    ap.add_argument("-k", help="run only the cases whose name holds this")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    args.jwtgate = os.path.abspath(args.jwtgate)
+    args.testssl = False
+    started = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="jwtgate-tls-hardening-")
+    run = Run(args, tmp)
+    up = gate = None
+    try:
+        pki = Pki(tmp)
+        tokens = Tokens(args.jwtgate, tmp)
+        up = Upstream("plain", tmp)
+        gate = Jwtgate("optional", args.jwtgate, tmp, body=f"upstream: http://127.0.0.1:{up.port}\n"
+                       + tls_block(pki, "optional", pki.client_ca.crt) + e2e.provider_block(tokens) + e2e.ROUTES)
+        gate.start()
+        oversized_hello_case(run, gate)
+        chain_case(run, gate, pki, tmp, up)
+        confirmation_method_case(run, gate, pki, tokens, up)
+        resumption_cases(run, args, tmp, pki, tokens, up)
+    except Failure as e:
+        run.failures.append(str(e))
+        print(f"FAIL {e}", flush=True)
+    finally:
+        if gate and gate.proc:
+            gate.stop(run.failures)
+        if up:
+            up.stop()
+        if args.keep or run.failures:
+            print(f"tls hardening: files kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    if run.failures:
+        print(f"\n{run.passed} passed, {len(run.failures)} failed in {elapsed:.1f} s:", *run.failures, sep="\n  ")
+        return 1
+    print(f"tls hardening: {run.passed} passed in {elapsed:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
