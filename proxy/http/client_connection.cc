@@ -8,6 +8,7 @@
 #include "proxy/admin/log.h"
 #include "proxy/http/error_response.h"
 #include "proxy/http/forward_auth.h"
+#include "proxy/http/http1_rules.h"
 #include "proxy/http/request_target.h"
 #include "proxy/http/token_extractor.h"
 #include "proxy/http/client_certificate.h"
@@ -24,80 +25,6 @@ constexpr std::uint64_t kLingerMs = 2000;
 constexpr std::uint64_t kMaxLingerBytes = 1024 * 1024;
 
 ClientConnection* self(llhttp_t* p) { return static_cast<ClientConnection*>(p->data); }
-
-// RFC 9110 §7.6.1: connection-specific fields a proxy must not forward.
-bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::string_view hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
-                                             "transfer-encoding", "upgrade", "proxy-authorization",
-                                             "proxy-authenticate"};
-  for (auto h : hop) {
-    if (iequals(name, h)) return true;
-  }
-  return false;
-}
-
-// Header names the Connection header lists, which are hop-by-hop for this message.
-std::vector<std::string> connection_options(const HeaderList& headers) {
-  std::vector<std::string> out;
-  for (std::string_view v : headers.all("connection")) {
-    for_each_list_item(v, [&](std::string_view item) { out.emplace_back(item); });
-  }
-  return out;
-}
-
-bool listed(const std::vector<std::string>& names, std::string_view name) {
-  return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return iequals(n, name); });
-}
-
-std::string chunk(std::string_view data) {
-  char size[20];
-  const int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-  std::string out;
-  out.reserve(static_cast<std::size_t>(n) + data.size() + 2);
-  out.append(size, static_cast<std::size_t>(n));
-  out.append(data);
-  out += "\r\n";
-  return out;
-}
-
-// Names a Connection header may not make hop-by-hop: they frame or route the message, and
-// removing them would make jwtgate and the upstream read different requests from the same bytes.
-bool frames_or_routes(std::string_view name) {
-  return same_header_to_cgi(name, "content-length") || same_header_to_cgi(name, "transfer-encoding") ||
-         same_header_to_cgi(name, "host");
-}
-
-// RFC 9110 section 7.2's uri-host [":" port], narrowed to what real hosts use: a name or IPv4
-// address, or an IPv6 literal in brackets. No spaces or commas, so nothing downstream can read
-// the value as a list of hosts.
-bool valid_host(std::string_view host) {
-  for (char c : host) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '.' || c == '_' || c == '~' || c == ':' || c == '[' || c == ']';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// True when the request's transfer codings are "chunked" alone: jwtgate decodes chunked framing
-// and re-frames the body, so another coding (gzip, chunked) would reach the upstream undone.
-// RFC 9110 section 7.8: a 101's Upgrade names the protocol switched to, one of those the
-// request's Upgrade offered (compared by name, a version after "/" included when the response
-// gives one).
-bool offered_protocol(std::string_view offered, std::string_view chosen) {
-  std::string_view first;
-  for_each_list_item(chosen, [&](std::string_view item) {
-    if (first.empty()) first = item;
-  });
-  if (first.empty()) return false;
-  bool found = false;
-  for_each_list_item(offered, [&](std::string_view item) {
-    const bool versioned = first.find('/') != std::string_view::npos;
-    const std::string_view name = versioned ? item : item.substr(0, item.find('/'));
-    found |= iequals(name, first);
-  });
-  return found;
-}
 
 bool source_stripped(std::uint64_t mask, std::size_t i) { return ((mask >> (i < 63 ? i : 63)) & 1) != 0; }
 
@@ -366,7 +293,7 @@ int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
   if (!c->upstream_) return 0;
   c->body_progress();
   const std::string_view data(at, len);
-  c->upstream_->write(c->chunked_request_ ? chunk(data) : std::string(data));
+  c->upstream_->write(c->chunked_request_ ? http1_chunk(data) : std::string(data));
   if (c->upstream_ && c->upstream_->write_queue_size() > kHighWater) {
     c->stop_reading();
     c->read_paused_for_backpressure_ = true;
@@ -751,7 +678,7 @@ std::string ClientConnection::build_upstream_head(const AuthResult& auth, const 
 
   std::string forwarded_for, host;
   for (const auto& f : headers_.fields()) {
-    if (is_hop_by_hop(f.name) || listed(connection_options_, f.name)) continue;
+    if (is_hop_by_hop_field(f.name) || names_include(connection_options_, f.name)) continue;
     // jwtgate frames the message itself (below), from what llhttp parsed; Content_Length and
     // the like are dropped too, as stacks that fold '_' into '-' would frame by them.
     if (same_header_to_cgi(f.name, "content-length") || same_header_to_cgi(f.name, "transfer-encoding") ||
@@ -867,7 +794,7 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, c
     worker_.metrics().upstream_seconds.observe(static_cast<double>(upstream_ns_) / 1e9);
   }
   if (code == 101 && !upgrade_request_) return up->refuse("101 Switching Protocols to a request that did not ask to upgrade");
-  if (code == 101 && !offered_protocol(headers_.get("upgrade"), headers.get("upgrade"))) {
+  if (code == 101 && !http1_upgrade_offered(headers_.get("upgrade"), headers.get("upgrade"))) {
     return up->refuse("101 Switching Protocols to a protocol the request did not offer");
   }
   upstream_status_ = code;
@@ -884,12 +811,12 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, c
   // Only the status code is relayed: the reason phrase is jwtgate's, so no byte the upstream
   // chose (control characters, a second status line) reaches the client in the status line.
   std::string head = "HTTP/1.1 " + std::to_string(code) + " " + status_text(code) + "\r\n";
-  const std::vector<std::string> options = connection_options(headers);
+  const std::vector<std::string> options = http1_connection_options(headers);
   for (const auto& f : headers.fields()) {
     // The message is framed by what llhttp read and jwtgate writes the framing itself below, so
     // no Content-Length or Transfer-Encoding (in any spelling) and nothing a Connection header
     // lists is copied.
-    if (is_hop_by_hop(f.name) || frames_or_routes(f.name) || listed(options, f.name)) continue;
+    if (is_hop_by_hop_field(f.name) || frames_or_routes(f.name) || names_include(options, f.name)) continue;
     head += f.name;
     head += ": ";
     head += f.value;
@@ -947,7 +874,7 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, c
 void ClientConnection::upstream_body(UpstreamConnection* up, std::string_view data) {
   if (up != upstream_ || closed_ || data.empty()) return;
   body_progress();
-  if (rechunk_response_) write_client(chunk(data));
+  if (rechunk_response_) write_client(http1_chunk(data));
   else append_client(data);
   if (client_queue_size() > kHighWater) up->pause_reading();
 }
