@@ -11,6 +11,7 @@
 #include "proxy/http/http1_rules.h"
 #include "proxy/http/request_target.h"
 #include "proxy/http/token_extractor.h"
+#include "proxy/http/upstream_request.h"
 #include "proxy/http/client_certificate.h"
 #include "proxy/uv_util.h"
 
@@ -25,8 +26,6 @@ constexpr std::uint64_t kLingerMs = 2000;
 constexpr std::uint64_t kMaxLingerBytes = 1024 * 1024;
 
 ClientConnection* self(llhttp_t* p) { return static_cast<ClientConnection*>(p->data); }
-
-bool source_stripped(std::uint64_t mask, std::size_t i) { return ((mask >> (i < 63 ? i : 63)) & 1) != 0; }
 
 }  // namespace
 
@@ -504,13 +503,7 @@ void ClientConnection::process_head() {
   }
   // Headers jwtgate sets from a token, and the override headers, are never passed on from a
   // client, on any route, in any spelling a CGI-style upstream reads as the same name.
-  auto& fields = headers_.fields();
-  fields.erase(std::remove_if(fields.begin(), fields.end(),
-                              [&](const HeaderField& f) {
-                                return std::any_of(rc.removed_headers.begin(), rc.removed_headers.end(),
-                                                   [&](const std::string& h) { return same_header_to_cgi(f.name, h); });
-                              }),
-               fields.end());
+  remove_client_set_headers(headers_, rc.removed_headers);
   authorize();
 }
 
@@ -613,7 +606,21 @@ void ClientConnection::authorize() {
   request_done_ = !body;  // llhttp reports the end of a body-less request only with the next bytes
   retryable_ = !body && !upgrade_request_ &&
                (parser_.method == HTTP_GET || parser_.method == HTTP_HEAD || parser_.method == HTTP_OPTIONS);
-  upstream_head_ = build_upstream_head(auth, *auth_route, target_);
+  upstream_head_ = build_upstream_head(UpstreamRequest{
+      .method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)),
+      .target = target_,
+      .headers = headers_,
+      .connection_options = connection_options_,
+      .auth = auth,
+      .token_sources = rt().route_token_sources[rt().routes.index_of(auth_route)],
+      .peer_ip = peer_ip_,
+      .tls = transport_.is_tls(),
+      .client_certificate = client_certificate_,
+      .chunked = chunked_request_,
+      .content_length = has_content_length_ ? std::optional<std::uint64_t>(content_length_) : std::nullopt,
+      .upgrade = upgrade_request_,
+      .upgrade_protocols = upgrade_request_ ? headers_.get("upgrade") : std::string_view(),
+  });
   if (body && header_lists_token(headers_.get("expect"), "100-continue")) {
     // Authorized: now the client may send the body.
     write_client("HTTP/1.1 100 Continue\r\n\r\n");
@@ -646,92 +653,6 @@ void ClientConnection::connect_upstream(bool allow_reuse) {
     // Connecting: an upstream that never answers the handshake is bounded like a slow one.
     arm(Timer::upstream);
   }
-}
-
-std::string ClientConnection::build_upstream_head(const AuthResult& auth, const config::Route& auth_route,
-                                                  const RequestTarget& target) {
-  const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-  const auto& sources = rt().route_token_sources[rt().routes.index_of(&auth_route)];
-  // forward_token: false removes the token from every place it was sent in.
-  auto stripped = [&](config::TokenSource::Kind kind, auto&& visit) {
-    if (auth.strip_sources == 0) return;
-    for (std::size_t i = 0; i < sources.size(); ++i) {
-      if (sources[i].kind == kind && source_stripped(auth.strip_sources, i)) visit(sources[i]);
-    }
-  };
-  std::string query = target.query;
-  bool query_stripped = false;
-  stripped(config::TokenSource::Kind::query, [&](const config::TokenSource& s) {
-    query = without_query_param(query, s.name);
-    query_stripped = true;
-  });
-  std::string head;
-  head.reserve(512 + head_bytes_);
-  head += method;
-  head += ' ';
-  head += target.path;
-  if (target.has_query && !(query_stripped && query.empty())) {
-    head += '?';
-    head += query;
-  }
-  head += " HTTP/1.1\r\n";
-
-  std::string forwarded_for, host;
-  for (const auto& f : headers_.fields()) {
-    if (is_hop_by_hop_field(f.name) || names_include(connection_options_, f.name)) continue;
-    // jwtgate frames the message itself (below), from what llhttp parsed; Content_Length and
-    // the like are dropped too, as stacks that fold '_' into '-' would frame by them.
-    if (same_header_to_cgi(f.name, "content-length") || same_header_to_cgi(f.name, "transfer-encoding") ||
-        iequals(f.name, "expect")) {
-      continue;
-    }
-    if (iequals(f.name, "x-forwarded-for")) {
-      forwarded_for += (forwarded_for.empty() ? "" : ", ") + f.value;
-      continue;
-    }
-    if (same_header_to_cgi(f.name, "x-forwarded-for")) continue;  // X_Forwarded_For: a spoof
-    if (iequals(f.name, "host")) host = f.value;
-    bool drop = false;
-    stripped(config::TokenSource::Kind::header, [&](const config::TokenSource& s) { drop |= same_header_to_cgi(f.name, s.name); });
-    if (drop) continue;
-    if (iequals(f.name, "cookie") && auth.strip_sources != 0) {
-      std::string rest = f.value;
-      stripped(config::TokenSource::Kind::cookie, [&](const config::TokenSource& s) { rest = without_cookie(rest, s.name); });
-      if (!rest.empty()) head += "Cookie: " + rest + "\r\n";
-      continue;
-    }
-    head += f.name;
-    head += ": ";
-    head += f.value;
-    head += "\r\n";
-  }
-  for (const auto& h : auth.add_headers) {
-    head += h.name;
-    head += ": ";
-    head += h.value;
-    head += "\r\n";
-  }
-  forwarded_for += (forwarded_for.empty() ? "" : ", ") + peer_ip_;
-  head += "X-Forwarded-For: " + forwarded_for + "\r\n";
-  head += transport_.is_tls() ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n";
-  if (client_certificate_.present()) {
-    // RFC 9440: what the handshake verified (a client's own spellings were removed above).
-    head += "Client-Cert: " + client_certificate_.header + "\r\n";
-    if (!client_certificate_.chain_header.empty()) head += "Client-Cert-Chain: " + client_certificate_.chain_header + "\r\n";
-  }
-  if (!host.empty()) head += "X-Forwarded-Host: " + host + "\r\n";
-  if (chunked_request_) {
-    head += "Transfer-Encoding: chunked\r\n";
-  } else if (has_content_length_) {
-    head += "Content-Length: " + std::to_string(content_length_) + "\r\n";
-  }
-  if (upgrade_request_) {
-    head += "Connection: Upgrade\r\nUpgrade: " + std::string(headers_.get("upgrade")) + "\r\n";
-  } else {
-    head += "Connection: keep-alive\r\n";
-  }
-  head += "\r\n";
-  return head;
 }
 
 void ClientConnection::upstream_connected(UpstreamConnection* up) {

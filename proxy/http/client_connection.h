@@ -113,9 +113,6 @@ class ClientConnection final : public UpstreamClient, private TransportUser {
   // `preflight`: a CORS preflight allow_preflight lets through.
   bool take_checked_request(bool can_keep_alive, bool& preflight);
   bool peer_trusted() const;
-  // `auth_route`: the route whose verdict `auth` is (its token sources say what to strip).
-  std::string build_upstream_head(const struct AuthResult& auth, const config::Route& auth_route,
-                                  const struct RequestTarget& target);
   void connect_upstream(bool allow_reuse);
   void send_upstream_head();
   void finish_exchange();
