@@ -10,6 +10,7 @@
 #include "proxy/http/forward_auth.h"
 #include "proxy/http/http1_rules.h"
 #include "proxy/http/request_target.h"
+#include "proxy/http/response_head.h"
 #include "proxy/http/token_extractor.h"
 #include "proxy/http/upstream_request.h"
 #include "proxy/http/client_certificate.h"
@@ -714,82 +715,45 @@ int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, c
     upstream_ns_ = uv_hrtime() - upstream_sent_ns_;
     worker_.metrics().upstream_seconds.observe(static_cast<double>(upstream_ns_) / 1e9);
   }
-  if (code == 101 && !upgrade_request_) return up->refuse("101 Switching Protocols to a request that did not ask to upgrade");
-  if (code == 101 && !http1_upgrade_offered(headers_.get("upgrade"), headers.get("upgrade"))) {
-    return up->refuse("101 Switching Protocols to a protocol the request did not offer");
+  if (code == 101) {
+    if (const char* why = switching_refusal(upgrade_request_, headers_.get("upgrade"), headers.get("upgrade"))) {
+      return up->refuse(why);
+    }
   }
   upstream_status_ = code;
   status_ = code;
-  const bool switching = code == 101;
-  const bool no_body = head_request_ || code == 204 || code == 304;
-  const bool has_length = headers.has("content-length");
-  const bool upstream_chunked = header_lists_token(headers.get("transfer-encoding"), "chunked");
-  const bool http11 = parser_.http_major == 1 && parser_.http_minor == 1;
   if (!request_done_) keep_alive_ = false;  // an early response: the rest of the request cannot be skipped safely
-  if (upgrade_request_ && !switching) keep_alive_ = false;  // a refused upgrade: the parser state is spent
+  if (upgrade_request_ && code != 101) keep_alive_ = false;  // a refused upgrade: the parser state is spent
   if (worker_.draining()) keep_alive_ = false;
 
-  // Only the status code is relayed: the reason phrase is jwtgate's, so no byte the upstream
-  // chose (control characters, a second status line) reaches the client in the status line.
-  std::string head = "HTTP/1.1 " + std::to_string(code) + " " + status_text(code) + "\r\n";
-  const std::vector<std::string> options = http1_connection_options(headers);
-  for (const auto& f : headers.fields()) {
-    // The message is framed by what llhttp read and jwtgate writes the framing itself below, so
-    // no Content-Length or Transfer-Encoding (in any spelling) and nothing a Connection header
-    // lists is copied.
-    if (is_hop_by_hop_field(f.name) || frames_or_routes(f.name) || names_include(options, f.name)) continue;
-    head += f.name;
-    head += ": ";
-    head += f.value;
-    head += "\r\n";
-  }
-  if (switching) {
+  Http1ResponseHead out = http1_response_head(Http1ResponseInput{
+      .code = code,
+      .headers = headers,
+      .content_length = up->content_length(),
+      .head_request = head_request_,
+      .client_http11 = parser_.http_major == 1 && parser_.http_minor == 1,
+      .keep_alive = keep_alive_,
+  });
+  if (out.switching) {
     arm(Timer::none);
-    head += "Connection: Upgrade\r\nUpgrade: " + std::string(headers.get("upgrade")) + "\r\n\r\n";
-    write_client(std::move(head));
+    write_client(std::move(out.head));
     response_head_sent_ = true;
     account();  // the exchange is now a tunnel: its request is done
     return 2;
   }
-  if (no_body && (upstream_chunked || (has_length && up->content_length() > 0))) {
-    // The upstream announced a body it must not send. If it sends it anyway, perhaps after a
-    // pause, the next request on this connection would read it as its response and the
-    // connection would stay one response behind, each client getting the previous one's answer.
-    up->do_not_reuse();
-  }
-  if (upstream_chunked) {
-    // A body of unknown length: re-chunked for an HTTP/1.1 client, delimited by closing for 1.0.
-    // For HEAD and 304 the header only describes the resource; 204 has no framing at all.
-    if (no_body) {
-      if (code != 204 && http11) head += "Transfer-Encoding: chunked\r\n";
-    } else if (http11) {
-      rechunk_response_ = true;
-      head += "Transfer-Encoding: chunked\r\n";
-    } else {
-      close_delimited_response_ = true;
-      keep_alive_ = false;
-    }
-  } else if (has_length) {
-    if (code != 204) head += "Content-Length: " + std::to_string(up->content_length()) + "\r\n";
-  } else if (!no_body) {
-    if (http11) {
-      rechunk_response_ = true;
-      head += "Transfer-Encoding: chunked\r\n";
-    } else {
-      close_delimited_response_ = true;
-      keep_alive_ = false;
-    }
-  }
-  head += keep_alive_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-  write_client(std::move(head));
+  if (out.announced_forbidden_body) up->do_not_reuse();
+  rechunk_response_ = out.rechunk;
+  close_delimited_response_ = out.close_delimited;
+  keep_alive_ = out.keep_alive;
+  write_client(std::move(out.head));
   response_head_sent_ = true;
-  if (no_body && request_done_) {
+  if (out.no_body && request_done_) {
     arm(Timer::none);
   } else {
     body_progress();
     arm(Timer::body);  // a body still flows one way or the other
   }
-  return no_body ? 1 : 0;
+  return out.no_body ? 1 : 0;
 }
 
 void ClientConnection::upstream_body(UpstreamConnection* up, std::string_view data) {
