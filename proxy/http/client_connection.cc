@@ -7,6 +7,7 @@
 #include "proxy/http/authenticator.h"
 #include "proxy/admin/log.h"
 #include "proxy/http/error_response.h"
+#include "proxy/http/exchange_record.h"
 #include "proxy/http/forward_auth.h"
 #include "proxy/http/http1_rules.h"
 #include "proxy/http/request_target.h"
@@ -237,8 +238,7 @@ int ClientConnection::cb_message_begin(llhttp_t* p) {
   if (c->closed_ || c->phase_ == Phase::closing) return HPE_PAUSED;
   c->reset_request();
   c->gen_ = c->worker_.generation();  // a reload applies from the next request on
-  c->request_active_ = true;
-  c->started_ns_ = uv_hrtime();
+  c->record_.begin(uv_hrtime());
   c->phase_ = Phase::head;
   if (c->timer_kind_ != Timer::head) {
     c->arm(Timer::head);
@@ -345,27 +345,18 @@ void ClientConnection::reset_request() {
   target_ = RequestTarget{};
   waited_for_keys_ = false;
   awaited_provider_ = -1;
-  upstream_sent_ns_ = 0;
-  upstream_ns_ = 0;
-  status_ = 0;
-  upstream_status_ = 0;
-  outcome_ = Outcome::invalid;
-  reason_ = core::Reason::ok;
-  token_digest_.reset();
-  sub_.clear();
-  jti_.clear();
+  record_.clear_results();
   response_head_sent_ = false;
   rechunk_response_ = false;
   close_delimited_response_ = false;
 }
 
 void ClientConnection::respond(std::string response, bool keep_alive) {
-  if (!request_active_ && status_ == 0) {
+  if (!record_.active && record_.status == 0) {
     // Bytes that never became a request (a parse error at the first byte) are still counted.
-    request_active_ = true;
-    started_ns_ = uv_hrtime();
+    record_.begin(uv_hrtime());
   }
-  status_ = response.size() > 12 ? std::atoi(response.c_str() + 9) : 0;  // "HTTP/1.1 NNN"
+  record_.status = response.size() > 12 ? std::atoi(response.c_str() + 9) : 0;  // "HTTP/1.1 NNN"
   if (head_request_) {
     // A response to HEAD has no body (RFC 9110 section 9.3.2): one sent anyway would be read
     // by the client as the next response on the connection.
@@ -473,7 +464,7 @@ void ClientConnection::process_head() {
                          (rc.routes.case_sensitive() || rc.routes.match_exact(target_.match_path, method, &exact_allow) ||
                           !exact_allow.empty());
     if (covered) {
-      outcome_ = Outcome::public_;
+      record_.outcome = Outcome::public_;
       respond(allow_response(rc.injected_headers, AuthResult{}, can_keep_alive), can_keep_alive);
       return;
     }
@@ -487,7 +478,7 @@ void ClientConnection::process_head() {
     else if (exact != route_) also_route_ = exact;
   }
   if (!route_) {
-    outcome_ = Outcome::no_route;
+    record_.outcome = Outcome::no_route;
     if (!allow.empty()) {
       // The path's route exists but excludes the method: never a shorter, weaker route instead.
       respond(plain_error_response(405, "method_not_allowed", "this route does not accept the method", can_keep_alive,
@@ -521,7 +512,7 @@ bool ClientConnection::take_checked_request(bool can_keep_alive, bool& preflight
   CheckedRequest checked;
   std::string why;
   if (const int code = find_checked_request(fa, trusted, method_, target_, headers_, checked, why); code != 0) {
-    if (code == 404) outcome_ = Outcome::no_route;
+    if (code == 404) record_.outcome = Outcome::no_route;
     const char* error = code == 404 ? "not_found" : code == 501 ? "not_implemented" : "invalid_request";
     respond(plain_error_response(code, error, why, can_keep_alive), can_keep_alive);
     return false;
@@ -579,7 +570,7 @@ void ClientConnection::authorize() {
     WorkerMetrics& m = worker_.metrics();
     m.verify_seconds.observe(static_cast<double>(uv_hrtime() - t0) / 1e9);
     (auth.cache_hit ? m.cache_hits : m.cache_misses).add();
-    token_digest_ = auth.digest;
+    record_.token_digest = auth.digest;
   }
   if (!auth.status.ok()) {
     // An unknown kid may be a key the IdP has just added: wait (bounded) for one refresh.
@@ -592,14 +583,14 @@ void ClientConnection::authorize() {
       arm(Timer::keys);
       return;
     }
-    outcome_ = auth.status.reason() == core::Reason::keys_unavailable ? Outcome::unavailable : Outcome::denied;
-    reason_ = auth.status.reason();
+    record_.outcome = auth.status.reason() == core::Reason::keys_unavailable ? Outcome::unavailable : Outcome::denied;
+    record_.reason = auth.status.reason();
     respond(error_response(auth.status, can_keep_alive), can_keep_alive);
     return;
   }
-  outcome_ = auth.authenticated ? Outcome::allowed : Outcome::public_;
-  sub_ = std::move(auth.sub);
-  jti_ = std::move(auth.jti);
+  record_.outcome = auth.authenticated ? Outcome::allowed : Outcome::public_;
+  record_.sub = std::move(auth.sub);
+  record_.jti = std::move(auth.jti);
   if (mode_ == Mode::forward_auth) {
     respond(allow_response(rt().injected_headers, auth, can_keep_alive), can_keep_alive);
     return;
@@ -662,7 +653,7 @@ void ClientConnection::upstream_connected(UpstreamConnection* up) {
 }
 
 void ClientConnection::send_upstream_head() {
-  upstream_sent_ns_ = uv_hrtime();
+  record_.upstream_sent_ns = uv_hrtime();
   upstream_->begin_exchange(head_request_, rt().config.limits.max_response_header_bytes);
   upstream_->write(upstream_head_);
   if (!upstream_) return;
@@ -711,17 +702,17 @@ void ClientConnection::upstream_failed(UpstreamConnection* up, int status, bool 
 
 int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, const HeaderList& headers) {
   if (up != upstream_ || closed_) return -1;
-  if (upstream_sent_ns_ != 0) {
-    upstream_ns_ = uv_hrtime() - upstream_sent_ns_;
-    worker_.metrics().upstream_seconds.observe(static_cast<double>(upstream_ns_) / 1e9);
+  if (record_.upstream_sent_ns != 0) {
+    record_.upstream_ns = uv_hrtime() - record_.upstream_sent_ns;
+    worker_.metrics().upstream_seconds.observe(static_cast<double>(record_.upstream_ns) / 1e9);
   }
   if (code == 101) {
     if (const char* why = switching_refusal(upgrade_request_, headers_.get("upgrade"), headers.get("upgrade"))) {
       return up->refuse(why);
     }
   }
-  upstream_status_ = code;
-  status_ = code;
+  record_.upstream_status = code;
+  record_.status = code;
   if (!request_done_) keep_alive_ = false;  // an early response: the rest of the request cannot be skipped safely
   if (upgrade_request_ && code != 101) keep_alive_ = false;  // a refused upgrade: the parser state is spent
   if (worker_.draining()) keep_alive_ = false;
@@ -1045,67 +1036,27 @@ void ClientConnection::handle_closed() {
 }
 
 void ClientConnection::account() {
-  if (!request_active_) return;
-  request_active_ = false;
-  WorkerMetrics& m = worker_.metrics();
+  if (!record_.active) return;
+  record_.active = false;
   const RuntimeConfig& rc = rt();
-  RouteCounters* counters = route_ ? gen_->route_metrics[rc.routes.index_of(route_)] : m.unrouted;
-  counters->requests[static_cast<std::size_t>(mode_)][static_cast<std::size_t>(outcome_)].add();
-  if (outcome_ == Outcome::denied || outcome_ == Outcome::unavailable) {
-    m.auth_failures[static_cast<std::size_t>(reason_)].add();
-  }
-  if (upstream_status_ > 0) {
-    m.upstream_responses[static_cast<std::size_t>(std::clamp(upstream_status_ / 100, 1, 5))].add();
-  } else if ((outcome_ == Outcome::allowed || outcome_ == Outcome::public_) && (status_ == 502 || status_ == 504)) {
-    m.upstream_responses[0].add();
-  }
-
-  const config::LogConfig& log = rc.config.log;
-  if (!log.access_log || !log_enabled(config::LogConfig::Level::info)) return;
-  LogBuffer& out = worker_.access_log();
-  if (!out.sampled(log.access_log_sample)) return;
-  m.access_log_lines.add();
-
+  RouteCounters* counters = route_ ? gen_->route_metrics[rc.routes.index_of(route_)] : worker_.metrics().unrouted;
   // A forward-auth check is logged as the request it asks about.
   const std::string_view method = !method_.empty() ? std::string_view(method_)
                                   : route_ || !target_.path.empty() || !url_.empty()
                                       ? std::string_view(llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)))
                                       : std::string_view("-");
-  // Never the query string: tokens and other secrets travel there.
-  std::string path = !target_.path.empty() ? target_.path : url_.substr(0, std::min(url_.find('?'), url_.size()));
-  if (path.size() > 512) path.resize(512);
-  char duration[32], upstream_duration[32];
-  std::snprintf(duration, sizeof duration, "%.3f", static_cast<double>(uv_hrtime() - started_ns_) / 1e6);
-  std::snprintf(upstream_duration, sizeof upstream_duration, "%.3f", static_cast<double>(upstream_ns_) / 1e6);
-  const std::string status = std::to_string(status_);
-  const std::string upstream_status = std::to_string(upstream_status_);
-  std::vector<LogBuffer::Field> fields{
-      {"method", method},
-      {"path", path},
-      {"route", route_ ? std::string_view(route_->prefix) : std::string_view()},
-      {"status", status, true},
-      {"outcome", outcome_name(outcome_)},
-      {"mode", mode_name(mode_)},
-      {"duration_ms", duration, true},
-      {"client", peer_ip_},
-  };
-  if (reason_ != core::Reason::ok) fields.push_back({"reason", core::reason_name(reason_)});
-  // Which service a forwarded request went to (the URL holds no credentials: see address.h).
-  if (upstream_pool_) fields.push_back({"upstream", rc.upstreams[upstream_index_].text});
-  if (upstream_status_ > 0) {
-    fields.push_back({"upstream_status", upstream_status, true});
-    fields.push_back({"upstream_ms", upstream_duration, true});
-  }
-  if (!sub_.empty()) fields.push_back({"sub", sub_});
-  std::string fingerprint;
-  if (!jti_.empty()) {
-    fields.push_back({"jti", jti_});
-  } else if (token_digest_) {
-    fingerprint = core::token_fingerprint(*token_digest_);
-    fields.push_back({"token_sha256", fingerprint});
-  }
-  out.append(fields);
-  if (out.large()) out.flush();
+  write_exchange_record(record_,
+                        ExchangeSubject{
+                            .mode = mode_,
+                            .method = method,
+                            .target_path = target_.path,
+                            .url = url_,
+                            .route = route_ ? std::string_view(route_->prefix) : std::string_view(),
+                            .client = peer_ip_,
+                            .upstream = upstream_pool_ ? std::optional<std::string_view>(rc.upstreams[upstream_index_].text)
+                                                       : std::nullopt,
+                        },
+                        worker_.metrics(), *counters, rc.config.log, worker_.access_log());
 }
 
 }  // namespace jwtgate::proxy
