@@ -7,9 +7,13 @@
 #include "proxy/http/authenticator.h"
 #include "proxy/admin/log.h"
 #include "proxy/http/error_response.h"
+#include "proxy/http/exchange_record.h"
 #include "proxy/http/forward_auth.h"
+#include "proxy/http/http1_rules.h"
 #include "proxy/http/request_target.h"
+#include "proxy/http/response_head.h"
 #include "proxy/http/token_extractor.h"
+#include "proxy/http/upstream_request.h"
 #include "proxy/http/client_certificate.h"
 #include "proxy/uv_util.h"
 
@@ -24,82 +28,6 @@ constexpr std::uint64_t kLingerMs = 2000;
 constexpr std::uint64_t kMaxLingerBytes = 1024 * 1024;
 
 ClientConnection* self(llhttp_t* p) { return static_cast<ClientConnection*>(p->data); }
-
-// RFC 9110 §7.6.1: connection-specific fields a proxy must not forward.
-bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::string_view hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
-                                             "transfer-encoding", "upgrade", "proxy-authorization",
-                                             "proxy-authenticate"};
-  for (auto h : hop) {
-    if (iequals(name, h)) return true;
-  }
-  return false;
-}
-
-// Header names the Connection header lists, which are hop-by-hop for this message.
-std::vector<std::string> connection_options(const HeaderList& headers) {
-  std::vector<std::string> out;
-  for (std::string_view v : headers.all("connection")) {
-    for_each_list_item(v, [&](std::string_view item) { out.emplace_back(item); });
-  }
-  return out;
-}
-
-bool listed(const std::vector<std::string>& names, std::string_view name) {
-  return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return iequals(n, name); });
-}
-
-std::string chunk(std::string_view data) {
-  char size[20];
-  const int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-  std::string out;
-  out.reserve(static_cast<std::size_t>(n) + data.size() + 2);
-  out.append(size, static_cast<std::size_t>(n));
-  out.append(data);
-  out += "\r\n";
-  return out;
-}
-
-// Names a Connection header may not make hop-by-hop: they frame or route the message, and
-// removing them would make jwtgate and the upstream read different requests from the same bytes.
-bool frames_or_routes(std::string_view name) {
-  return same_header_to_cgi(name, "content-length") || same_header_to_cgi(name, "transfer-encoding") ||
-         same_header_to_cgi(name, "host");
-}
-
-// RFC 9110 section 7.2's uri-host [":" port], narrowed to what real hosts use: a name or IPv4
-// address, or an IPv6 literal in brackets. No spaces or commas, so nothing downstream can read
-// the value as a list of hosts.
-bool valid_host(std::string_view host) {
-  for (char c : host) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '.' || c == '_' || c == '~' || c == ':' || c == '[' || c == ']';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// True when the request's transfer codings are "chunked" alone: jwtgate decodes chunked framing
-// and re-frames the body, so another coding (gzip, chunked) would reach the upstream undone.
-// RFC 9110 section 7.8: a 101's Upgrade names the protocol switched to, one of those the
-// request's Upgrade offered (compared by name, a version after "/" included when the response
-// gives one).
-bool offered_protocol(std::string_view offered, std::string_view chosen) {
-  std::string_view first;
-  for_each_list_item(chosen, [&](std::string_view item) {
-    if (first.empty()) first = item;
-  });
-  if (first.empty()) return false;
-  bool found = false;
-  for_each_list_item(offered, [&](std::string_view item) {
-    const bool versioned = first.find('/') != std::string_view::npos;
-    const std::string_view name = versioned ? item : item.substr(0, item.find('/'));
-    found |= iequals(name, first);
-  });
-  return found;
-}
-
-bool source_stripped(std::uint64_t mask, std::size_t i) { return ((mask >> (i < 63 ? i : 63)) & 1) != 0; }
 
 }  // namespace
 
@@ -310,8 +238,7 @@ int ClientConnection::cb_message_begin(llhttp_t* p) {
   if (c->closed_ || c->phase_ == Phase::closing) return HPE_PAUSED;
   c->reset_request();
   c->gen_ = c->worker_.generation();  // a reload applies from the next request on
-  c->request_active_ = true;
-  c->started_ns_ = uv_hrtime();
+  c->record_.begin(uv_hrtime());
   c->phase_ = Phase::head;
   if (c->timer_kind_ != Timer::head) {
     c->arm(Timer::head);
@@ -366,7 +293,7 @@ int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
   if (!c->upstream_) return 0;
   c->body_progress();
   const std::string_view data(at, len);
-  c->upstream_->write(c->chunked_request_ ? chunk(data) : std::string(data));
+  c->upstream_->write(c->chunked_request_ ? http1_chunk(data) : std::string(data));
   if (c->upstream_ && c->upstream_->write_queue_size() > kHighWater) {
     c->stop_reading();
     c->read_paused_for_backpressure_ = true;
@@ -418,27 +345,18 @@ void ClientConnection::reset_request() {
   target_ = RequestTarget{};
   waited_for_keys_ = false;
   awaited_provider_ = -1;
-  upstream_sent_ns_ = 0;
-  upstream_ns_ = 0;
-  status_ = 0;
-  upstream_status_ = 0;
-  outcome_ = Outcome::invalid;
-  reason_ = core::Reason::ok;
-  token_digest_.reset();
-  sub_.clear();
-  jti_.clear();
+  record_.clear_results();
   response_head_sent_ = false;
   rechunk_response_ = false;
   close_delimited_response_ = false;
 }
 
 void ClientConnection::respond(std::string response, bool keep_alive) {
-  if (!request_active_ && status_ == 0) {
+  if (!record_.active && record_.status == 0) {
     // Bytes that never became a request (a parse error at the first byte) are still counted.
-    request_active_ = true;
-    started_ns_ = uv_hrtime();
+    record_.begin(uv_hrtime());
   }
-  status_ = response.size() > 12 ? std::atoi(response.c_str() + 9) : 0;  // "HTTP/1.1 NNN"
+  record_.status = response.size() > 12 ? std::atoi(response.c_str() + 9) : 0;  // "HTTP/1.1 NNN"
   if (head_request_) {
     // A response to HEAD has no body (RFC 9110 section 9.3.2): one sent anyway would be read
     // by the client as the next response on the connection.
@@ -546,7 +464,7 @@ void ClientConnection::process_head() {
                          (rc.routes.case_sensitive() || rc.routes.match_exact(target_.match_path, method, &exact_allow) ||
                           !exact_allow.empty());
     if (covered) {
-      outcome_ = Outcome::public_;
+      record_.outcome = Outcome::public_;
       respond(allow_response(rc.injected_headers, AuthResult{}, can_keep_alive), can_keep_alive);
       return;
     }
@@ -560,7 +478,7 @@ void ClientConnection::process_head() {
     else if (exact != route_) also_route_ = exact;
   }
   if (!route_) {
-    outcome_ = Outcome::no_route;
+    record_.outcome = Outcome::no_route;
     if (!allow.empty()) {
       // The path's route exists but excludes the method: never a shorter, weaker route instead.
       respond(plain_error_response(405, "method_not_allowed", "this route does not accept the method", can_keep_alive,
@@ -577,13 +495,7 @@ void ClientConnection::process_head() {
   }
   // Headers jwtgate sets from a token, and the override headers, are never passed on from a
   // client, on any route, in any spelling a CGI-style upstream reads as the same name.
-  auto& fields = headers_.fields();
-  fields.erase(std::remove_if(fields.begin(), fields.end(),
-                              [&](const HeaderField& f) {
-                                return std::any_of(rc.removed_headers.begin(), rc.removed_headers.end(),
-                                                   [&](const std::string& h) { return same_header_to_cgi(f.name, h); });
-                              }),
-               fields.end());
+  remove_client_set_headers(headers_, rc.removed_headers);
   authorize();
 }
 
@@ -600,7 +512,7 @@ bool ClientConnection::take_checked_request(bool can_keep_alive, bool& preflight
   CheckedRequest checked;
   std::string why;
   if (const int code = find_checked_request(fa, trusted, method_, target_, headers_, checked, why); code != 0) {
-    if (code == 404) outcome_ = Outcome::no_route;
+    if (code == 404) record_.outcome = Outcome::no_route;
     const char* error = code == 404 ? "not_found" : code == 501 ? "not_implemented" : "invalid_request";
     respond(plain_error_response(code, error, why, can_keep_alive), can_keep_alive);
     return false;
@@ -658,7 +570,7 @@ void ClientConnection::authorize() {
     WorkerMetrics& m = worker_.metrics();
     m.verify_seconds.observe(static_cast<double>(uv_hrtime() - t0) / 1e9);
     (auth.cache_hit ? m.cache_hits : m.cache_misses).add();
-    token_digest_ = auth.digest;
+    record_.token_digest = auth.digest;
   }
   if (!auth.status.ok()) {
     // An unknown kid may be a key the IdP has just added: wait (bounded) for one refresh.
@@ -671,14 +583,14 @@ void ClientConnection::authorize() {
       arm(Timer::keys);
       return;
     }
-    outcome_ = auth.status.reason() == core::Reason::keys_unavailable ? Outcome::unavailable : Outcome::denied;
-    reason_ = auth.status.reason();
+    record_.outcome = auth.status.reason() == core::Reason::keys_unavailable ? Outcome::unavailable : Outcome::denied;
+    record_.reason = auth.status.reason();
     respond(error_response(auth.status, can_keep_alive), can_keep_alive);
     return;
   }
-  outcome_ = auth.authenticated ? Outcome::allowed : Outcome::public_;
-  sub_ = std::move(auth.sub);
-  jti_ = std::move(auth.jti);
+  record_.outcome = auth.authenticated ? Outcome::allowed : Outcome::public_;
+  record_.sub = std::move(auth.sub);
+  record_.jti = std::move(auth.jti);
   if (mode_ == Mode::forward_auth) {
     respond(allow_response(rt().injected_headers, auth, can_keep_alive), can_keep_alive);
     return;
@@ -686,7 +598,21 @@ void ClientConnection::authorize() {
   request_done_ = !body;  // llhttp reports the end of a body-less request only with the next bytes
   retryable_ = !body && !upgrade_request_ &&
                (parser_.method == HTTP_GET || parser_.method == HTTP_HEAD || parser_.method == HTTP_OPTIONS);
-  upstream_head_ = build_upstream_head(auth, *auth_route, target_);
+  upstream_head_ = build_upstream_head(UpstreamRequest{
+      .method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)),
+      .target = target_,
+      .headers = headers_,
+      .connection_options = connection_options_,
+      .auth = auth,
+      .token_sources = rt().route_token_sources[rt().routes.index_of(auth_route)],
+      .peer_ip = peer_ip_,
+      .tls = transport_.is_tls(),
+      .client_certificate = client_certificate_,
+      .chunked = chunked_request_,
+      .content_length = has_content_length_ ? std::optional<std::uint64_t>(content_length_) : std::nullopt,
+      .upgrade = upgrade_request_,
+      .upgrade_protocols = upgrade_request_ ? headers_.get("upgrade") : std::string_view(),
+  });
   if (body && header_lists_token(headers_.get("expect"), "100-continue")) {
     // Authorized: now the client may send the body.
     write_client("HTTP/1.1 100 Continue\r\n\r\n");
@@ -721,99 +647,13 @@ void ClientConnection::connect_upstream(bool allow_reuse) {
   }
 }
 
-std::string ClientConnection::build_upstream_head(const AuthResult& auth, const config::Route& auth_route,
-                                                  const RequestTarget& target) {
-  const char* method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-  const auto& sources = rt().route_token_sources[rt().routes.index_of(&auth_route)];
-  // forward_token: false removes the token from every place it was sent in.
-  auto stripped = [&](config::TokenSource::Kind kind, auto&& visit) {
-    if (auth.strip_sources == 0) return;
-    for (std::size_t i = 0; i < sources.size(); ++i) {
-      if (sources[i].kind == kind && source_stripped(auth.strip_sources, i)) visit(sources[i]);
-    }
-  };
-  std::string query = target.query;
-  bool query_stripped = false;
-  stripped(config::TokenSource::Kind::query, [&](const config::TokenSource& s) {
-    query = without_query_param(query, s.name);
-    query_stripped = true;
-  });
-  std::string head;
-  head.reserve(512 + head_bytes_);
-  head += method;
-  head += ' ';
-  head += target.path;
-  if (target.has_query && !(query_stripped && query.empty())) {
-    head += '?';
-    head += query;
-  }
-  head += " HTTP/1.1\r\n";
-
-  std::string forwarded_for, host;
-  for (const auto& f : headers_.fields()) {
-    if (is_hop_by_hop(f.name) || listed(connection_options_, f.name)) continue;
-    // jwtgate frames the message itself (below), from what llhttp parsed; Content_Length and
-    // the like are dropped too, as stacks that fold '_' into '-' would frame by them.
-    if (same_header_to_cgi(f.name, "content-length") || same_header_to_cgi(f.name, "transfer-encoding") ||
-        iequals(f.name, "expect")) {
-      continue;
-    }
-    if (iequals(f.name, "x-forwarded-for")) {
-      forwarded_for += (forwarded_for.empty() ? "" : ", ") + f.value;
-      continue;
-    }
-    if (same_header_to_cgi(f.name, "x-forwarded-for")) continue;  // X_Forwarded_For: a spoof
-    if (iequals(f.name, "host")) host = f.value;
-    bool drop = false;
-    stripped(config::TokenSource::Kind::header, [&](const config::TokenSource& s) { drop |= same_header_to_cgi(f.name, s.name); });
-    if (drop) continue;
-    if (iequals(f.name, "cookie") && auth.strip_sources != 0) {
-      std::string rest = f.value;
-      stripped(config::TokenSource::Kind::cookie, [&](const config::TokenSource& s) { rest = without_cookie(rest, s.name); });
-      if (!rest.empty()) head += "Cookie: " + rest + "\r\n";
-      continue;
-    }
-    head += f.name;
-    head += ": ";
-    head += f.value;
-    head += "\r\n";
-  }
-  for (const auto& h : auth.add_headers) {
-    head += h.name;
-    head += ": ";
-    head += h.value;
-    head += "\r\n";
-  }
-  forwarded_for += (forwarded_for.empty() ? "" : ", ") + peer_ip_;
-  head += "X-Forwarded-For: " + forwarded_for + "\r\n";
-  head += transport_.is_tls() ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n";
-  if (client_certificate_.present()) {
-    // RFC 9440: what the handshake verified (a client's own spellings were removed above).
-    head += "Client-Cert: " + client_certificate_.header + "\r\n";
-    if (!client_certificate_.chain_header.empty()) head += "Client-Cert-Chain: " + client_certificate_.chain_header + "\r\n";
-  }
-  if (!host.empty()) head += "X-Forwarded-Host: " + host + "\r\n";
-  if (chunked_request_) {
-    head += "Transfer-Encoding: chunked\r\n";
-  } else if (has_content_length_) {
-    head += "Content-Length: " + std::to_string(content_length_) + "\r\n";
-  }
-  if (upgrade_request_) {
-    head += "Connection: Upgrade\r\nUpgrade: " + std::string(headers_.get("upgrade")) + "\r\n";
-  } else {
-    head += "Connection: keep-alive\r\n";
-  }
-  head += "\r\n";
-  return head;
-}
-
 void ClientConnection::upstream_connected(UpstreamConnection* up) {
   if (up != upstream_ || closed_) return;
   send_upstream_head();
 }
 
 void ClientConnection::send_upstream_head() {
-  upstream_sent_ns_ = uv_hrtime();
+  record_.upstream_sent_ns = uv_hrtime();
   upstream_->begin_exchange(head_request_, rt().config.limits.max_response_header_bytes);
   upstream_->write(upstream_head_);
   if (!upstream_) return;
@@ -868,92 +708,55 @@ void ClientConnection::upstream_failed(UpstreamConnection* up, int status, bool 
 
 int ClientConnection::upstream_response_head(UpstreamConnection* up, int code, const HeaderList& headers) {
   if (up != upstream_ || closed_) return -1;
-  if (upstream_sent_ns_ != 0) {
-    upstream_ns_ = uv_hrtime() - upstream_sent_ns_;
-    worker_.metrics().upstream_seconds.observe(static_cast<double>(upstream_ns_) / 1e9);
+  if (record_.upstream_sent_ns != 0) {
+    record_.upstream_ns = uv_hrtime() - record_.upstream_sent_ns;
+    worker_.metrics().upstream_seconds.observe(static_cast<double>(record_.upstream_ns) / 1e9);
   }
-  if (code == 101 && !upgrade_request_) return up->refuse("101 Switching Protocols to a request that did not ask to upgrade");
-  if (code == 101 && !offered_protocol(headers_.get("upgrade"), headers.get("upgrade"))) {
-    return up->refuse("101 Switching Protocols to a protocol the request did not offer");
+  if (code == 101) {
+    if (const char* why = switching_refusal(upgrade_request_, headers_.get("upgrade"), headers.get("upgrade"))) {
+      return up->refuse(why);
+    }
   }
-  upstream_status_ = code;
-  status_ = code;
-  const bool switching = code == 101;
-  const bool no_body = head_request_ || code == 204 || code == 304;
-  const bool has_length = headers.has("content-length");
-  const bool upstream_chunked = header_lists_token(headers.get("transfer-encoding"), "chunked");
-  const bool http11 = parser_.http_major == 1 && parser_.http_minor == 1;
+  record_.upstream_status = code;
+  record_.status = code;
   if (!request_done_) keep_alive_ = false;  // an early response: the rest of the request cannot be skipped safely
-  if (upgrade_request_ && !switching) keep_alive_ = false;  // a refused upgrade: the parser state is spent
+  if (upgrade_request_ && code != 101) keep_alive_ = false;  // a refused upgrade: the parser state is spent
   if (worker_.draining()) keep_alive_ = false;
 
-  // Only the status code is relayed: the reason phrase is jwtgate's, so no byte the upstream
-  // chose (control characters, a second status line) reaches the client in the status line.
-  std::string head = "HTTP/1.1 " + std::to_string(code) + " " + status_text(code) + "\r\n";
-  const std::vector<std::string> options = connection_options(headers);
-  for (const auto& f : headers.fields()) {
-    // The message is framed by what llhttp read and jwtgate writes the framing itself below, so
-    // no Content-Length or Transfer-Encoding (in any spelling) and nothing a Connection header
-    // lists is copied.
-    if (is_hop_by_hop(f.name) || frames_or_routes(f.name) || listed(options, f.name)) continue;
-    head += f.name;
-    head += ": ";
-    head += f.value;
-    head += "\r\n";
-  }
-  if (switching) {
+  Http1ResponseHead out = http1_response_head(Http1ResponseInput{
+      .code = code,
+      .headers = headers,
+      .content_length = up->content_length(),
+      .head_request = head_request_,
+      .client_http11 = parser_.http_major == 1 && parser_.http_minor == 1,
+      .keep_alive = keep_alive_,
+  });
+  if (out.switching) {
     arm(Timer::none);
-    head += "Connection: Upgrade\r\nUpgrade: " + std::string(headers.get("upgrade")) + "\r\n\r\n";
-    write_client(std::move(head));
+    write_client(std::move(out.head));
     response_head_sent_ = true;
     account();  // the exchange is now a tunnel: its request is done
     return 2;
   }
-  if (no_body && (upstream_chunked || (has_length && up->content_length() > 0))) {
-    // The upstream announced a body it must not send. If it sends it anyway, perhaps after a
-    // pause, the next request on this connection would read it as its response and the
-    // connection would stay one response behind, each client getting the previous one's answer.
-    up->do_not_reuse();
-  }
-  if (upstream_chunked) {
-    // A body of unknown length: re-chunked for an HTTP/1.1 client, delimited by closing for 1.0.
-    // For HEAD and 304 the header only describes the resource; 204 has no framing at all.
-    if (no_body) {
-      if (code != 204 && http11) head += "Transfer-Encoding: chunked\r\n";
-    } else if (http11) {
-      rechunk_response_ = true;
-      head += "Transfer-Encoding: chunked\r\n";
-    } else {
-      close_delimited_response_ = true;
-      keep_alive_ = false;
-    }
-  } else if (has_length) {
-    if (code != 204) head += "Content-Length: " + std::to_string(up->content_length()) + "\r\n";
-  } else if (!no_body) {
-    if (http11) {
-      rechunk_response_ = true;
-      head += "Transfer-Encoding: chunked\r\n";
-    } else {
-      close_delimited_response_ = true;
-      keep_alive_ = false;
-    }
-  }
-  head += keep_alive_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-  write_client(std::move(head));
+  if (out.announced_forbidden_body) up->do_not_reuse();
+  rechunk_response_ = out.rechunk;
+  close_delimited_response_ = out.close_delimited;
+  keep_alive_ = out.keep_alive;
+  write_client(std::move(out.head));
   response_head_sent_ = true;
-  if (no_body && request_done_) {
+  if (out.no_body && request_done_) {
     arm(Timer::none);
   } else {
     body_progress();
     arm(Timer::body);  // a body still flows one way or the other
   }
-  return no_body ? 1 : 0;
+  return out.no_body ? 1 : 0;
 }
 
 void ClientConnection::upstream_body(UpstreamConnection* up, std::string_view data) {
   if (up != upstream_ || closed_ || data.empty()) return;
   body_progress();
-  if (rechunk_response_) write_client(chunk(data));
+  if (rechunk_response_) write_client(http1_chunk(data));
   else append_client(data);
   if (client_queue_size() > kHighWater) up->pause_reading();
 }
@@ -1239,67 +1042,27 @@ void ClientConnection::handle_closed() {
 }
 
 void ClientConnection::account() {
-  if (!request_active_) return;
-  request_active_ = false;
-  WorkerMetrics& m = worker_.metrics();
+  if (!record_.active) return;
+  record_.active = false;
   const RuntimeConfig& rc = rt();
-  RouteCounters* counters = route_ ? gen_->route_metrics[rc.routes.index_of(route_)] : m.unrouted;
-  counters->requests[static_cast<std::size_t>(mode_)][static_cast<std::size_t>(outcome_)].add();
-  if (outcome_ == Outcome::denied || outcome_ == Outcome::unavailable) {
-    m.auth_failures[static_cast<std::size_t>(reason_)].add();
-  }
-  if (upstream_status_ > 0) {
-    m.upstream_responses[static_cast<std::size_t>(std::clamp(upstream_status_ / 100, 1, 5))].add();
-  } else if ((outcome_ == Outcome::allowed || outcome_ == Outcome::public_) && (status_ == 502 || status_ == 504)) {
-    m.upstream_responses[0].add();
-  }
-
-  const config::LogConfig& log = rc.config.log;
-  if (!log.access_log || !log_enabled(config::LogConfig::Level::info)) return;
-  LogBuffer& out = worker_.access_log();
-  if (!out.sampled(log.access_log_sample)) return;
-  m.access_log_lines.add();
-
+  RouteCounters* counters = route_ ? gen_->route_metrics[rc.routes.index_of(route_)] : worker_.metrics().unrouted;
   // A forward-auth check is logged as the request it asks about.
   const std::string_view method = !method_.empty() ? std::string_view(method_)
                                   : route_ || !target_.path.empty() || !url_.empty()
                                       ? std::string_view(llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)))
                                       : std::string_view("-");
-  // Never the query string: tokens and other secrets travel there.
-  std::string path = !target_.path.empty() ? target_.path : url_.substr(0, std::min(url_.find('?'), url_.size()));
-  if (path.size() > 512) path.resize(512);
-  char duration[32], upstream_duration[32];
-  std::snprintf(duration, sizeof duration, "%.3f", static_cast<double>(uv_hrtime() - started_ns_) / 1e6);
-  std::snprintf(upstream_duration, sizeof upstream_duration, "%.3f", static_cast<double>(upstream_ns_) / 1e6);
-  const std::string status = std::to_string(status_);
-  const std::string upstream_status = std::to_string(upstream_status_);
-  std::vector<LogBuffer::Field> fields{
-      {"method", method},
-      {"path", path},
-      {"route", route_ ? std::string_view(route_->prefix) : std::string_view()},
-      {"status", status, true},
-      {"outcome", outcome_name(outcome_)},
-      {"mode", mode_name(mode_)},
-      {"duration_ms", duration, true},
-      {"client", peer_ip_},
-  };
-  if (reason_ != core::Reason::ok) fields.push_back({"reason", core::reason_name(reason_)});
-  // Which service a forwarded request went to (the URL holds no credentials: see address.h).
-  if (upstream_pool_) fields.push_back({"upstream", rc.upstreams[upstream_index_].text});
-  if (upstream_status_ > 0) {
-    fields.push_back({"upstream_status", upstream_status, true});
-    fields.push_back({"upstream_ms", upstream_duration, true});
-  }
-  if (!sub_.empty()) fields.push_back({"sub", sub_});
-  std::string fingerprint;
-  if (!jti_.empty()) {
-    fields.push_back({"jti", jti_});
-  } else if (token_digest_) {
-    fingerprint = core::token_fingerprint(*token_digest_);
-    fields.push_back({"token_sha256", fingerprint});
-  }
-  out.append(fields);
-  if (out.large()) out.flush();
+  write_exchange_record(record_,
+                        ExchangeSubject{
+                            .mode = mode_,
+                            .method = method,
+                            .target_path = target_.path,
+                            .url = url_,
+                            .route = route_ ? std::string_view(route_->prefix) : std::string_view(),
+                            .client = peer_ip_,
+                            .upstream = upstream_pool_ ? std::optional<std::string_view>(rc.upstreams[upstream_index_].text)
+                                                       : std::nullopt,
+                        },
+                        worker_.metrics(), *counters, rc.config.log, worker_.access_log());
 }
 
 }  // namespace jwtgate::proxy

@@ -14,6 +14,7 @@
 
 #include "config/ip_network.h"
 #include "core/fingerprint.h"
+#include "proxy/http/exchange_record.h"
 #include "proxy/http/http_head.h"
 #include "proxy/http/client_certificate.h"
 #include "proxy/http/request_target.h"
@@ -113,9 +114,6 @@ class ClientConnection final : public UpstreamClient, private TransportUser {
   // `preflight`: a CORS preflight allow_preflight lets through.
   bool take_checked_request(bool can_keep_alive, bool& preflight);
   bool peer_trusted() const;
-  // `auth_route`: the route whose verdict `auth` is (its token sources say what to strip).
-  std::string build_upstream_head(const struct AuthResult& auth, const config::Route& auth_route,
-                                  const struct RequestTarget& target);
   void connect_upstream(bool allow_reuse);
   void send_upstream_head();
   void finish_exchange();
@@ -208,17 +206,7 @@ class ClientConnection final : public UpstreamClient, private TransportUser {
   bool waited_for_keys_ = false;
   int awaited_provider_ = -1;
 
-  // What the access log and the metrics say about the request.
-  bool request_active_ = false;
-  std::uint64_t started_ns_ = 0;
-  std::uint64_t upstream_sent_ns_ = 0;
-  std::uint64_t upstream_ns_ = 0;
-  int status_ = 0;
-  int upstream_status_ = 0;
-  Outcome outcome_ = Outcome::invalid;
-  core::Reason reason_ = core::Reason::ok;
-  std::optional<core::TokenDigest> token_digest_;  // only ever fingerprinted
-  std::string sub_, jti_;
+  ExchangeRecord record_;  // what the access log and the metrics say about the request
 
   // The upstream side of the exchange.
   UpstreamConnection* upstream_ = nullptr;

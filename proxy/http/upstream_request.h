@@ -1,0 +1,49 @@
+// The request head jwtgate sends upstream for an authorised request, from plain inputs and
+// nothing of the connection it came on, so that every codec (HTTP/1 today) builds the same
+// bytes: what the upstream sees is decided here and in remove_client_set_headers alone.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/http/authenticator.h"
+#include "proxy/http/client_certificate.h"
+#include "proxy/http/http_head.h"
+#include "proxy/http/request_target.h"
+
+namespace jwtgate::proxy {
+
+struct UpstreamRequest {
+  std::string_view method;
+  const RequestTarget& target;
+  // The client's fields, after remove_client_set_headers.
+  const HeaderList& headers;
+  // Further hop-by-hop names for this message (what an HTTP/1 Connection header lists).
+  const std::vector<std::string>& connection_options;
+  // The verdict: its claim headers are added, its token removed from where strip_sources says.
+  const AuthResult& auth;
+  // The token sources of the route whose verdict `auth` is (strip_sources indexes them).
+  const std::vector<config::TokenSource>& token_sources;
+  std::string_view peer_ip;  // appended to X-Forwarded-For
+  bool tls = false;          // X-Forwarded-Proto
+  const ClientCertificate& client_certificate;  // RFC 9440 headers when present
+  // Framing, as the codec read it: jwtgate writes it itself.
+  bool chunked = false;
+  std::optional<std::uint64_t> content_length;
+  bool upgrade = false;
+  std::string_view upgrade_protocols;  // the request's Upgrade value, for an upgrade
+};
+
+// Removes every field a client may not set, in any spelling a CGI-style upstream reads as the
+// same name: the headers jwtgate sets from a token (`removed`: RuntimeConfig::removed_headers,
+// which also holds Client-Cert, Client-Cert-Chain and the method/path override headers).
+void remove_client_set_headers(HeaderList& headers, const std::vector<std::string>& removed);
+
+// The HTTP/1.1 request head for the upstream, ending in the empty line.
+std::string build_upstream_head(const UpstreamRequest& request);
+
+}  // namespace jwtgate::proxy
