@@ -296,6 +296,14 @@ int UpstreamConnection::refuse(const char* why) {
 }
 
 void UpstreamConnection::fail(int status) {
+  if (tls_.valid() && tls_.handshake_complete() && !tls_answered_ && !reused_ && tls_error_.empty() &&
+      protocol_error_.empty() && state_ != State::closed) {
+    // TLS 1.3 ends the client's handshake before the server has judged its certificate; the
+    // server's alert can be lost to the reset that follows it (a read or a write failing), which
+    // leaves only this to go by.
+    tls_error_ = std::string("the upstream closed the connection right after the TLS handshake (") +
+                 uv_err_name(status) + "): under TLS 1.3, how a refused client certificate looks";
+  }
   UpstreamClient* client = client_;
   const bool started = response_started_;
   close();
