@@ -9,15 +9,6 @@
 namespace jwtgate::proxy {
 namespace {
 
-std::string openssl_error(const std::string& what) {
-  const unsigned long e = ERR_peek_last_error();
-  ERR_clear_error();
-  if (e == 0) return what;
-  char text[256];
-  ERR_error_string_n(e, text, sizeof text);
-  return what + ": " + text;
-}
-
 // TLS 1.2 hands the session over with the handshake, TLS 1.3 in NewSessionTicket messages after
 // it (read while the connection serves requests or idles): the callback sees both, where
 // SSL_get1_session right after the handshake would miss TLS 1.3's tickets.

@@ -132,4 +132,13 @@ std::vector<core::X509Ptr> load_ca_file(const std::string& file, std::string& er
   return out;
 }
 
+std::string openssl_error(const std::string& what) {
+  const unsigned long e = ERR_peek_last_error();
+  ERR_clear_error();
+  if (e == 0) return what;
+  char text[256];
+  ERR_error_string_n(e, text, sizeof text);
+  return what + ": " + text;
+}
+
 }  // namespace jwtgate::proxy

@@ -29,4 +29,7 @@ std::optional<TlsCredentials> load_tls_credentials(const std::string& cert_file,
 // (an unreadable file, a certificate that does not parse, or no certificate at all).
 std::vector<core::X509Ptr> load_ca_file(const std::string& file, std::string& error);
 
+// `what`, with OpenSSL's reason for the last error on this thread (the error queue is cleared).
+std::string openssl_error(const std::string& what);
+
 }  // namespace jwtgate::proxy

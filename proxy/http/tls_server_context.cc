@@ -6,17 +6,10 @@
 
 #include <cstring>
 
+#include "proxy/http/tls_credentials.h"
+
 namespace jwtgate::proxy {
 namespace {
-
-std::string openssl_error(const std::string& what) {
-  const unsigned long e = ERR_peek_last_error();
-  ERR_clear_error();
-  if (e == 0) return what;
-  char text[256];
-  ERR_error_string_n(e, text, sizeof text);
-  return what + ": " + text;
-}
 
 // ALPN (RFC 7301): HTTP/1.1 is what this listener speaks. A client that offers ALPN without it
 // gets the no_application_protocol alert rather than a protocol it did not ask for.
