@@ -35,7 +35,8 @@ TlsSession TlsSession::client(SSL_CTX* ctx, const std::string& server_name) {
   if (!literal) SSL_set_tlsext_host_name(s.ssl_.get(), server_name.c_str());
   // The certificate must name the host: a DNS name, or an IP address (checked as such).
   X509_VERIFY_PARAM* param = SSL_get0_param(s.ssl_.get());
-  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  // RFC 9525 section 6.3: the subject's CN is never a name, even without a subjectAltName.
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
   const bool ok = literal ? X509_VERIFY_PARAM_set1_ip_asc(param, server_name.c_str()) == 1
                           : X509_VERIFY_PARAM_set1_host(param, server_name.c_str(), server_name.size()) == 1;
   if (!ok) s.ssl_.reset();

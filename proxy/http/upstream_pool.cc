@@ -112,7 +112,9 @@ void UpstreamConnection::start_tls() {
 }
 
 void UpstreamConnection::keep_session(SslSession session) {
-  if (pool_) pool_->session_ = std::move(session);
+  // A session verified under a context a reload has since replaced must not resume anywhere:
+  // resuming skips the certificate checks the new context would make.
+  if (pool_ && pool_->current(*this)) pool_->session_ = std::move(session);
 }
 
 void UpstreamConnection::flush_tls() {
@@ -150,6 +152,12 @@ void UpstreamConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_bu
   const ReadBatch batch(up->client_);
   if (nread < 0) {
     if (up->state_ == State::securing) up->tls_error_ = "the upstream closed the connection during the TLS handshake";
+    if (up->tls_.valid()) {
+      // Without close_notify the end of the stream may be an attacker's FIN: a body delimited by
+      // the close cannot be known complete (RFC 9112 section 9.8), so nothing is finished here.
+      up->fail(static_cast<int>(nread));
+      return;
+    }
     up->ended(static_cast<int>(nread));
     return;
   }
@@ -323,6 +331,7 @@ void UpstreamConnection::close() {
   state_ = State::closed;
   client_ = nullptr;
   if (pool_) pool_->forget(this);
+  pool_ = nullptr;
   if (uv_is_active(reinterpret_cast<uv_handle_t*>(&resolve_req_))) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));
   close_handle(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
 }
@@ -456,6 +465,7 @@ UpstreamConnection* UpstreamPool::acquire(UpstreamClient* client, bool allow_reu
   }
   auto owned = std::make_unique<UpstreamConnection>(loop_, this);
   UpstreamConnection* up = owned.release();  // freed in on_closed once libuv is done with it
+  ++live_;
   up->attach(client);
   if (resolved_) {
     up->start_connect(reinterpret_cast<const sockaddr*>(&address_));
@@ -473,9 +483,16 @@ UpstreamConnection* UpstreamPool::acquire(UpstreamClient* client, bool allow_reu
   return up;
 }
 
+bool UpstreamPool::current(const UpstreamConnection& up) const {
+  if (!up.tls_.valid()) return true;
+  return tls_ && SSL_get_SSL_CTX(up.tls_.ssl()) == tls_->ctx();
+}
+
 void UpstreamPool::release(UpstreamConnection* up) {
   up->attach(nullptr);
-  if (up->state() != UpstreamConnection::State::ready || !up->keep_alive() || idle_.size() >= max_idle_) {
+  // A retired pool's connections, and ones verified under a context a reload replaced, are done.
+  if (retired_ || !current(*up) || up->state() != UpstreamConnection::State::ready || !up->keep_alive() ||
+      idle_.size() >= max_idle_) {
     up->close();
     return;
   }
@@ -487,18 +504,28 @@ void UpstreamPool::release(UpstreamConnection* up) {
 void UpstreamPool::set_tls(std::shared_ptr<const TlsClientContext> tls) {
   if (tls == tls_) return;
   tls_ = std::move(tls);
-  session_.reset();  // issued under the old context: the new one may trust other CAs
+  // Verified under the old context, whose files may have changed in place (a ConfigMap's
+  // ..data swap keeps every path): the session and the idle connections go; busy ones are
+  // closed when released (current()).
+  session_.reset();
+  close_idle();
 }
 
-void UpstreamPool::forget(UpstreamConnection* up) { idle_.erase(std::remove(idle_.begin(), idle_.end(), up), idle_.end()); }
+void UpstreamPool::retire() {
+  retired_ = true;
+  session_.reset();
+  close_idle();
+}
+
+void UpstreamPool::forget(UpstreamConnection* up) {
+  idle_.erase(std::remove(idle_.begin(), idle_.end(), up), idle_.end());
+  --live_;
+}
 
 void UpstreamPool::close_idle() {
   auto idle = std::move(idle_);
   idle_.clear();
-  for (UpstreamConnection* up : idle) {
-    up->pool_ = nullptr;
-    up->close();
-  }
+  for (UpstreamConnection* up : idle) up->close();
 }
 
 }  // namespace jwtgate::proxy

@@ -162,10 +162,17 @@ class UpstreamPool {
   // A reload with the same upstream_tls settings: new connections use the newly loaded files,
   // the warm ones stay.
   void set_tls(std::shared_ptr<const TlsClientContext> tls);
+  // The configuration no longer names this upstream: idle connections close now, busy ones when
+  // released, and once live() is 0 nothing refers to the pool any more.
+  void retire();
+  // Connections made by this pool and not yet closed (they point back at it).
+  std::size_t live() const { return live_; }
 
  private:
   friend class UpstreamConnection;
   void forget(UpstreamConnection* up);
+  // Whether `up` was verified under the pool's current TLS context (plain ones always are).
+  bool current(const UpstreamConnection& up) const;
 
   uv_loop_t* loop_;
   config::UpstreamUrl upstream_;
@@ -173,6 +180,8 @@ class UpstreamPool {
   bool resolved_ = false;
   sockaddr_storage address_{};
   std::vector<UpstreamConnection*> idle_;  // owned by themselves (see close())
+  std::size_t live_ = 0;
+  bool retired_ = false;
   std::shared_ptr<const TlsClientContext> tls_;
   // The last session the upstream issued, offered by the next connection (resumption spares a
   // full handshake with its certificate checks per new connection).

@@ -11,7 +11,14 @@ does not: judged by what the recording upstream received (tests/support/upstream
   handshake timeout (a 1 KiB one, the control, stays open);
 - extra certificates a client appends to its chain reaching the upstream as Client-Cert-Chain;
 - tokens bound by a confirmation method jwtgate cannot check (cnf.jkt, cnf.jwk) passing as
-  bearer tokens.
+  bearer tokens;
+and on the upstream side:
+- upstream_tls.ca_file rewritten in place (a ConfigMap's ..data swap keeps the path) while a
+  verified connection idles in the pool: it must not carry another request;
+- an upstream certificate with no subjectAltName whose CN names the host (RFC 9525: no CN
+  fallback);
+- a close-delimited response cut by a bare FIN, without close_notify, relayed as complete;
+- reloads that retire a pool while its requests are in flight leaking those connections.
 Reuses tests/tls/e2e.py's PKI, token minting, upstream and jwtgate drivers.
 """
 import argparse
@@ -24,11 +31,13 @@ import ssl
 import struct
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
-from e2e import Failure, Jwtgate, Pki, Run, Tokens, Upstream, client_context, expect, read, write  # noqa: E402
+from e2e import (Failure, Jwtgate, Pki, Run, Tokens, Upstream, bearer, client_context, expect, plain, read,  # noqa: E402
+                 wait_until, write)
 
 PLAIN_REQUEST = b"GET /public/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
@@ -195,6 +204,164 @@ def confirmation_method_case(run, gate, pki, tokens, up):
     run.case("a token bound by cnf.jkt or cnf.jwk is refused, with or without a certificate", check)
 
 
+class CuttingUpstream:
+    """A TLS upstream (Python's ssl) that answers every request close-delimited and then ends
+    the TCP stream with a bare FIN, no close_notify: what an attacker on the path can forge."""
+
+    def __init__(self, cert):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert.chain, cert.key)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                raw.settimeout(5)
+                t = self.ctx.wrap_socket(raw, server_side=True)
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    chunk = t.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+                t.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npartial-body")
+                time.sleep(0.2)
+                socket.socket.shutdown(t, socket.SHUT_RDWR)  # FIN under the TLS layer
+                t.close()
+            except (OSError, ssl.SSLError):
+                raw.close()
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def upstream_cases(run, args, tmp, pki, tokens):
+    token = tokens.mint({})
+
+    def gate_for(name, url, ca):
+        return Jwtgate(name, args.jwtgate, tmp, body=f"upstream: {url}\nupstream_tls:\n  ca_file: {ca}\n"
+                       + e2e.provider_block(tokens, bound=False) + "routes:\n  - prefix: /\n")
+
+    def in_place_ca_change():
+        up = Upstream("inplace", tmp, pki.up_good)
+        ca = write(os.path.join(tmp, "inplace-ca.pem"), read(pki.ca.crt))
+        gate = gate_for("inplace", f"https://127.0.0.1:{up.port}", ca)
+        try:
+            gate.start()
+            r = plain(gate.port, "/a", bearer(token))
+            expect(r.status == 200, f"before the change: {r.status}")
+            up.seen()
+            # Same path, other content: only an unrelated CA is trusted now.
+            write(ca + ".new", read(pki.unknown_ca.crt))
+            os.rename(ca + ".new", ca)
+            os.kill(gate.proc.proc.pid, signal.SIGHUP)
+            wait_until("the reload", lambda: "config reloaded" in gate.proc.tail(50), timeout=10)
+            statuses = [plain(gate.port, f"/after{i}", bearer(token)).status for i in range(3)]
+            expect(statuses == [502, 502, 502], f"after the CA file changed in place: {statuses}")
+            expect(up.seen() == [], "a request (with its token) reached an upstream the new CA file does not trust")
+        finally:
+            gate.stop([])
+            up.stop()
+
+    def no_cn_fallback():
+        cn_only = pki.leaf("localhost", pki.ca, "ec", san=None)  # CN=localhost, no subjectAltName
+        up = Upstream("cn-only", tmp, cn_only)
+        gate = gate_for("cn-only", f"https://localhost:{up.port}", pki.ca.crt)
+        try:
+            gate.start()
+            r = plain(gate.port, "/x", bearer(token))
+            expect(r.status == 502, f"a certificate naming the host only in its CN: {r.status}")
+            expect(up.seen() == [], "the request reached the upstream")
+        finally:
+            gate.stop([])
+            up.stop()
+
+    def truncated_by_fin():
+        up = CuttingUpstream(pki.up_good)
+        gate = gate_for("cut", f"https://127.0.0.1:{up.port}", pki.ca.crt)
+        try:
+            gate.start()
+            s = socket.create_connection(("127.0.0.1", gate.port), timeout=10)
+            s.sendall(f"GET /x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+            out = b""
+            s.settimeout(5)
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            except OSError:
+                pass
+            s.close()
+            expect(b"partial-body" not in out or not out.endswith(b"0\r\n\r\n"),
+                   f"a body cut by a FIN without close_notify was relayed as complete: {out[-120:]!r}")
+        finally:
+            gate.stop([])
+            up.stop()
+
+    def retired_pools_close():
+        up = Upstream("retire", tmp, pki.up_good)
+        cas = [write(os.path.join(tmp, f"retire-ca{i}.pem"), read(pki.ca.crt)) for i in range(2)]
+        gate = gate_for("retire", f"https://127.0.0.1:{up.port}", cas[0])
+
+        def established():
+            """Established connections to the upstream's port, from the kernel's table (what
+            ss would say; ss itself needs netlink, which not every sandbox has)."""
+            count = 0
+            with open("/proc/net/tcp") as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if fields[3] == "01" and int(fields[2].split(":")[1], 16) == up.port:
+                        count += 1
+            return count
+
+        try:
+            gate.start()
+            for round_ in range(3):
+                results = []
+                threads = [threading.Thread(target=lambda: results.append(
+                    plain(gate.port, "/slow?ms=1500", bearer(token)).status)) for _ in range(4)]
+                for t in threads:
+                    t.start()
+                time.sleep(0.5)
+                busy = established()
+                expect(busy >= 4, f"round {round_}: {busy} upstream connections seen for 4 requests in flight")
+                # Another ca_file path: another pool; the busy one is retired mid-request.
+                text = read(gate.config)
+                write(gate.config, text.replace(cas[round_ % 2], cas[(round_ + 1) % 2]))
+                os.kill(gate.proc.proc.pid, signal.SIGHUP)
+                for t in threads:
+                    t.join(timeout=20)
+                expect(sorted(results) == [200] * 4, f"round {round_}: {results}")
+            # What the retired pools held closes once released: only the current pool's idle
+            # connections (at most the 4 of the last round) may remain.
+            wait_until("the retired pools' connections to close", lambda: established() <= 4, timeout=5)
+        finally:
+            gate.stop([])
+            up.stop()
+
+    run.case("upstream: ca_file rewritten in place: a warm pooled connection carries no more requests",
+             in_place_ca_change)
+    run.case("upstream: a certificate naming the host only in its CN is refused", no_cn_fallback)
+    run.case("upstream: a close-delimited body cut by a FIN without close_notify is not relayed as complete",
+             truncated_by_fin)
+    run.case("upstream: connections of pools a reload retired mid-request close when released", retired_pools_close)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--jwtgate", required=True)
@@ -218,6 +385,7 @@ def main():
         chain_case(run, gate, pki, tmp, up)
         confirmation_method_case(run, gate, pki, tokens, up)
         resumption_cases(run, args, tmp, pki, tokens, up)
+        upstream_cases(run, args, tmp, pki, tokens)
     except Failure as e:
         run.failures.append(str(e))
         print(f"FAIL {e}", flush=True)
