@@ -154,12 +154,14 @@ void Worker::apply_install(std::shared_ptr<const RuntimeConfig> runtime, std::ve
     if (pool) pool->set_tls(std::move(tls));
     g->pools.push_back(pool ? std::move(pool) : std::make_shared<UpstreamPool>(&loop_, u, kMaxIdleUpstream, std::move(tls)));
   }
-  // Pools of earlier configurations stay only while a connection still points at them.
-  std::erase_if(retired_pools_, [](const std::shared_ptr<UpstreamPool>& p) { return p->live() == 0; });
+  // Pools of earlier configurations stay while a connection points at them, or an exchange of
+  // that configuration (holding its generation) may still ask them for one.
+  std::erase_if(retired_pools_,
+                [](const std::shared_ptr<UpstreamPool>& p) { return p->live() == 0 && p.use_count() == 1; });
   for (std::size_t i = 0; i < kept.size(); ++i) {
     if (kept[i]) continue;
     generation_->pools[i]->retire();
-    if (generation_->pools[i]->live() > 0) retired_pools_.push_back(generation_->pools[i]);
+    retired_pools_.push_back(generation_->pools[i]);
   }
   for (const auto& route : runtime->config.routes) g->route_metrics.push_back(metrics_.route(route.prefix));
   g->runtime = std::move(runtime);
