@@ -549,6 +549,21 @@ class Run:
         self.passed = 0
         self.skipped = 0
 
+    def finish(self, label, started, kept_what="files"):
+        """Keeps the temporary directory when asked or when a case failed, prints the summary
+        and returns the exit code."""
+        if self.args.keep or self.failures:
+            print(f"{label}: {kept_what} kept in {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        elapsed = time.monotonic() - started
+        if self.failures:
+            print(f"\n{self.passed} passed, {len(self.failures)} failed in {elapsed:.1f} s:", *self.failures, sep="\n  ")
+            return 1
+        print(f"{label}: {self.passed} passed in {elapsed:.1f} s" +
+              (f" ({self.skipped} skipped by -k)" if self.skipped else ""))
+        return 0
+
     def case(self, name, fn, *a):
         if self.args.k and self.args.k not in name:
             self.skipped += 1
@@ -1451,16 +1466,7 @@ upstream_tls:
             u.stop()
         if "up" in locals():
             up.stop()
-        if args.keep or run.failures:
-            print(f"tls e2e: PKI, configs and logs kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    elapsed = time.monotonic() - started
-    if run.failures:
-        print(f"\n{run.passed} passed, {len(run.failures)} failed in {elapsed:.1f} s:", *run.failures, sep="\n  ")
-        return 1
-    print(f"tls e2e: {run.passed} passed in {elapsed:.1f} s" + (f" ({run.skipped} skipped by -k)" if run.skipped else ""))
-    return 0
+    return run.finish("tls e2e", started, "PKI, configs and logs")
 
 
 if __name__ == "__main__":

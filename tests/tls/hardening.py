@@ -24,7 +24,6 @@ Reuses tests/tls/e2e.py's PKI, token minting, upstream and jwtgate drivers.
 import argparse
 import base64
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -394,16 +393,7 @@ def main():
             gate.stop(run.failures)
         if up:
             up.stop()
-        if args.keep or run.failures:
-            print(f"tls hardening: files kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    elapsed = time.monotonic() - started
-    if run.failures:
-        print(f"\n{run.passed} passed, {len(run.failures)} failed in {elapsed:.1f} s:", *run.failures, sep="\n  ")
-        return 1
-    print(f"tls hardening: {run.passed} passed in {elapsed:.1f} s")
-    return 0
+    return run.finish("tls hardening", started)
 
 
 if __name__ == "__main__":
