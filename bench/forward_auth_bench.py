@@ -284,14 +284,10 @@ def render(report, sc, args):
     return "\n".join(lines) + "\n"
 
 
-def default_nginx():
-    return shutil.which("nginx") or str(pb.ROOT / ".deps" / "nginx" / "usr" / "sbin" / "nginx")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jwtgate", type=Path, default=pb.ROOT / "build-release" / "jwtgate")
-    ap.add_argument("--nginx", type=Path, default=Path(default_nginx()),
+    ap.add_argument("--nginx", type=Path, default=Path(pb.default_nginx()),
                     help="Debian's nginx (needs auth_request); default: nginx on PATH, else .deps/nginx")
     ap.add_argument("--work", type=Path, default=Path("/tmp/jwtgate-fa-bench"))
     ap.add_argument("--results", type=Path, default=pb.ROOT / "bench" / "results" / "forward_auth.md")

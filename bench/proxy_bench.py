@@ -50,6 +50,11 @@ TOKEN_TTL = 24 * 3600
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def default_nginx():
+    """Debian's nginx on PATH, else the one install-deps unpacks into .deps/."""
+    return shutil.which("nginx") or str(ROOT / ".deps" / "nginx" / "usr" / "sbin" / "nginx")
+
+
 def log(msg):
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
 

@@ -374,14 +374,10 @@ def render(report, rs, args):
     return "\n".join(lines) + "\n"
 
 
-def default_nginx():
-    return shutil.which("nginx") or str(pb.ROOT / ".deps" / "nginx" / "usr" / "sbin" / "nginx")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jwtgate", type=Path, default=pb.ROOT / "build-release" / "jwtgate")
-    ap.add_argument("--nginx", type=Path, default=Path(default_nginx()))
+    ap.add_argument("--nginx", type=Path, default=Path(pb.default_nginx()))
     ap.add_argument("--work", type=Path, default=Path("/tmp/jwtgate-tls-bench"))
     ap.add_argument("--results", type=Path, default=pb.ROOT / "bench" / "results" / "tls.md")
     ap.add_argument("--rounds", type=int, default=3, help=f"rounds (1..{MAX_ROUNDS}; default 3)")
