@@ -28,6 +28,9 @@ import yaml  # python3-yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from ports import free_port  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
@@ -43,12 +46,6 @@ def podman(*args, check=True, timeout=120, input=None):
     if check and r.returncode != 0:
         raise AssertionError(f"podman {' '.join(args)} exited {r.returncode}: {r.stderr.strip()[-2000:]}")
     return r
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def request(host, port, path, headers=None, method="GET", body=None, timeout=5):

@@ -45,6 +45,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from ports import free_port  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 UPSTREAM = os.path.join(ROOT, "tests", "support", "upstream.py")
@@ -67,12 +70,6 @@ class Failure(Exception):
 def expect(condition, message):
     if not condition:
         raise Failure(message)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write(path, text):
@@ -379,15 +376,31 @@ class Jwtgate:
         self.name = name
         self.dir = os.path.join(tmp, "gate-" + name)
         os.makedirs(self.dir, exist_ok=True)
-        self.port = free_port()
-        self.admin_port = free_port()
-        self.config = write(os.path.join(self.dir, "jwtgate.yaml"),
-                            f"listen: 127.0.0.1:{self.port}\nworkers: {workers}\n"
-                            f"admin:\n  listen: 127.0.0.1:{self.admin_port}\n" + body)
+        self.config = os.path.join(self.dir, "jwtgate.yaml")
+        self.body, self.workers = body, workers
+        self.pick_ports()
         self.binary = binary
         self.proc = None
 
+    def pick_ports(self):
+        self.port = free_port()
+        self.admin_port = free_port()
+        write(self.config, f"listen: 127.0.0.1:{self.port}\nworkers: {self.workers}\n"
+                           f"admin:\n  listen: 127.0.0.1:{self.admin_port}\n" + self.body)
+
     def start(self):
+        # free_port's port is free only until something else binds it: another gate starting in
+        # the same moment, or a client's ephemeral port. Such a loss is the test's, not jwtgate's,
+        # so it is retried with new ports; any other failure to start is reported.
+        for attempt in range(3):
+            try:
+                return self.start_once()
+            except Failure as failure:
+                if attempt == 2 or "address already in use" not in str(failure):
+                    raise
+                self.pick_ports()
+
+    def start_once(self):
         self.proc = Proc("jwtgate", [self.binary, "--config", self.config], self.dir)
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
