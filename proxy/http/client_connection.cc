@@ -809,9 +809,20 @@ void ClientConnection::finish_exchange() {
     close_after_writes();
     return;
   }
-  arm(Timer::idle);
+  arm_between_requests();
   resume_parser();
   resume_input();
+}
+
+void ClientConnection::arm_between_requests() {
+  // idle_timeout counts from the last byte sent: a client still reading its answers, however
+  // slowly, is bounded by body_timeout between writes instead.
+  if (output_pending()) {
+    body_progress();
+    arm(Timer::body);
+  } else {
+    arm(Timer::idle);
+  }
 }
 
 void ClientConnection::write_client(std::string data) {
@@ -840,7 +851,6 @@ void ClientConnection::unblock_input_if_drained() {
   if (!input_blocked_ || closed_ || client_queue_size() >= kLowWater) return;
   input_blocked_ = false;
   resume_input();
-  if (!closed_ && phase_ == Phase::idle && timer_kind_ == Timer::body) arm(Timer::idle);
 }
 
 void ClientConnection::append_client(std::string_view data) {
@@ -880,6 +890,9 @@ void ClientConnection::on_written(int status) {
   if (queued >= kLowWater) return;
   if (upstream_) upstream_->resume_reading();
   unblock_input_if_drained();
+  if (!closed_ && phase_ == Phase::idle && timer_kind_ == Timer::body && !input_blocked_ && !output_pending()) {
+    arm(Timer::idle);  // everything answered has been sent: from now on the client is idle
+  }
 }
 
 void ClientConnection::close_after_writes() {
@@ -904,10 +917,10 @@ void ClientConnection::close_after_writes() {
     close_when_written();
     return;
   }
-  // on_written closes once the queue is empty; a client that never reads its response is not
-  // waited for longer than this.
-  timer_kind_ = Timer::none;
-  uv_timer_start(&timer_, on_timer, 5000, 0);
+  // on_written closes once the queue is empty; a client that stops reading its response is not
+  // waited for longer than body_timeout (however long a slow one takes to read it all).
+  body_progress();
+  arm(Timer::body);
 }
 
 void ClientConnection::close_when_written() {
@@ -930,7 +943,10 @@ void ClientConnection::linger() {
 }
 
 void ClientConnection::begin_drain() {
-  if (phase_ == Phase::idle && !closed_) close();
+  if (phase_ != Phase::idle || closed_) return;
+  // Answers still being sent are finished first (bounded by body_timeout and the drain timeout).
+  if (output_pending()) close_after_writes();
+  else close();
 }
 
 void ClientConnection::arm(Timer kind) {
@@ -987,7 +1003,7 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
         uv_timer_start(&c->timer_, on_timer, limit - idle, 0);
         return;
       }
-      if (c->phase_ == Phase::idle) {
+      if (c->phase_ == Phase::idle || c->phase_ == Phase::closing) {
         c->close();  // answers were waiting for a client that stopped reading them
         return;
       }

@@ -130,6 +130,9 @@ class ClientConnection final : public UpstreamClient, private TransportUser {
   void close_after_writes();
   // Body progress (a read either way, or client output written): postpones the body timeout.
   void body_progress() { last_body_progress_ms_ = uv_now(worker_.loop()); }
+  // Answers not yet handed to the kernel: until they are, the client is being served, not idle.
+  bool output_pending() const { return writes_in_flight_ > 0 || !out_.empty(); }
+  void arm_between_requests();
   // Starts the timer for `kind` with its configured limit (none: stops it).
   void arm(Timer kind);
   // Adds to the request-head size; false (and head_too_large_) once over the limits.

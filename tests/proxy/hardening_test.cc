@@ -4,7 +4,9 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -473,5 +475,70 @@ TEST_CASE("a pipelining client that reads slowly is not cut off by the idle time
   CHECK(received > 100000);
   ::shutdown(fd, SHUT_RDWR);
   sender.join();
+  ::close(fd);
+}
+
+TEST_CASE("an answer still being written is not cut off by the idle timeout, however slowly it is read") {
+  // The upstream is done with the answer at once; most of it waits in jwtgate's queue (a small
+  // MSS keeps the kernel's send buffer small) for a reader that needs longer than the timeout at
+  // hand to get through it. Idle means nothing left to send, and a connection that closes after
+  // its answer waits for a reader that keeps reading.
+  std::string headers;
+  int pause_ms = 16;  // some 250 KB/s: 3.6 s for what idle_timeout (1 s) must not cut
+  bool drain = false;
+  SUBCASE("kept alive: idle_timeout") {}
+  SUBCASE("Connection: close") {
+    headers = "Connection: close\r\n";
+    pause_ms = 33;  // some 120 KB/s: 7.5 s, past the 5 s jwtgate once gave such a reader
+  }
+  SUBCASE("draining (SIGTERM) once the upstream is done") { drain = true; }
+  Env env(kRoutes, "", "", true, ", idle_timeout: 1s");  // body_timeout: 60s
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  const int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const int mss = 536;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(env.port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const std::size_t size = 900000;  // below the high-water mark: the upstream is never paused
+  const std::string request = "GET /public/download?size=" + std::to_string(size) + " HTTP/1.1\r\nHost: a\r\n" + headers + "\r\n";
+  REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  const auto start = std::chrono::steady_clock::now();
+  std::string got;
+  char buf[4096];
+  bool cut = false;
+  std::size_t body = 0;
+  bool signalled = false;
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(30)) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      cut = true;
+      break;
+    }
+    got.append(buf, static_cast<std::size_t>(n));
+    if (drain && !signalled && got.size() > 100000) {
+      env.proxy->signal(SIGTERM);  // the connection is idle in HTTP terms, not yet in TCP terms
+      signalled = true;
+    }
+    if (const std::size_t head_end = got.find("\r\n\r\n"); head_end != std::string::npos) {
+      body = got.size() - (head_end + 4);
+      if (body >= size) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  MESSAGE("received " << got.size() << " bytes in " << seconds << " s");
+  CHECK(contains(got, "HTTP/1.1 200"));
+  CHECK_FALSE(cut);
+  CHECK(body == size);
+  if (drain) {
+    // All sent: the draining process closes the connection and exits.
+    CHECK(::recv(fd, buf, sizeof buf, 0) == 0);
+    CHECK(env.proxy->wait_exit(10) == 0);
+  }
   ::close(fd);
 }

@@ -46,7 +46,8 @@ struct Env {
                        (routes.empty() ? "routes:\n  - prefix: /public\n    auth: none\n  - prefix: /maybe\n    auth: optional\n"
                                          "  - prefix: /admin\n    require_scopes: [admin]\n  - prefix: /\n"
                                        : routes) +
-                       "limits: {header_timeout: 1s, idle_timeout: 5s" +
+                       "limits: {header_timeout: 1s" +
+                       (limits.find("idle_timeout") == std::string::npos ? ", idle_timeout: 5s" : "") +
                        (limits.find("upstream_timeout") == std::string::npos ? ", upstream_timeout: 5s" : "") + limits +
                        "}\n" + tail;
     dir.write("jwtgate.yaml", yaml);
