@@ -36,7 +36,7 @@ class Child {
   std::string out_path_, err_path_;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago and was not handed out before in this process.
 int free_port();
 // True once something accepts connections on 127.0.0.1:port (waits up to `seconds`).
 bool wait_for_port(int port, double seconds = 5);
