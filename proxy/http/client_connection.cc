@@ -7,6 +7,7 @@
 #include "proxy/http/authenticator.h"
 #include "proxy/admin/log.h"
 #include "proxy/http/error_response.h"
+#include "proxy/http/exchange.h"
 #include "proxy/http/exchange_record.h"
 #include "proxy/http/forward_auth.h"
 #include "proxy/http/http1_rules.h"
@@ -324,7 +325,6 @@ bool ClientConnection::expects_body() const {
 
 void ClientConnection::reset_request() {
   url_.clear();
-  method_.clear();
   headers_.clear();
   head_bytes_ = 0;
   head_too_large_ = false;
@@ -338,13 +338,9 @@ void ClientConnection::reset_request() {
   retryable_ = false;
   retried_ = false;
   upstream_head_.clear();
-  route_ = nullptr;
-  also_route_ = nullptr;
+  exchange_.reset();
   upstream_pool_ = nullptr;
   upstream_index_ = 0;
-  target_ = RequestTarget{};
-  waited_for_keys_ = false;
-  awaited_provider_ = -1;
   record_.clear_results();
   response_head_sent_ = false;
   rechunk_response_ = false;
@@ -431,11 +427,10 @@ bool ClientConnection::check_head_framing(std::string& why) {
 
 void ClientConnection::process_head() {
   arm(Timer::none);
-  const RuntimeConfig& rc = rt();
   const bool can_keep_alive = answer_keeps_alive();
 
   std::string why;
-  if (!normalize_request_target(url_, target_, why) || !check_head_framing(why)) {
+  if (!normalize_request_target(url_, exchange_.target_to_normalize(), why) || !check_head_framing(why)) {
     respond(plain_error_response(400, "invalid_request", why, false), false);
     return;
   }
@@ -449,98 +444,35 @@ void ClientConnection::process_head() {
     respond(plain_error_response(501, "not_implemented", "CONNECT is not supported", false), false);
     return;
   }
-  method_ = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-  bool preflight = false;
-  if (mode_ == Mode::forward_auth && !take_checked_request(can_keep_alive, preflight)) return;
-  const std::string& method = method_;
-  std::string allow;
-  route_ = rc.routes.match(target_.match_path, method, &allow);
-  if (preflight) {
-    // Browsers send preflights without credentials; whether the actual request may pass is
-    // decided when it comes. Only a path no route covers is refused here, read both ways when
-    // case is folded (see below).
-    std::string exact_allow;
-    const bool covered = (route_ || !allow.empty()) &&
-                         (rc.routes.case_sensitive() || rc.routes.match_exact(target_.match_path, method, &exact_allow) ||
-                          !exact_allow.empty());
-    if (covered) {
-      record_.outcome = Outcome::public_;
-      respond(allow_response(rc.injected_headers, AuthResult{}, can_keep_alive), can_keep_alive);
-      return;
-    }
-  }
-  if (route_ && !rc.routes.case_sensitive()) {
-    // Case folding may only make a rule stricter: where exact matching finds another route, the
-    // request must pass that one too, and where it finds none (404) or excludes the method (405),
-    // that is the answer, since a case-sensitive upstream serves the path as exact matching reads it.
-    const config::Route* exact = rc.routes.match_exact(target_.match_path, method, &allow);
-    if (!exact) route_ = nullptr;
-    else if (exact != route_) also_route_ = exact;
-  }
-  if (!route_) {
-    record_.outcome = Outcome::no_route;
-    if (!allow.empty()) {
-      // The path's route exists but excludes the method: never a shorter, weaker route instead.
-      respond(plain_error_response(405, "method_not_allowed", "this route does not accept the method", can_keep_alive,
-                                  "Allow: " + allow + "\r\n"),
-             can_keep_alive);
-    } else {
-      respond(plain_error_response(404, "not_found", "no route covers this path", can_keep_alive), can_keep_alive);
-    }
+  const Exchange::Request request{
+      .mode = mode_,
+      .method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)),
+      .peer = &peer_address_,
+  };
+  if (std::optional<Answer> answer = exchange_.route(rt(), request, headers_, record_)) {
+    respond_with(*answer, can_keep_alive);
     return;
   }
-  if (mode_ == Mode::forward_auth) {
-    authorize();  // nothing is forwarded, so nothing needs removing
-    return;
-  }
-  // Headers jwtgate sets from a token, and the override headers, are never passed on from a
-  // client, on any route, in any spelling a CGI-style upstream reads as the same name.
-  remove_client_set_headers(headers_, rc.removed_headers);
   authorize();
 }
 
-bool ClientConnection::peer_trusted() const {
-  if (!peer_address_) return false;
-  const auto& trusted = rt().config.forward_auth->trusted_proxies;
-  return std::any_of(trusted.begin(), trusted.end(), [&](const config::IpNetwork& n) { return n.contains(*peer_address_); });
+void ClientConnection::respond_with(const Answer& answer, bool keep_alive) {
+  switch (answer.kind) {
+    case Answer::Kind::plain:
+      respond(plain_error_response(answer.code, answer.error, answer.description, keep_alive,
+                                   answer.allow_methods.empty() ? std::string() : "Allow: " + answer.allow_methods + "\r\n"),
+              keep_alive);
+      return;
+    case Answer::Kind::token_refused:
+      respond(error_response(answer.status, keep_alive), keep_alive);
+      return;
+    case Answer::Kind::allow:
+      respond(allow_response(rt().injected_headers, answer.auth, keep_alive), keep_alive);
+      return;
+  }
 }
 
-bool ClientConnection::take_checked_request(bool can_keep_alive, bool& preflight) {
-  const RuntimeConfig& rc = rt();
-  const config::ForwardAuth& fa = *rc.config.forward_auth;
-  const bool trusted = peer_trusted();
-  CheckedRequest checked;
-  std::string why;
-  if (const int code = find_checked_request(fa, trusted, method_, target_, headers_, checked, why); code != 0) {
-    if (code == 404) record_.outcome = Outcome::no_route;
-    const char* error = code == 404 ? "not_found" : code == 501 ? "not_implemented" : "invalid_request";
-    respond(plain_error_response(code, error, why, can_keep_alive), can_keep_alive);
-    return false;
-  }
-  if (const std::string_view h = override_header_present(headers_); !h.empty() && !rc.config.forward_override_headers) {
-    respond(plain_error_response(400, "invalid_request",
-                                 "the request carries " + std::string(h) +
-                                     " (in some spelling), which makes frameworks run another method or path than the "
-                                     "one judged; a gateway would pass it on (set forward_override_headers if the "
-                                     "service ignores it)",
-                                 can_keep_alive),
-            can_keep_alive);
-    return false;
-  }
-  if (const std::string_view h = identity_header_respelled(rc.injected_headers, headers_); !h.empty()) {
-    respond(plain_error_response(400, "invalid_request",
-                                 "the request carries another spelling of " + std::string(h) +
-                                     ", which jwtgate sets from the token; a gateway would pass that spelling on "
-                                     "beside jwtgate's value",
-                                 can_keep_alive),
-            can_keep_alive);
-    return false;
-  }
-  preflight = is_allowed_preflight(fa, trusted, checked, headers_);
-  method_ = std::move(checked.method);
-  target_ = std::move(checked.target);
-  return true;
-}
+bool ClientConnection::await_keys(std::size_t provider) { return worker_.await_keys(provider, this); }
 
 void ClientConnection::keys_refreshed() {
   if (closed_ || phase_ != Phase::awaiting_keys) return;
@@ -552,59 +484,31 @@ void ClientConnection::keys_refreshed() {
 void ClientConnection::authorize() {
   const bool body = expects_body();
   const bool can_keep_alive = answer_keeps_alive();
-  const std::uint64_t t0 = uv_hrtime();
-  AuthResult auth =
-      gen_->authenticator->authenticate(*route_, headers_, target_.query, worker_.now_seconds(), client_certificate_.thumbprint);
-  const config::Route* auth_route = route_;
-  if (also_route_ && auth.status.ok()) {
-    // Matched without case, the path has another exact-case route: both readings must pass, and
-    // a verified identity from either is forwarded.
-    AuthResult exact =
-        gen_->authenticator->authenticate(*also_route_, headers_, target_.query, worker_.now_seconds(), client_certificate_.thumbprint);
-    if (!exact.status.ok() || (exact.authenticated && !auth.authenticated)) {
-      auth = std::move(exact);
-      auth_route = also_route_;
-    }
-  }
-  if (auth.token_present) {
-    WorkerMetrics& m = worker_.metrics();
-    m.verify_seconds.observe(static_cast<double>(uv_hrtime() - t0) / 1e9);
-    (auth.cache_hit ? m.cache_hits : m.cache_misses).add();
-    record_.token_digest = auth.digest;
-  }
-  if (!auth.status.ok()) {
-    // An unknown kid may be a key the IdP has just added: wait (bounded) for one refresh.
-    if (auth.status.reason() == core::Reason::unknown_kid && !waited_for_keys_ && auth.provider >= 0 &&
-        gen_ == worker_.generation() && worker_.await_keys(static_cast<std::size_t>(auth.provider), this)) {
-      waited_for_keys_ = true;
-      awaited_provider_ = auth.provider;
-      phase_ = Phase::awaiting_keys;
-      stop_reading();
-      arm(Timer::keys);
-      return;
-    }
-    record_.outcome = auth.status.reason() == core::Reason::keys_unavailable ? Outcome::unavailable : Outcome::denied;
-    record_.reason = auth.status.reason();
-    respond(error_response(auth.status, can_keep_alive), can_keep_alive);
+  // A request of a configuration since replaced decides with the keys it has.
+  KeyWaiter* waiter = gen_ == worker_.generation() ? this : nullptr;
+  ExchangeDecision d = exchange_.authorise(*gen_, headers_, worker_.now_seconds(), client_certificate_.thumbprint,
+                                           worker_.metrics(), record_, waiter);
+  if (d.kind == ExchangeDecision::Kind::await_keys) {
+    phase_ = Phase::awaiting_keys;
+    stop_reading();
+    arm(Timer::keys);
     return;
   }
-  record_.outcome = auth.authenticated ? Outcome::allowed : Outcome::public_;
-  record_.sub = std::move(auth.sub);
-  record_.jti = std::move(auth.jti);
-  if (mode_ == Mode::forward_auth) {
-    respond(allow_response(rt().injected_headers, auth, can_keep_alive), can_keep_alive);
+  if (d.kind == ExchangeDecision::Kind::answer) {
+    respond_with(d.answer, can_keep_alive);
     return;
   }
+  const AuthResult& auth = d.auth;
   request_done_ = !body;  // llhttp reports the end of a body-less request only with the next bytes
   retryable_ = !body && !upgrade_request_ &&
                (parser_.method == HTTP_GET || parser_.method == HTTP_HEAD || parser_.method == HTTP_OPTIONS);
   upstream_head_ = build_upstream_head(UpstreamRequest{
       .method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)),
-      .target = target_,
+      .target = exchange_.target(),
       .headers = headers_,
       .connection_options = connection_options_,
       .auth = auth,
-      .token_sources = rt().route_token_sources[rt().routes.index_of(auth_route)],
+      .token_sources = rt().route_token_sources[rt().routes.index_of(d.auth_route)],
       .peer_ip = peer_ip_,
       .tls = transport_.is_tls(),
       .client_certificate = client_certificate_,
@@ -617,11 +521,7 @@ void ClientConnection::authorize() {
     // Authorized: now the client may send the body.
     write_client("HTTP/1.1 100 Continue\r\n\r\n");
   }
-  // The upstream is that of the route exact-case matching picked, from the one lookup that
-  // authorized the request: case folding only adds rules a request must pass, it never sends a
-  // path to a service whose prefix does not cover it as written (what routes_case_sensitive: true
-  // would do), and the request has passed that route too.
-  upstream_index_ = rt().route_upstream[rt().routes.index_of(also_route_ ? also_route_ : route_)];
+  upstream_index_ = d.upstream_index;
   upstream_pool_ = gen_->pools[upstream_index_].get();
   // The client stays readable while the exchange runs: bytes that arrive meanwhile wait in
   // pending_ (the parser is paused), and a client that goes away is noticed at once. Stopping and
@@ -964,7 +864,7 @@ void ClientConnection::arm(Timer kind) {
     case Timer::body: d = limits.body_timeout; break;
     case Timer::keys: {
       // Bounded by the fetch's own timeout (twice for discovery, which may fetch two documents).
-      const config::JwksConfig& jwks = rt().providers[static_cast<std::size_t>(awaited_provider_)].config.jwks;
+      const config::JwksConfig& jwks = rt().providers[static_cast<std::size_t>(exchange_.awaited_provider())].config.jwks;
       d = jwks.timeout * (jwks.discovery ? 2 : 1) + std::chrono::milliseconds(500);
       break;
     }
@@ -1061,19 +961,21 @@ void ClientConnection::account() {
   if (!record_.active) return;
   record_.active = false;
   const RuntimeConfig& rc = rt();
-  RouteCounters* counters = route_ ? gen_->route_metrics[rc.routes.index_of(route_)] : worker_.metrics().unrouted;
+  const config::Route* route = exchange_.matched_route();
+  const std::string& method_name = exchange_.method();
+  RouteCounters* counters = route ? gen_->route_metrics[rc.routes.index_of(route)] : worker_.metrics().unrouted;
   // A forward-auth check is logged as the request it asks about.
-  const std::string_view method = !method_.empty() ? std::string_view(method_)
-                                  : route_ || !target_.path.empty() || !url_.empty()
+  const std::string_view method = !method_name.empty() ? std::string_view(method_name)
+                                  : route || !exchange_.target().path.empty() || !url_.empty()
                                       ? std::string_view(llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)))
                                       : std::string_view("-");
   write_exchange_record(record_,
                         ExchangeSubject{
                             .mode = mode_,
                             .method = method,
-                            .target_path = target_.path,
+                            .target_path = exchange_.target().path,
                             .url = url_,
-                            .route = route_ ? std::string_view(route_->prefix) : std::string_view(),
+                            .route = route ? std::string_view(route->prefix) : std::string_view(),
                             .client = peer_ip_,
                             .upstream = upstream_pool_ ? std::optional<std::string_view>(rc.upstreams[upstream_index_].text)
                                                        : std::nullopt,

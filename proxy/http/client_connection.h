@@ -14,6 +14,7 @@
 
 #include "config/ip_network.h"
 #include "core/fingerprint.h"
+#include "proxy/http/exchange.h"
 #include "proxy/http/exchange_record.h"
 #include "proxy/http/http_head.h"
 #include "proxy/http/client_certificate.h"
@@ -24,7 +25,7 @@
 
 namespace jwtgate::proxy {
 
-class ClientConnection final : public UpstreamClient, private TransportUser {
+class ClientConnection final : public UpstreamClient, private TransportUser, private KeyWaiter {
  public:
   // `mode`: the listener it came in on. A forward-auth connection answers each request with the
   // verdict on the request it describes and never opens an upstream connection.
@@ -102,18 +103,18 @@ class ClientConnection final : public UpstreamClient, private TransportUser {
   // malformed, a Transfer-Encoding not ending in chunked, or a Connection header listing a
   // header that frames or routes the request. Collects the other Connection-listed names.
   bool check_head_framing(std::string& why);
+  // Framing checks, then the exchange's route decision.
   void process_head();
-  // Authenticates the parsed request on route_ and forwards or refuses it; may instead park the
+  // The exchange's verdict on the parsed request: forwards or refuses it, or parks the
   // connection until its provider's keys are refreshed (once per request).
   void authorize();
+  // Writes the exchange's answer as HTTP/1.
+  void respond_with(const Answer& answer, bool keep_alive);
+  // KeyWaiter
+  bool await_keys(std::size_t provider) override;
   // Answers the request from jwtgate itself (a refusal, or a forward-auth verdict) and goes on
   // with the next one, or closes.
   void respond(std::string response, bool keep_alive);
-  // Forward-auth: replaces the check's own method and target with those of the request it asks
-  // about; false when the check was answered instead (malformed, outside path_prefix).
-  // `preflight`: a CORS preflight allow_preflight lets through.
-  bool take_checked_request(bool can_keep_alive, bool& preflight);
-  bool peer_trusted() const;
   void connect_upstream(bool allow_reuse);
   void send_upstream_head();
   void finish_exchange();
@@ -185,9 +186,6 @@ class ClientConnection final : public UpstreamClient, private TransportUser {
 
   // The request being parsed or forwarded.
   std::string url_;
-  // The method routes are matched with: the request's own, or (forward-auth) the one the check
-  // asks about. Empty until the head is parsed.
-  std::string method_;
   HeaderList headers_;
   std::size_t head_bytes_ = 0;
   bool head_too_large_ = false;
@@ -202,12 +200,7 @@ class ClientConnection final : public UpstreamClient, private TransportUser {
   bool retryable_ = false;
   bool retried_ = false;
   std::string upstream_head_;
-  const config::Route* route_ = nullptr;
-  // The route exact-case matching picks, when it differs from route_: the request must pass it too.
-  const config::Route* also_route_ = nullptr;
-  RequestTarget target_;
-  bool waited_for_keys_ = false;
-  int awaited_provider_ = -1;
+  Exchange exchange_;  // its route and authorisation decisions
 
   ExchangeRecord record_;  // what the access log and the metrics say about the request
 
