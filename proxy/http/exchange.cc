@@ -122,13 +122,13 @@ ExchangeDecision Exchange::authorise(const Generation& gen, const HeaderList& he
   AuthResult auth = gen.authenticator->authenticate(*route_, headers, target_.query, now, client_cert_thumbprint);
   const config::Route* auth_route = route_;
   if (also_route_ && auth.status.ok()) {
-    // Matched without case, the path has another exact-case route: both readings must pass, and
-    // a verified identity from either is forwarded.
-    AuthResult exact = gen.authenticator->authenticate(*also_route_, headers, target_.query, now, client_cert_thumbprint);
-    if (!exact.status.ok() || (exact.authenticated && !auth.authenticated)) {
-      auth = std::move(exact);
-      auth_route = also_route_;
-    }
+    // Matched without case, the path has another exact-case route: both readings must pass. The
+    // request goes to the exact route's service, so the identity forwarded (and the token sources
+    // stripped) are that route's: the folded route only adds a rule. Its identity may come from a
+    // provider the served route does not trust, and forwarding it would let a token of one IdP
+    // speak for a subject to a service that accepts only another's.
+    auth = gen.authenticator->authenticate(*also_route_, headers, target_.query, now, client_cert_thumbprint);
+    auth_route = also_route_;
   }
   if (auth.token_present) {
     metrics.verify_seconds.observe(static_cast<double>(uv_hrtime() - t0) / 1e9);

@@ -272,3 +272,39 @@ TEST_CASE("check-config: an invalid routes[].upstream is an error naming it, wit
   CHECK(typo.exit_code != 0);
   CHECK_MESSAGE(contains(typo.err + typo.out, "did you mean \"upstream\"?"), typo.err, typo.out);
 }
+
+TEST_CASE("case folding: a route's service only ever gets an identity from a provider that route trusts") {
+  // Found by the attack review of the exchange split: /PARTNER/x passed both readings, the folded
+  // one (/partner, partner IdP) and the exact one (/, main IdP), and the main service got the
+  // partner token's identity: any partner-IdP subject, chosen by whoever holds a main account.
+  NamedUpstream partner_service("P");
+  TempDir keys;
+  TestKey partner = make_key(jwtgate::core::Alg::ES256, "p1");
+  keys.write("partner.json", partner.jwks_json);
+  Env env("routes:\n  - prefix: /partner\n    providers: [partner]\n    upstream: " + partner_service.url() +
+              "\n  - prefix: /\n    providers: [main]\n",
+          "",
+          "  - name: partner\n    issuer: https://partner.test/\n    audiences: [api]\n    algorithms: [ES256]\n"
+          "    jwks: {file: " + keys.file("partner.json") + "}\n    token_sources: [{header: X-Partner-Token}]\n"
+          "    claims_to_headers: {name: X-Jwt-Sub}\n");
+  const std::string main_token = env.token();  // main maps sub ("alice") to X-Jwt-Sub
+  const std::string partner_token =
+      signed_token(header_for(partner), payload_now(R"("name":"ceo")", 300, "https://partner.test/"), partner);
+  const std::string both = "Authorization: Bearer " + main_token + "\r\nX-Partner-Token: " + partner_token + "\r\n";
+
+  HttpResponse r = env.get("/PARTNER/x", both);
+  REQUIRE(r.status == 200);
+  CHECK(served_by(r) == "main");
+  CHECK(echoed_header(r, "X-Jwt-Sub") == "alice");
+  CHECK(env.get("/PARTNER/x", "X-Partner-Token: " + partner_token + "\r\n").status == 401);  // / needs main
+  CHECK(env.get("/PARTNER/x", "Authorization: Bearer " + main_token + "\r\n").status == 401);  // /partner needs partner
+  // Controls: each exact path gets its own route's identity.
+  r = env.get("/partner/x", both);
+  CHECK(served_by(r) == "P");
+  CHECK(echoed_header(r, "X-Jwt-Sub") == "ceo");
+  r = env.get("/x", both);
+  CHECK(served_by(r) == "main");
+  CHECK(echoed_header(r, "X-Jwt-Sub") == "alice");
+  const std::string at_main = upstream_seen(env);
+  CHECK_MESSAGE(!contains(at_main, "\"ceo\""), at_main);
+}
