@@ -121,19 +121,32 @@ ExchangeDecision Exchange::authorise(const Generation& gen, const HeaderList& he
   const std::uint64_t t0 = uv_hrtime();
   AuthResult auth = gen.authenticator->authenticate(*route_, headers, target_.query, now, client_cert_thumbprint);
   const config::Route* auth_route = route_;
+  // What the log says of a folded route's verified token when the exact route forwards none.
+  std::string folded_sub, folded_jti;
+  bool folded_authenticated = false, folded_token = false;
   if (also_route_ && auth.status.ok()) {
     // Matched without case, the path has another exact-case route: both readings must pass. The
     // request goes to the exact route's service, so the identity forwarded (and the token sources
     // stripped) are that route's: the folded route only adds a rule. Its identity may come from a
     // provider the served route does not trust, and forwarding it would let a token of one IdP
     // speak for a subject to a service that accepts only another's.
+    if (auth.token_present) {
+      (auth.cache_hit ? metrics.cache_hits : metrics.cache_misses).add();
+      record.token_digest = auth.digest;
+    }
+    folded_authenticated = auth.authenticated;
+    folded_token = auth.token_present;
+    folded_sub = std::move(auth.sub);
+    folded_jti = std::move(auth.jti);
     auth = gen.authenticator->authenticate(*also_route_, headers, target_.query, now, client_cert_thumbprint);
     auth_route = also_route_;
   }
   if (auth.token_present) {
-    metrics.verify_seconds.observe(static_cast<double>(uv_hrtime() - t0) / 1e9);
     (auth.cache_hit ? metrics.cache_hits : metrics.cache_misses).add();
     record.token_digest = auth.digest;
+  }
+  if (auth.token_present || folded_token) {
+    metrics.verify_seconds.observe(static_cast<double>(uv_hrtime() - t0) / 1e9);
   }
   if (!auth.status.ok()) {
     // An unknown kid may be a key the IdP has just added: wait (bounded) for one refresh.
@@ -152,9 +165,9 @@ ExchangeDecision Exchange::authorise(const Generation& gen, const HeaderList& he
     d.answer.status = std::move(auth.status);
     return d;
   }
-  record.outcome = auth.authenticated ? Outcome::allowed : Outcome::public_;
-  record.sub = std::move(auth.sub);
-  record.jti = std::move(auth.jti);
+  record.outcome = auth.authenticated || folded_authenticated ? Outcome::allowed : Outcome::public_;
+  record.sub = auth.authenticated ? std::move(auth.sub) : std::move(folded_sub);
+  record.jti = auth.authenticated ? std::move(auth.jti) : std::move(folded_jti);
   if (mode_ == Mode::forward_auth) {
     // The verdict is the answer: nothing is forwarded.
     d.kind = ExchangeDecision::Kind::answer;

@@ -77,10 +77,12 @@ class Exchange {
   // On proxy routes the identity and override headers a client set are removed from `headers`.
   std::optional<Answer> route(const RuntimeConfig& rc, Request request, HeaderList& headers, ExchangeRecord& record);
 
-  // Authenticates on the route (and on the exact-case route too, when case folding found
-  // another). For forward-auth the allowed verdict is itself the answer. An unknown kid parks the request once, through `waiter` (nullptr: no wait is
-  // possible, as for a request of a configuration since replaced); authorise() is then called
-  // again when the refresh has ended.
+  // Authenticates on the route, and when case folding found another, on the exact-case route
+  // too, whose verdict (identity, token sources) is then the one forwarded: it is the route that
+  // serves the request. For forward-auth the allowed verdict is itself the answer. An unknown
+  // kid parks the request once, through `waiter` (nullptr: no wait is possible, as for a request
+  // of a configuration since replaced); authorise() is then called again when the refresh has
+  // ended.
   ExchangeDecision authorise(const Generation& gen, const HeaderList& headers, std::int64_t now,
                              std::string_view client_cert_thumbprint, WorkerMetrics& metrics, ExchangeRecord& record,
                              KeyWaiter* waiter);

@@ -48,10 +48,10 @@ struct Waiter final : proxy::KeyWaiter {
 };
 
 struct Fixture {
-  Fixture() {
+  explicit Fixture(const std::string& yaml = kYaml) {
     config::LoadOptions o;
     o.check_secrets = false;
-    auto r = config::load_config(kYaml, "test.yaml", o);
+    auto r = config::load_config(yaml, "test.yaml", o);
     REQUIRE_MESSAGE(r.config, r.diagnostics.format());
     gen.runtime = std::make_shared<const proxy::RuntimeConfig>(std::move(*r.config));
     gen.authenticator = std::make_unique<proxy::Authenticator>(gen.runtime, 64);
@@ -115,6 +115,38 @@ TEST_CASE("route + authorise: a case-folded path must pass the route exact-case 
   // The exact-case path passes without one.
   REQUIRE(f.route("GET", "/public/x") == std::nullopt);
   CHECK(f.authorise().kind == ExchangeDecision::Kind::forward);
+}
+
+TEST_CASE("authorise: under case folding the exact route's verdict is forwarded, and the log names the folded one's") {
+  Fixture f(R"(upstream: http://127.0.0.1:3000
+providers:
+  - name: main
+    issuer: https://idp.test/
+    audiences: [api]
+    algorithms: [ES256]
+    jwks: {file: /nonexistent}
+    claims_to_headers: {sub: X-Sub}
+routes:
+  - prefix: /reports
+    require_scopes: [admin]
+  - prefix: /
+    auth: none
+)");
+  f.headers.add("Authorization", "Bearer " + f.token(R"("scope":"admin")"));
+  // /REPORTS must pass /reports' rule, and is served as exact matching reads it: the public "/".
+  REQUIRE(f.route("GET", "/REPORTS/q") == std::nullopt);
+  ExchangeDecision d = f.authorise();
+  REQUIRE(d.kind == ExchangeDecision::Kind::forward);
+  CHECK(d.auth_route->prefix == "/");
+  CHECK(d.auth.add_headers.empty());
+  CHECK_FALSE(d.auth.authenticated);
+  CHECK(f.record.outcome == proxy::Outcome::allowed);
+  CHECK(f.record.sub == "alice");
+  CHECK(f.record.token_digest.has_value());
+  // Without the token, /reports' rule refuses it.
+  f.headers = HeaderList{};
+  REQUIRE(f.route("GET", "/REPORTS/q") == std::nullopt);
+  CHECK(f.authorise().kind == ExchangeDecision::Kind::answer);
 }
 
 TEST_CASE("authorise: a verified token is forwarded to its route's upstream with its claim headers") {
