@@ -509,6 +509,8 @@ void ClientConnection::authorize() {
       .connection_options = connection_options_,
       .auth = auth,
       .token_sources = rt().route_token_sources[rt().routes.index_of(d.auth_route)],
+      .folded_token_sources = d.folded_route ? &rt().route_token_sources[rt().routes.index_of(d.folded_route)] : nullptr,
+      .folded_strip_sources = d.folded_strip_sources,
       .peer_ip = peer_ip_,
       .tls = transport_.is_tls(),
       .client_certificate = client_certificate_,

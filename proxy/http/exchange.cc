@@ -135,6 +135,8 @@ ExchangeDecision Exchange::authorise(const Generation& gen, const HeaderList& he
       record.token_digest = auth.digest;
     }
     folded_authenticated = auth.authenticated;
+    d.folded_route = route_;
+    d.folded_strip_sources = auth.strip_sources;
     folded_token = auth.token_present;
     folded_sub = std::move(auth.sub);
     folded_jti = std::move(auth.jti);

@@ -55,6 +55,10 @@ struct ExchangeDecision {
   int provider = -1;            // await_keys: whose keys
   AuthResult auth;              // forward: the headers to add, what to strip
   const config::Route* auth_route = nullptr;  // forward: the route whose verdict is forwarded
+  // forward, under case folding: the folded route, and where its verdict's token is to be removed
+  // from too (forward_token: false); indexes that route's token sources.
+  const config::Route* folded_route = nullptr;
+  std::uint64_t folded_strip_sources = 0;
   std::size_t upstream_index = 0;             // forward: in RuntimeConfig::upstreams
 };
 

@@ -26,10 +26,16 @@ std::string build_upstream_head(const UpstreamRequest& r) {
   const AuthResult& auth = r.auth;
   const auto& sources = r.token_sources;
   // forward_token: false removes the token from every place it was sent in.
+  const bool any_stripped = auth.strip_sources != 0 || (r.folded_token_sources && r.folded_strip_sources != 0);
   auto stripped = [&](config::TokenSource::Kind kind, auto&& visit) {
-    if (auth.strip_sources == 0) return;
+    if (!any_stripped) return;
     for (std::size_t i = 0; i < sources.size(); ++i) {
       if (sources[i].kind == kind && source_stripped(auth.strip_sources, i)) visit(sources[i]);
+    }
+    if (!r.folded_token_sources) return;
+    const auto& folded = *r.folded_token_sources;
+    for (std::size_t i = 0; i < folded.size(); ++i) {
+      if (folded[i].kind == kind && source_stripped(r.folded_strip_sources, i)) visit(folded[i]);
     }
   };
   std::string query = r.target.query;
@@ -69,7 +75,7 @@ std::string build_upstream_head(const UpstreamRequest& r) {
     bool drop = false;
     stripped(config::TokenSource::Kind::header, [&](const config::TokenSource& s) { drop |= same_header_to_cgi(f.name, s.name); });
     if (drop) continue;
-    if (iequals(f.name, "cookie") && auth.strip_sources != 0) {
+    if (iequals(f.name, "cookie") && any_stripped) {
       std::string rest = f.value;
       stripped(config::TokenSource::Kind::cookie, [&](const config::TokenSource& s) { rest = without_cookie(rest, s.name); });
       if (!rest.empty()) head += "Cookie: " + rest + "\r\n";

@@ -28,6 +28,10 @@ struct UpstreamRequest {
   const AuthResult& auth;
   // The token sources of the route whose verdict `auth` is (strip_sources indexes them).
   const std::vector<config::TokenSource>& token_sources;
+  // Under case folding, the other reading's token is removed too where its provider says
+  // forward_token: false: `folded_strip_sources` indexes `folded_token_sources` (nullptr: none).
+  const std::vector<config::TokenSource>* folded_token_sources = nullptr;
+  std::uint64_t folded_strip_sources = 0;
   std::string_view peer_ip;  // appended to X-Forwarded-For
   bool tls = false;          // X-Forwarded-Proto
   const ClientCertificate& client_certificate;  // RFC 9440 headers when present

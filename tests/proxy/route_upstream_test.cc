@@ -286,7 +286,7 @@ TEST_CASE("case folding: a route's service only ever gets an identity from a pro
           "",
           "  - name: partner\n    issuer: https://partner.test/\n    audiences: [api]\n    algorithms: [ES256]\n"
           "    jwks: {file: " + keys.file("partner.json") + "}\n    token_sources: [{header: X-Partner-Token}]\n"
-          "    claims_to_headers: {name: X-Jwt-Sub}\n");
+          "    claims_to_headers: {name: X-Jwt-Sub}\n    forward_token: false\n");
   const std::string main_token = env.token();  // main maps sub ("alice") to X-Jwt-Sub
   const std::string partner_token =
       signed_token(header_for(partner), payload_now(R"("name":"ceo")", 300, "https://partner.test/"), partner);
@@ -296,6 +296,10 @@ TEST_CASE("case folding: a route's service only ever gets an identity from a pro
   REQUIRE(r.status == 200);
   CHECK(served_by(r) == "main");
   CHECK(echoed_header(r, "X-Jwt-Sub") == "alice");
+  // The partner token passed the folded reading; its provider's forward_token: false still holds.
+  const std::string folded_seen = upstream_seen(env);
+  CHECK_MESSAGE(!contains(folded_seen, partner_token), folded_seen);
+  CHECK(contains(folded_seen, main_token));
   CHECK(env.get("/PARTNER/x", "X-Partner-Token: " + partner_token + "\r\n").status == 401);  // / needs main
   CHECK(env.get("/PARTNER/x", "Authorization: Bearer " + main_token + "\r\n").status == 401);  // /partner needs partner
   // Controls: each exact path gets its own route's identity.
