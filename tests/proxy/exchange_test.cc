@@ -17,7 +17,8 @@ using proxy::HeaderList;
 
 namespace {
 
-const std::string kYaml = R"(upstream: http://127.0.0.1:3000
+// The upstream and the one provider every case uses; its routes follow.
+const std::string kProvider = R"(upstream: http://127.0.0.1:3000
 providers:
   - name: main
     issuer: https://idp.test/
@@ -25,7 +26,9 @@ providers:
     algorithms: [ES256]
     jwks: {file: /nonexistent}
     claims_to_headers: {sub: X-Sub}
-routes:
+)";
+
+const std::string kYaml = kProvider + R"(routes:
   - prefix: /public
     auth: none
   - prefix: /reports
@@ -118,15 +121,7 @@ TEST_CASE("route + authorise: a case-folded path must pass the route exact-case 
 }
 
 TEST_CASE("authorise: under case folding the exact route's verdict is forwarded, and the log names the folded one's") {
-  Fixture f(R"(upstream: http://127.0.0.1:3000
-providers:
-  - name: main
-    issuer: https://idp.test/
-    audiences: [api]
-    algorithms: [ES256]
-    jwks: {file: /nonexistent}
-    claims_to_headers: {sub: X-Sub}
-routes:
+  Fixture f(kProvider + R"(routes:
   - prefix: /reports
     require_scopes: [admin]
   - prefix: /
