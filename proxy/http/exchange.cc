@@ -119,35 +119,26 @@ ExchangeDecision Exchange::authorise(const Generation& gen, const HeaderList& he
   ExchangeDecision d;
   const RuntimeConfig& rc = *gen.runtime;
   const std::uint64_t t0 = uv_hrtime();
-  AuthResult auth = gen.authenticator->authenticate(*route_, headers, target_.query, now, client_cert_thumbprint);
-  const config::Route* auth_route = route_;
-  // What the log says of a folded route's verified token when the exact route forwards none.
-  std::string folded_sub, folded_jti;
-  bool folded_authenticated = false, folded_token = false;
+  auto counted = [&](AuthResult a) {
+    if (a.token_present) {
+      (a.cache_hit ? metrics.cache_hits : metrics.cache_misses).add();
+      record.token_digest = a.digest;
+    }
+    return a;
+  };
+  AuthResult auth =
+      counted(gen.authenticator->authenticate(*route_, headers, target_.query, now, client_cert_thumbprint));
+  AuthResult folded;  // the case-folded reading's verdict, when exact matching found another route
   if (also_route_ && auth.status.ok()) {
     // Matched without case, the path has another exact-case route: both readings must pass. The
     // request goes to the exact route's service, so the identity forwarded (and the token sources
     // stripped) are that route's: the folded route only adds a rule. Its identity may come from a
     // provider the served route does not trust, and forwarding it would let a token of one IdP
     // speak for a subject to a service that accepts only another's.
-    if (auth.token_present) {
-      (auth.cache_hit ? metrics.cache_hits : metrics.cache_misses).add();
-      record.token_digest = auth.digest;
-    }
-    folded_authenticated = auth.authenticated;
-    d.folded_route = route_;
-    d.folded_strip_sources = auth.strip_sources;
-    folded_token = auth.token_present;
-    folded_sub = std::move(auth.sub);
-    folded_jti = std::move(auth.jti);
-    auth = gen.authenticator->authenticate(*also_route_, headers, target_.query, now, client_cert_thumbprint);
-    auth_route = also_route_;
+    folded = std::move(auth);
+    auth = counted(gen.authenticator->authenticate(*also_route_, headers, target_.query, now, client_cert_thumbprint));
   }
-  if (auth.token_present) {
-    (auth.cache_hit ? metrics.cache_hits : metrics.cache_misses).add();
-    record.token_digest = auth.digest;
-  }
-  if (auth.token_present || folded_token) {
+  if (auth.token_present || folded.token_present) {
     metrics.verify_seconds.observe(static_cast<double>(uv_hrtime() - t0) / 1e9);
   }
   if (!auth.status.ok()) {
@@ -167,9 +158,11 @@ ExchangeDecision Exchange::authorise(const Generation& gen, const HeaderList& he
     d.answer.status = std::move(auth.status);
     return d;
   }
-  record.outcome = auth.authenticated || folded_authenticated ? Outcome::allowed : Outcome::public_;
-  record.sub = auth.authenticated ? std::move(auth.sub) : std::move(folded_sub);
-  record.jti = auth.authenticated ? std::move(auth.jti) : std::move(folded_jti);
+  // The log names the verified token even when the served route is public and forwards none.
+  AuthResult& named = auth.authenticated ? auth : folded;
+  record.outcome = named.authenticated ? Outcome::allowed : Outcome::public_;
+  record.sub = std::move(named.sub);
+  record.jti = std::move(named.jti);
   if (mode_ == Mode::forward_auth) {
     // The verdict is the answer: nothing is forwarded.
     d.kind = ExchangeDecision::Kind::answer;
@@ -177,12 +170,16 @@ ExchangeDecision Exchange::authorise(const Generation& gen, const HeaderList& he
     return d;
   }
   d.kind = ExchangeDecision::Kind::forward;
-  d.auth_route = auth_route;
   // The upstream is that of the route exact-case matching picked, from the one lookup that
   // authorized the request: case folding only adds rules a request must pass, it never sends a
   // path to a service whose prefix does not cover it as written (what routes_case_sensitive: true
   // would do), and the request has passed that route too.
-  d.upstream_index = rc.route_upstream[rc.routes.index_of(also_route_ ? also_route_ : route_)];
+  d.auth_route = also_route_ ? also_route_ : route_;
+  d.upstream_index = rc.route_upstream[rc.routes.index_of(d.auth_route)];
+  if (also_route_) {
+    d.folded_route = route_;
+    d.folded_strip_sources = folded.strip_sources;
+  }
   d.auth = std::move(auth);
   return d;
 }

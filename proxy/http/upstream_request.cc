@@ -29,14 +29,13 @@ std::string build_upstream_head(const UpstreamRequest& r) {
   const bool any_stripped = auth.strip_sources != 0 || (r.folded_token_sources && r.folded_strip_sources != 0);
   auto stripped = [&](config::TokenSource::Kind kind, auto&& visit) {
     if (!any_stripped) return;
-    for (std::size_t i = 0; i < sources.size(); ++i) {
-      if (sources[i].kind == kind && source_stripped(auth.strip_sources, i)) visit(sources[i]);
-    }
-    if (!r.folded_token_sources) return;
-    const auto& folded = *r.folded_token_sources;
-    for (std::size_t i = 0; i < folded.size(); ++i) {
-      if (folded[i].kind == kind && source_stripped(r.folded_strip_sources, i)) visit(folded[i]);
-    }
+    auto of = [&](const std::vector<config::TokenSource>& list, std::uint64_t mask) {
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        if (list[i].kind == kind && source_stripped(mask, i)) visit(list[i]);
+      }
+    };
+    of(sources, auth.strip_sources);
+    if (r.folded_token_sources) of(*r.folded_token_sources, r.folded_strip_sources);
   };
   std::string query = r.target.query;
   bool query_stripped = false;
