@@ -2,9 +2,12 @@
 # Installs everything jwtgate needs to build and test on Debian 12, idempotently, as root.
 #
 # Debian packages come from the machine's configured sources. llhttp is not packaged for
-# Debian 12, so its Debian 13 packages are fetched with apt's own tools through a private apt
-# configuration whose source entry is derived from the machine's existing Debian entry (same
-# mirror, same keyring; only the suite differs), then unpacked into .deps/llhttp in the project.
+# Debian 12, and Debian 12's nghttp2 (1.52) predates nghttp2_session_mem_recv2/mem_send2 (1.61)
+# and its CONTINUATION-flood limit (1.61, CVE-2024-28182), so both come from Debian 13: their -dev
+# and runtime packages are fetched with apt's own tools through a private apt configuration whose
+# source entry is derived from the machine's existing Debian entry (same mirror, same keyring;
+# only the suite differs), then unpacked into .deps/llhttp and .deps/nghttp2 in the project.
+# jwtgate links both statically, so the binary does not depend on where they were unpacked.
 # Nothing outside the project is changed by that step: the system's sources and package state
 # are left as they were.
 #
@@ -15,6 +18,8 @@
 # unpacked the same way into .deps/nginx and .deps/caddy (their shared libraries are installed as
 # ordinary packages); no nginx or Caddy service is installed or started.
 #
+# The HTTP/2 tests (tests/h2) use Debian 12's nghttp2-client (nghttp, h2load), python3-grpcio and
+# python3-h2 as real clients and servers.
 # The TLS tests (tests/tls) drive jwtgate with the curl and openssl command-line tools.
 # --testssl also installs Debian's testssl.sh, for the manual audit `tests/tls/e2e.py --testssl`
 # runs against jwtgate's TLS listeners; ctest does not need it.
@@ -38,12 +43,12 @@ for arg in "$@"; do
 done
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-prefix="$here/.deps/llhttp"
 llhttp_suite=${JWTGATE_LLHTTP_SUITE:-trixie}
 
 packages=(g++ cmake make pkg-config ca-certificates
           libuv1-dev libssl-dev openssl libsimdjson-dev libcurl4-openssl-dev libyaml-cpp-dev doctest-dev)
 if [ "$build_only" -eq 0 ]; then packages+=(python3-jwt python3-jwcrypto python3-cryptography python3-h11 curl
+                                                  nghttp2-client python3-grpcio python3-h2
                                                   libcrypt1 libpcre2-8-0 libssl3 zlib1g libzstd1); fi
 if [ "$fuzz" -eq 1 ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 if [ "$testssl" -eq 1 ]; then packages+=(testssl.sh); fi
@@ -111,13 +116,15 @@ if [ "$build_only" -eq 0 ]; then
   unpack_deb caddy "for the forward-auth tests" "$here/.deps/caddy/usr/bin/caddy" version
 fi
 
-if [ -f "$prefix/.complete" ]; then
-  exit 0
-fi
 
-# --- llhttp from Debian 13 -------------------------------------------------------------------
+# --- llhttp and nghttp2 from Debian 13 -------------------------------------------------------
+needed=()
+[ -f "$here/.deps/llhttp/.complete" ] || needed+=(llhttp:libllhttp-dev)
+[ -f "$here/.deps/nghttp2/.complete" ] || needed+=(nghttp2:libnghttp2-dev)
+[ ${#needed[@]} -gt 0 ] || exit 0
+
 # Find the machine's main Debian entry: its URI and keyring. deb822 (.sources) first, then the
-# one-line format. The security archive is skipped: libllhttp lives in the main archive.
+# one-line format. The security archive is skipped: both live in the main archive.
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
 uri="" keyring=""
 for f in /etc/apt/sources.list.d/*.sources; do
@@ -158,18 +165,24 @@ apt_opts=(-o "Dir::Etc::SourceList=$work/etc/sources.list" -o "Dir::Etc::SourceP
           -o "Dir::State::Lists=$work/lists" -o "Dir::State::status=$work/status"
           -o "Dir::Cache=$work/cache" -o "APT::Architecture=$(dpkg --print-architecture)"
           -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root" -qq)
-echo "install-deps: fetching libllhttp-dev from $uri $llhttp_suite"
+echo "install-deps: fetching ${needed[*]#*:} from $uri $llhttp_suite"
 apt-get "${apt_opts[@]}" update
-runtime=$(apt-cache "${apt_opts[@]}" depends libllhttp-dev | awk '/Depends: libllhttp[0-9]/ { print $2; exit }')
-if [ -z "$runtime" ]; then
-  echo "install-deps: libllhttp-dev in $llhttp_suite names no runtime package" >&2
-  exit 1
-fi
-(cd "$work/debs" && apt-get "${apt_opts[@]}" download libllhttp-dev "$runtime")
-rm -rf "$prefix"
-mkdir -p "$prefix"
-for deb in "$work"/debs/*.deb; do
-  dpkg-deb -x "$deb" "$prefix"
+for item in "${needed[@]}"; do
+  name=${item%%:*} dev=${item#*:}
+  # The -dev package's runtime library, named after its soname (libllhttp9.2, libnghttp2-14).
+  runtime=$(apt-cache "${apt_opts[@]}" depends "$dev" | awk -v n="lib$name" '$1 == "Depends:" && index($2, n) == 1 { print $2; exit }')
+  if [ -z "$runtime" ]; then
+    echo "install-deps: $dev in $llhttp_suite names no runtime package" >&2
+    exit 1
+  fi
+  rm -rf "$work/debs" && mkdir -p "$work/debs"
+  (cd "$work/debs" && apt-get "${apt_opts[@]}" download "$dev" "$runtime")
+  prefix="$here/.deps/$name"
+  rm -rf "$prefix"
+  mkdir -p "$prefix"
+  for deb in "$work"/debs/*.deb; do
+    dpkg-deb -x "$deb" "$prefix"
+  done
+  touch "$prefix/.complete"
+  echo "install-deps: $name unpacked into $prefix"
 done
-touch "$prefix/.complete"
-echo "install-deps: llhttp unpacked into $prefix"
