@@ -84,11 +84,12 @@ bool parse_listen_address(std::string_view text, ListenAddress& out, std::string
 
 bool parse_upstream_url(std::string_view text, UpstreamUrl& out, std::string& error) {
   const bool tls = text.substr(0, 8) == "https://";
-  if (!tls && text.substr(0, 7) != "http://") {
-    error = "expected an http:// or https:// URL such as http://127.0.0.1:3000";
+  const bool h2 = text.substr(0, 6) == "h2c://";
+  if (!tls && !h2 && text.substr(0, 7) != "http://") {
+    error = "expected an http://, https:// or h2c:// URL such as http://127.0.0.1:3000";
     return false;
   }
-  std::string_view rest = text.substr(tls ? 8 : 7);
+  std::string_view rest = text.substr(tls ? 8 : h2 ? 6 : 7);
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find_first_of("/?#@") != std::string_view::npos) {
     error = "the upstream URL takes only a host and port; paths, queries and credentials are not supported";
@@ -101,7 +102,7 @@ bool parse_upstream_url(std::string_view text, UpstreamUrl& out, std::string& er
   if (rest.find(':') == std::string_view::npos || (rest.size() >= 2 && rest.front() == '[' && rest.back() == ']')) {
     host = std::string(!rest.empty() && rest.front() == '[' ? rest.substr(1, rest.size() - 2) : rest);
   } else if (!split_host_port(rest, host, port, bracketed) || !parse_port(port, port_number)) {
-    error = "expected http(s)://HOST[:PORT] with a port from 1 to 65535";
+    error = "expected http(s)://HOST[:PORT] or h2c://HOST[:PORT] with a port from 1 to 65535";
     return false;
   }
   if (!is_host(host)) {
@@ -112,6 +113,7 @@ bool parse_upstream_url(std::string_view text, UpstreamUrl& out, std::string& er
   out.port = port_number;
   out.text = std::string(text);
   out.tls = tls;
+  out.h2 = h2;
   return true;
 }
 

@@ -29,6 +29,7 @@ struct UpstreamUrl {
   std::uint16_t port = 80;  // 443 for https:// without a port
   std::string text;
   bool tls = false;  // https://
+  bool h2 = false;   // h2c://: HTTP/2 with prior knowledge, no TLS (gRPC services)
 };
 
 enum class TlsVersion { tls1_2, tls1_3 };
@@ -41,6 +42,7 @@ struct TlsListener {
   Duration handshake_timeout = std::chrono::seconds(10);
   bool session_tickets = true;  // tls.session_tickets
   std::string client_ca_file;   // PEM CAs client certificates must chain to
+  bool alpn_h2 = true;          // offer h2 by ALPN: http2.enabled, copied here by the loader
   enum class ClientAuth { none, optional, required };
   ClientAuth client_auth = ClientAuth::none;
 };
@@ -148,6 +150,20 @@ struct Limits {
   Duration drain_timeout = std::chrono::seconds(30);
 };
 
+// `http2:`: HTTP/2 on the proxy listener (h2 by ALPN on TLS, h2c by prior knowledge on plain
+// TCP) and its bounds against the protocol's own attacks. nghttp2 enforces most of them.
+struct Http2 {
+  bool enabled = true;
+  std::uint64_t max_concurrent_streams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS; more are refused
+  // Receive windows: how much request body a client may send ahead of the upstream taking it.
+  std::uint64_t stream_window_bytes = 256 * 1024;
+  std::uint64_t connection_window_bytes = 1024 * 1024;
+  // RST_STREAMs a client may send (CVE-2023-44487, Rapid Reset): a token bucket of reset_burst
+  // refilled by resets_per_second; an empty bucket ends the connection with GOAWAY.
+  std::uint64_t reset_burst = 1000;
+  std::uint64_t resets_per_second = 33;
+};
+
 // The admin listener's bounds and what it shows (see proxy/admin/admin_server.h for how they hold).
 struct AdminConfig {
   // /config shows routes, scopes, trusted header names and secret file paths to any caller.
@@ -215,6 +231,7 @@ struct Config {
   // by a `..data` symlink swap, and the image has no shell to send SIGHUP from.
   bool watch_config = true;
   Limits limits;
+  Http2 http2;
   LogConfig log;
 };
 

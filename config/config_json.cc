@@ -154,7 +154,7 @@ void listen_address(core::JsonWriter& w, const ListenAddress& a) {
 void upstream_url(core::JsonWriter& w, const UpstreamUrl& u) {
   w.begin_object();
   w.key("url"); url(w, u.text);
-  w.key("scheme"); w.string(u.tls ? "https" : "http");
+  w.key("scheme"); w.string(u.tls ? "https" : u.h2 ? "h2c" : "http");
   w.key("host"); w.string(valid_utf8(u.host));
   w.key("port"); w.number(u.port);
   w.end_object();
@@ -502,6 +502,15 @@ std::string effective_config_json(const Config& config) {
   w.key("body_timeout"); duration(w, config.limits.body_timeout);
   w.key("max_response_header_bytes"); size(w, config.limits.max_response_header_bytes);
   w.key("drain_timeout"); duration(w, config.limits.drain_timeout);
+  w.end_object();
+  w.key("http2");
+  w.begin_object();
+  w.key("enabled"); w.boolean(config.http2.enabled);
+  w.key("max_concurrent_streams"); w.number(config.http2.max_concurrent_streams);
+  w.key("stream_window_bytes"); size(w, config.http2.stream_window_bytes);
+  w.key("connection_window_bytes"); size(w, config.http2.connection_window_bytes);
+  w.key("reset_burst"); w.number(config.http2.reset_burst);
+  w.key("resets_per_second"); w.number(config.http2.resets_per_second);
   w.end_object();
   w.key("log");
   w.begin_object();

@@ -63,9 +63,9 @@ TEST_CASE("parse_upstream_url: http:// defaults to port 80, https:// to 443 and 
 }
 
 TEST_CASE("parse_upstream_url: other schemes, paths and bad ports are refused, saying what is expected") {
-  CHECK(upstream_error("ftp://orders") == "expected an http:// or https:// URL such as http://127.0.0.1:3000");
-  CHECK(upstream_error("HTTPS://orders").find("http:// or https://") != std::string::npos);
-  CHECK(upstream_error("orders:443").find("http:// or https://") != std::string::npos);
+  CHECK(upstream_error("ftp://orders") == "expected an http://, https:// or h2c:// URL such as http://127.0.0.1:3000");
+  CHECK(upstream_error("HTTPS://orders").find("http://, https:// or h2c://") != std::string::npos);
+  CHECK(upstream_error("orders:443").find("http://, https:// or h2c://") != std::string::npos);
   CHECK(upstream_error("https://orders/api").find("paths, queries and credentials are not supported") != std::string::npos);
   CHECK(upstream_error("https://u:p@orders").find("credentials") != std::string::npos);
   CHECK(upstream_error("https://orders:0").find("port from 1 to 65535") != std::string::npos);

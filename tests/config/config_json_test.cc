@@ -205,6 +205,14 @@ TEST_CASE("a minimal config shows every default") {
     "max_response_header_bytes": 65536,
     "drain_timeout": "30s"
   },
+  "http2": {
+    "enabled": true,
+    "max_concurrent_streams": 100,
+    "stream_window_bytes": 262144,
+    "connection_window_bytes": 1048576,
+    "reset_burst": 1000,
+    "resets_per_second": 33
+  },
   "log": {
     "format": "json",
     "level": "info",
@@ -442,6 +450,14 @@ TEST_CASE("the full schema renders every field in the configured order") {
     "body_timeout": "45s",
     "max_response_header_bytes": 131072,
     "drain_timeout": "8s"
+  },
+  "http2": {
+    "enabled": false,
+    "max_concurrent_streams": 50,
+    "stream_window_bytes": 131072,
+    "connection_window_bytes": 2097152,
+    "reset_burst": 200,
+    "resets_per_second": 10
   },
   "log": {
     "format": "text",

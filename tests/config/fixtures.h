@@ -90,6 +90,8 @@ forward_override_headers: true
 limits: {max_header_bytes: 32KiB, max_token_bytes: 4KiB, header_timeout: 5s, idle_timeout: 2m,
          upstream_timeout: 500ms, max_connections: 500, body_timeout: 45s,
          max_response_header_bytes: 128KiB, drain_timeout: 8s}
+http2: {enabled: false, max_concurrent_streams: 50, stream_window_bytes: 128KiB, connection_window_bytes: 2MiB,
+        reset_burst: 200, resets_per_second: 10}
 log: {format: text, level: debug, access_log: false, access_log_sample: 0.25}
 )";
 }

@@ -137,6 +137,12 @@ TEST_CASE("every key of the full schema is read") {
   CHECK(c.limits.body_timeout == std::chrono::seconds(45));
   CHECK(c.limits.max_response_header_bytes == 128 * 1024);
   CHECK(c.limits.drain_timeout == std::chrono::seconds(8));
+  CHECK_FALSE(c.http2.enabled);
+  CHECK(c.http2.max_concurrent_streams == 50);
+  CHECK(c.http2.stream_window_bytes == 128 * 1024);
+  CHECK(c.http2.connection_window_bytes == 2 * 1024 * 1024);
+  CHECK(c.http2.reset_burst == 200);
+  CHECK(c.http2.resets_per_second == 10);
   CHECK(c.routes_case_sensitive);
   CHECK(c.forward_override_headers);
   CHECK(c.log.format == LogConfig::Format::text);
@@ -292,10 +298,10 @@ TEST_CASE("routes[].upstream takes the top-level upstream's syntax; errors name 
   CHECK(same.diagnostics.count(Diagnostic::Severity::warning) == 0);
 
   struct Case { const char* value; const char* reason; };
-  for (Case c : {Case{"ftp://orders", "expected an http:// or https:// URL"}, Case{"orders:3000", "expected an http:// or https:// URL"},
+  for (Case c : {Case{"ftp://orders", "expected an http://, https:// or h2c:// URL"}, Case{"orders:3000", "expected an http://, https:// or h2c:// URL"},
                  Case{"http://orders:3000/v1", "paths, queries and credentials are not supported"},
                  Case{"http://orders:99999", "port from 1 to 65535"}, Case{"http://bad_host", "is not a host name"},
-                 Case{"\"\"", "expected an http:// or https:// URL"}, Case{"{url: http://orders}", "routes[1].upstream: expected"}}) {
+                 Case{"\"\"", "expected an http://, https:// or h2c:// URL"}, Case{"{url: http://orders}", "routes[1].upstream: expected"}}) {
     LoadResult r = load(kMinimal + "routes:\n  - prefix: /a\n  - prefix: /\n    upstream: " + c.value + "\n");
     CHECK_FALSE(r.config);
     CHECK_MESSAGE(has(r, "test.yaml:12:15: error: routes[1].upstream: "), text(r));
@@ -767,7 +773,7 @@ TEST_CASE("development: alone is the development default; beside any other key i
     CHECK(has(r, "test.yaml:2:1: error: development: runs the development default and cannot be combined with " + key +
                      "; remove one"));
   }
-  CHECK(has(load("development: {upstream: ftp://x}\n"), "development.upstream: expected an http:// or https:// URL"));
+  CHECK(has(load("development: {upstream: ftp://x}\n"), "development.upstream: expected an http://, https:// or h2c:// URL"));
   CHECK(has(load("development: yes\n"), "development: expected a mapping"));
   CHECK(has(load("developmnt: {}\n"), "did you mean \"development\"?"));
 }

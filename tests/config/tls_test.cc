@@ -205,7 +205,7 @@ TEST_CASE("upstream: https:// is TLS on port 443 unless another is given; routes
   CHECK(r.config->routes[0].upstream->port == 8443);
   CHECK_FALSE(r.config->routes[1].upstream->tls);
   CHECK(r.diagnostics.items().empty());
-  CHECK(has(load(with_upstream("ftp://orders")), "error: upstream: expected an http:// or https:// URL"));
+  CHECK(has(load(with_upstream("ftp://orders")), "error: upstream: expected an http://, https:// or h2c:// URL"));
   CHECK(has(load(with_upstream("https://orders/v1")), "error: upstream: the upstream URL takes only a host and port"));
 }
 

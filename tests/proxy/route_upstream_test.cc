@@ -250,8 +250,8 @@ TEST_CASE("check-config: an invalid routes[].upstream is an error naming it, wit
                            "    algorithms: [ES256]\n    jwks: {uri: https://idp.test/jwks.json}\nroutes:\n"
                            "  - prefix: /a\n    upstream: http://orders:3000\n  - prefix: /\n    upstream: ";
   struct Case { const char* value; const char* reason; };
-  for (Case c : {Case{"ftp://orders:3000", "expected an http:// or https:// URL"},
-                 Case{"orders:3000", "expected an http:// or https:// URL"},
+  for (Case c : {Case{"ftp://orders:3000", "expected an http://, https:// or h2c:// URL"},
+                 Case{"orders:3000", "expected an http://, https:// or h2c:// URL"},
                  Case{"http://orders:3000/api", "paths, queries and credentials are not supported"},
                  Case{"http://user:pw@orders:3000", "paths, queries and credentials are not supported"},
                  Case{"http://orders:0", "port from 1 to 65535"},
