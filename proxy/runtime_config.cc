@@ -8,7 +8,7 @@
 namespace jwtgate::proxy {
 
 bool RuntimeConfig::same_upstream(const config::UpstreamUrl& a, const config::UpstreamUrl& b) {
-  return iequals(a.host, b.host) && a.port == b.port && a.tls == b.tls;
+  return iequals(a.host, b.host) && a.port == b.port && a.tls == b.tls && a.h2 == b.h2;
 }
 
 bool RuntimeConfig::same_pool(const config::UpstreamUrl& a, const config::UpstreamTls& a_tls, const config::UpstreamUrl& b,

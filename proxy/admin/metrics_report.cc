@@ -22,6 +22,7 @@ std::string render_metrics(const Server& server, const KeyManager& keys, const P
   std::array<std::uint64_t, kReasonCount> failures{};
   std::array<std::uint64_t, 6> upstream{};
   std::uint64_t hits = 0, misses = 0, connections_total = 0, access_lines = 0;
+  std::array<std::uint64_t, 17> grpc{};
   std::int64_t active = 0;
   Histogram::Snapshot verify, upstream_latency;
   std::array<std::array<std::uint64_t, std::size(kTlsVersionLabels)>, static_cast<std::size_t>(TlsHandshakeResult::count)>
@@ -49,6 +50,7 @@ std::string render_metrics(const Server& server, const KeyManager& keys, const P
     connections_total += m.connections_total.value();
     active += m.connections_active.value();
     access_lines += m.access_log_lines.value();
+    for (std::size_t g = 0; g < grpc.size(); ++g) grpc[g] += m.grpc_responses[g].value();
     verify.merge(m.verify_seconds.snapshot());
     upstream_latency.merge(m.upstream_seconds.snapshot());
   }
@@ -131,6 +133,13 @@ std::string render_metrics(const Server& server, const KeyManager& keys, const P
   out.counter("jwtgate_config_reloads_total", "Configuration reloads by result.", {{"result", "success"}},
               process.reloads_ok);
   out.counter("jwtgate_config_reloads_total", "", {{"result", "rejected"}}, process.reloads_rejected);
+  for (std::size_t g = 0; g < grpc.size(); ++g) {
+    // Only statuses seen: seventeen zero series per process would say nothing.
+    if (grpc[g] == 0) continue;
+    out.counter("jwtgate_grpc_responses_total",
+                "gRPC calls by the grpc-status the client got (jwtgate's refusals included; HTTP/2 only).",
+                {{"grpc_status", std::to_string(g)}}, grpc[g]);
+  }
   out.counter("jwtgate_access_log_lines_total", "Access-log lines written (after sampling).", {}, access_lines);
   out.counter("jwtgate_log_lines_dropped_total", "Log lines dropped because stdout could not keep up.", {},
               log_lines_dropped());

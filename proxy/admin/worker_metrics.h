@@ -66,6 +66,7 @@ class WorkerMetrics {
   Counter connections_total;
   Gauge connections_active;
   Counter access_log_lines;
+  std::array<Counter, 17> grpc_responses;  // by grpc-status, 0 (OK) to 16 (UNAUTHENTICATED)
   // By result, then kTlsVersionLabels.
   std::array<std::array<Counter, std::size(kTlsVersionLabels)>, static_cast<std::size_t>(TlsHandshakeResult::count)>
       tls_handshakes;

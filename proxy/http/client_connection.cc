@@ -63,6 +63,8 @@ bool ClientConnection::accept(uv_stream_t* server) {
     return false;
   }
   peer_ip_ = transport_.peer_ip();
+  // h2c by prior knowledge on plain listeners; TLS listeners negotiate h2 by ALPN instead.
+  may_sniff_h2_ = mode_ == Mode::proxy && !transport_.is_tls() && rt().config.http2.enabled;
   if (mode_ == Mode::forward_auth && !peer_ip_.empty()) peer_address_ = config::parse_ip_address(peer_ip_);
   // A connection that sends nothing is held no longer than a slow request head would be; on
   // TLS, the handshake has its own bound first.
@@ -83,7 +85,74 @@ void ClientConnection::start_reading() {
 
 void ClientConnection::stop_reading() { transport_.stop_reading(); }
 
+namespace {
+constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+}  // namespace
+
+bool ClientConnection::sniff_h2(const char* data, std::size_t len) {
+  const std::string_view got(data, len);
+  const std::size_t want = kH2Preface.size() - preface_.size();
+  const std::string_view piece = got.substr(0, want);
+  if (kH2Preface.substr(preface_.size(), piece.size()) != piece) {
+    // HTTP/1: what was held back is parsed first, then the rest.
+    may_sniff_h2_ = false;
+    if (!preface_.empty()) {
+      std::string held = std::move(preface_);
+      preface_.clear();
+      feed(held.data(), held.size());
+      if (closed_) return true;
+    }
+    return false;
+  }
+  preface_.append(piece);
+  if (preface_.size() < kH2Preface.size()) return true;  // a prefix so far: wait for the rest
+  may_sniff_h2_ = false;
+  std::string first = std::move(preface_);
+  preface_.clear();
+  first.append(got.substr(piece.size()));
+  start_h2(first);
+  return true;
+}
+
+void ClientConnection::start_h2(std::string_view first_bytes) {
+  H2Peer peer{.ip = peer_ip_, .address = &peer_address_, .certificate = &client_certificate_, .tls = transport_.is_tls()};
+  H2SessionHost& host = *this;
+  h2_ = std::make_unique<H2Session>(worker_, transport_, host, std::move(peer));
+  arm(Timer::none);
+  if (!h2_->start()) {
+    close();
+    return;
+  }
+  if (!first_bytes.empty()) h2_->received(first_bytes.data(), first_bytes.size());
+}
+
+void ClientConnection::h2_arm_timer(std::uint64_t ms) {
+  if (closed_ || h2_closing_) return;
+  timer_kind_ = Timer::h2;
+  if (ms == 0) uv_timer_stop(&timer_);
+  else uv_timer_start(&timer_, on_timer, ms, 0);
+}
+
+void ClientConnection::h2_finished() {
+  if (closed_ || h2_closing_) return;
+  h2_closing_ = true;
+  phase_ = Phase::closing;
+  stop_reading();
+  if (transport_.queue_size() == 0) {
+    close();
+    return;
+  }
+  // The GOAWAY and what was queued before it go out first, for as long as the client reads.
+  body_progress();
+  arm(Timer::body);
+}
+
 void ClientConnection::transport_data(const char* data, std::size_t len) {
+  if (h2_) {
+    h2_->received(data, len);
+    return;
+  }
+  if (may_sniff_h2_ && sniff_h2(data, len)) return;
   if (lingering_) {
     // Dropped unseen: after the answer nothing on this connection is a request any more.
     lingered_bytes_ += len;
@@ -100,7 +169,16 @@ void ClientConnection::transport_ended() {
 
 void ClientConnection::transport_secured() {
   worker_.metrics().tls_handshake(TlsHandshakeResult::success, transport_.session().version());
-  if (const SSL* ssl = transport_.session().ssl()) client_certificate_ = read_client_certificate(ssl);
+  if (const SSL* ssl = transport_.session().ssl()) {
+    client_certificate_ = read_client_certificate(ssl);
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+    if (mode_ == Mode::proxy && alpn_len == 2 && alpn[0] == 'h' && alpn[1] == '2') {
+      start_h2({});
+      return;
+    }
+  }
   arm(Timer::head);
 }
 
@@ -108,7 +186,19 @@ void ClientConnection::transport_handshake_failed() {
   worker_.metrics().tls_handshake(TlsHandshakeResult::failure, nullptr);
 }
 
-void ClientConnection::transport_written(int status) { on_written(status); }
+void ClientConnection::transport_written(int status) {
+  if (!h2_) {
+    on_written(status);
+    return;
+  }
+  if (closed_) return;
+  body_progress();
+  if (h2_closing_) {
+    if (status != 0 || transport_.queue_size() == 0) close();
+    return;
+  }
+  h2_->written(status);
+}
 
 void ClientConnection::transport_closed() { handle_closed(); }
 
@@ -475,6 +565,10 @@ void ClientConnection::respond_with(const Answer& answer, bool keep_alive) {
 bool ClientConnection::await_keys(std::size_t provider) { return worker_.await_keys(provider, this); }
 
 void ClientConnection::keys_refreshed() {
+  if (h2_) {
+    if (!closed_) h2_->keys_refreshed();
+    return;
+  }
   if (closed_ || phase_ != Phase::awaiting_keys) return;
   arm(Timer::none);
   phase_ = Phase::head;
@@ -845,6 +939,10 @@ void ClientConnection::linger() {
 }
 
 void ClientConnection::begin_drain() {
+  if (h2_) {
+    if (!closed_ && !h2_closing_) h2_->drain();
+    return;
+  }
   if (phase_ != Phase::idle || closed_) return;
   // Answers still being sent are finished first (bounded by body_timeout and the drain timeout).
   if (output_pending()) close_after_writes();
@@ -864,6 +962,7 @@ void ClientConnection::arm(Timer kind) {
     case Timer::handshake: d = transport_.tls_config() ? transport_.tls_config()->handshake_timeout : limits.header_timeout; break;
     case Timer::upstream: d = limits.upstream_timeout; break;
     case Timer::body: d = limits.body_timeout; break;
+    case Timer::h2: return;  // the session arms it (h2_arm_timer)
     case Timer::keys: {
       // Bounded by the fetch's own timeout (twice for discovery, which may fetch two documents).
       const config::JwksConfig& jwks = rt().providers[static_cast<std::size_t>(exchange_.awaited_provider())].config.jwks;
@@ -928,6 +1027,9 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
       c->worker_.cancel_key_wait(c);
       c->keys_refreshed();
       return;
+    case Timer::h2:
+      if (c->h2_) c->h2_->on_timer();
+      return;
     case Timer::idle:
     case Timer::none:
       c->close();
@@ -939,8 +1041,12 @@ void ClientConnection::close() {
   if (closed_) return;
   closed_ = true;
   out_.clear();
-  if (phase_ == Phase::awaiting_keys) worker_.cancel_key_wait(this);
-  if (phase_ != Phase::idle) account();  // cut short: the status says what the client got, 0 if nothing
+  if (phase_ == Phase::awaiting_keys || h2_) worker_.cancel_key_wait(this);
+  if (h2_) {
+    h2_->abort();  // each open stream is ended and recorded; the session goes with the connection
+  } else if (phase_ != Phase::idle) {
+    account();  // cut short: the status says what the client got, 0 if nothing
+  }
   phase_ = Phase::closing;
   if (upstream_) {
     UpstreamConnection* up = upstream_;
@@ -981,6 +1087,7 @@ void ClientConnection::account() {
                             .client = peer_ip_,
                             .upstream = upstream_pool_ ? std::optional<std::string_view>(rc.upstreams[upstream_index_].text)
                                                        : std::nullopt,
+                            .protocol = {},
                         },
                         worker_.metrics(), *counters, rc.config.log, worker_.access_log());
 }

@@ -16,6 +16,7 @@
 #include "core/fingerprint.h"
 #include "proxy/http/exchange.h"
 #include "proxy/http/exchange_record.h"
+#include "proxy/http/h2_session.h"
 #include "proxy/http/http_head.h"
 #include "proxy/http/client_certificate.h"
 #include "proxy/http/request_target.h"
@@ -25,7 +26,7 @@
 
 namespace jwtgate::proxy {
 
-class ClientConnection final : public UpstreamClient, private TransportUser, private KeyWaiter {
+class ClientConnection final : public UpstreamClient, private TransportUser, private KeyWaiter, private H2SessionHost {
  public:
   // `mode`: the listener it came in on. A forward-auth connection answers each request with the
   // verdict on the request it describes and never opens an upstream connection.
@@ -60,7 +61,7 @@ class ClientConnection final : public UpstreamClient, private TransportUser, pri
 
  private:
   enum class Phase { idle, head, awaiting_keys, forwarding, tunnel, closing };
-  enum class Timer { none, handshake, idle, head, upstream, keys, body };
+  enum class Timer { none, handshake, idle, head, upstream, keys, body, h2 };
 
   static const llhttp_settings_t& request_settings();
   static int cb_message_begin(llhttp_t* p);
@@ -70,6 +71,15 @@ class ClientConnection final : public UpstreamClient, private TransportUser, pri
   static int cb_headers_complete(llhttp_t* p);
   static int cb_body(llhttp_t* p, const char* at, std::size_t len);
   static int cb_message_complete(llhttp_t* p);
+
+  // HTTP/2: the client's first bytes are the connection preface (h2c), or ALPN chose h2.
+  // Returns true when the bytes were taken (by the preface check or the session).
+  bool sniff_h2(const char* data, std::size_t len);
+  void start_h2(std::string_view first_bytes);
+  // H2SessionHost
+  bool h2_await_keys(std::size_t provider) override { return worker_.await_keys(provider, this); }
+  void h2_arm_timer(std::uint64_t ms) override;
+  void h2_finished() override;
 
   // TransportUser
   void transport_data(const char* data, std::size_t len) override;
@@ -201,6 +211,13 @@ class ClientConnection final : public UpstreamClient, private TransportUser, pri
   bool retried_ = false;
   std::string upstream_head_;
   Exchange exchange_;  // its route and authorisation decisions
+
+  // HTTP/2: the session once the connection speaks it; until then, whether it still may (no
+  // byte of HTTP/1 has been parsed) and the preface bytes seen so far.
+  std::unique_ptr<H2Session> h2_;
+  bool may_sniff_h2_ = false;
+  std::string preface_;
+  bool h2_closing_ = false;
 
   ExchangeRecord record_;  // what the access log and the metrics say about the request
 

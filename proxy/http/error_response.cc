@@ -80,34 +80,41 @@ std::string status_text(int code) {
   }
 }
 
+ErrorReply error_reply(const core::Status& status) {
+  const core::HttpError e = core::http_error(status.reason());
+  ErrorReply r{e.http_status, {}, core::error_body(status)};
+  if (e.http_status == 401 || e.http_status == 403) r.headers.push_back({"WWW-Authenticate", core::www_authenticate(status)});
+  if (e.http_status == 503) r.headers.push_back({"Retry-After", "5"});
+  return r;
+}
+
+ErrorReply plain_error_reply(int code, std::string_view error, std::string_view description) {
+  ErrorReply r{code, {}, core::error_json(error, description)};
+  if (code == 503) r.headers.push_back({"Retry-After", "5"});
+  return r;
+}
+
 namespace {
 
-std::string response(int code, const std::string& extra_headers, const std::string& body, bool keep_alive) {
-  std::string out = "HTTP/1.1 " + std::to_string(code) + " " + status_text(code) + "\r\n";
+std::string response(const ErrorReply& r, std::string_view extra_headers, bool keep_alive) {
+  std::string out = "HTTP/1.1 " + std::to_string(r.code) + " " + status_text(r.code) + "\r\n";
   out += extra_headers;
-  out += "Content-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  for (const HeaderField& h : r.headers) out += h.name + ": " + h.value + "\r\n";
+  out += "Content-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n";
   out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-  out += body;
+  out += r.body;
   return out;
 }
 
 }  // namespace
 
 std::string error_response(const core::Status& status, bool keep_alive) {
-  const core::HttpError e = core::http_error(status.reason());
-  std::string headers;
-  if (e.http_status == 401 || e.http_status == 403) {
-    headers += "WWW-Authenticate: " + core::www_authenticate(status) + "\r\n";
-  }
-  if (e.http_status == 503) headers += "Retry-After: 5\r\n";
-  return response(e.http_status, headers, core::error_body(status), keep_alive);
+  return response(error_reply(status), {}, keep_alive);
 }
 
 std::string plain_error_response(int code, std::string_view error, std::string_view description, bool keep_alive,
                                  std::string_view extra_headers) {
-  std::string headers(extra_headers);
-  if (code == 503) headers += "Retry-After: 5\r\n";
-  return response(code, headers, core::error_json(error, description), keep_alive);
+  return response(plain_error_reply(code, error, description), extra_headers, keep_alive);
 }
 
 }  // namespace jwtgate::proxy

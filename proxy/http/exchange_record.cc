@@ -18,6 +18,7 @@ void ExchangeRecord::clear_results() {
   token_digest.reset();
   sub.clear();
   jti.clear();
+  grpc_status = -1;
 }
 
 void write_exchange_record(const ExchangeRecord& r, const ExchangeSubject& subject, WorkerMetrics& m,
@@ -30,6 +31,11 @@ void write_exchange_record(const ExchangeRecord& r, const ExchangeSubject& subje
     m.upstream_responses[static_cast<std::size_t>(std::clamp(r.upstream_status / 100, 1, 5))].add();
   } else if ((r.outcome == Outcome::allowed || r.outcome == Outcome::public_) && (r.status == 502 || r.status == 504)) {
     m.upstream_responses[0].add();
+  }
+
+  // A refused gRPC call is an HTTP 200: only grpc-status tells a denial from a success.
+  if (r.grpc_status >= 0 && static_cast<std::size_t>(r.grpc_status) < m.grpc_responses.size()) {
+    m.grpc_responses[static_cast<std::size_t>(r.grpc_status)].add();
   }
 
   if (!log.access_log || !log_enabled(config::LogConfig::Level::info)) return;
@@ -46,6 +52,7 @@ void write_exchange_record(const ExchangeRecord& r, const ExchangeSubject& subje
   std::snprintf(upstream_duration, sizeof upstream_duration, "%.3f", static_cast<double>(r.upstream_ns) / 1e6);
   const std::string status = std::to_string(r.status);
   const std::string upstream_status = std::to_string(r.upstream_status);
+  const std::string grpc_status = std::to_string(r.grpc_status);
   std::vector<LogBuffer::Field> fields{
       {"method", subject.method},
       {"path", path},
@@ -56,6 +63,8 @@ void write_exchange_record(const ExchangeRecord& r, const ExchangeSubject& subje
       {"duration_ms", duration, true},
       {"client", subject.client},
   };
+  if (!subject.protocol.empty()) fields.push_back({"protocol", subject.protocol});
+  if (r.grpc_status >= 0) fields.push_back({"grpc_status", grpc_status, true});
   if (r.reason != core::Reason::ok) fields.push_back({"reason", core::reason_name(r.reason)});
   // Which service a forwarded request went to (the URL holds no credentials: see address.h).
   if (subject.upstream) fields.push_back({"upstream", *subject.upstream});

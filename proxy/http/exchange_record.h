@@ -27,6 +27,7 @@ struct ExchangeRecord {
   core::Reason reason = core::Reason::ok;
   std::optional<core::TokenDigest> token_digest;  // only ever fingerprinted
   std::string sub, jti;
+  int grpc_status = -1;  // a gRPC call's status (jwtgate's or the upstream's); -1: none known
 
   void begin(std::uint64_t now_ns) {
     active = true;
@@ -45,6 +46,7 @@ struct ExchangeSubject {
   std::string_view route;        // the matched route's prefix, empty for none
   std::string_view client;       // the peer address
   std::optional<std::string_view> upstream;  // the service it was forwarded to
+  std::string_view protocol;                 // "h2" for HTTP/2 streams; empty: HTTP/1
 };
 
 // Adds the exchange to `metrics` (`counters`: its route's, or the unrouted ones) and, when the

@@ -11,21 +11,28 @@
 namespace jwtgate::proxy {
 namespace {
 
-// ALPN (RFC 7301): HTTP/1.1 is what this listener speaks. A client that offers ALPN without it
-// gets the no_application_protocol alert rather than a protocol it did not ask for.
-int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-                void*) {
-  static constexpr unsigned char kHttp11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
+// ALPN (RFC 7301): h2 when HTTP/2 is on (`arg` non-null) and the client offers it, else
+// HTTP/1.1. A client that offers ALPN with neither gets the no_application_protocol alert rather
+// than a protocol it did not ask for.
+bool offers(const unsigned char* in, unsigned int inlen, std::string_view proto, const unsigned char** out,
+            unsigned char* outlen) {
   for (unsigned int i = 0; i < inlen;) {
     const unsigned int n = in[i];
     if (i + 1 + n > inlen) break;
-    if (n == sizeof kHttp11 && std::memcmp(in + i + 1, kHttp11, n) == 0) {
+    if (n == proto.size() && std::memcmp(in + i + 1, proto.data(), n) == 0) {
       *out = in + i + 1;
       *outlen = static_cast<unsigned char>(n);
-      return SSL_TLSEXT_ERR_OK;
+      return true;
     }
     i += 1 + n;
   }
+  return false;
+}
+
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+                void* h2) {
+  if (h2 && offers(in, inlen, "h2", out, outlen)) return SSL_TLSEXT_ERR_OK;
+  if (offers(in, inlen, "http/1.1", out, outlen)) return SSL_TLSEXT_ERR_OK;
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
@@ -115,7 +122,8 @@ std::shared_ptr<const TlsServerContext> TlsServerContext::build(const config::Tl
     error = openssl_error(config.key_file + ": the key does not match the certificate");
     return nullptr;
   }
-  SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+  // Any non-null argument means "h2 too"; the context's own address is one that outlives it.
+  SSL_CTX_set_alpn_select_cb(ctx, select_alpn, config.alpn_h2 ? static_cast<void*>(ctx) : nullptr);
   // Resumption by tickets only: a server-side session cache would be per worker (or locked),
   // and tickets resume on whichever worker the kernel hands the connection to.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "proxy/http/h2_upstream_session.h"
 #include "proxy/uv_util.h"
 
 namespace jwtgate::proxy {
@@ -452,7 +453,19 @@ UpstreamPool::UpstreamPool(uv_loop_t* loop, config::UpstreamUrl upstream, std::s
   }
 }
 
-UpstreamPool::~UpstreamPool() { close_idle(); }
+UpstreamPool::~UpstreamPool() {
+  close_idle();
+  h2_sessions_.clear();  // each closes its connection, which forgets itself here
+}
+
+H2UpstreamSession* UpstreamPool::h2_session(std::size_t max_head_bytes, std::uint32_t window) {
+  std::erase_if(h2_sessions_, [](const std::unique_ptr<H2UpstreamSession>& s) { return s->deletable(); });
+  for (const auto& s : h2_sessions_) {
+    if (s->accepting()) return s.get();
+  }
+  h2_sessions_.push_back(std::make_unique<H2UpstreamSession>(*this, max_head_bytes, window));
+  return h2_sessions_.back().get();
+}
 
 UpstreamConnection* UpstreamPool::acquire(UpstreamClient* client, bool allow_reuse) {
   while (allow_reuse && !idle_.empty()) {
@@ -515,6 +528,7 @@ void UpstreamPool::retire() {
   retired_ = true;
   session_.reset();
   close_idle();
+  for (const auto& s : h2_sessions_) s->retire();
 }
 
 void UpstreamPool::forget(UpstreamConnection* up) {

@@ -20,6 +20,7 @@
 namespace jwtgate::proxy {
 
 class UpstreamConnection;
+class H2UpstreamSession;
 
 // What an upstream connection reports to the exchange using it (the client connection).
 class UpstreamClient {
@@ -168,6 +169,12 @@ class UpstreamPool {
   // Connections made by this pool and not yet closed (they point back at it).
   std::size_t live() const { return live_; }
 
+  // h2c:// upstreams: an HTTP/2 connection with room for one more stream (a new one when none
+  // has). `max_head_bytes`, `window`: for a new connection. Never nullptr; it may have failed
+  // already (its submit then returns 0).
+  H2UpstreamSession* h2_session(std::size_t max_head_bytes, std::uint32_t window);
+  bool h2() const { return upstream_.h2; }
+
  private:
   friend class UpstreamConnection;
   void forget(UpstreamConnection* up);
@@ -183,6 +190,7 @@ class UpstreamPool {
   std::size_t live_ = 0;
   bool retired_ = false;
   std::shared_ptr<const TlsClientContext> tls_;
+  std::vector<std::unique_ptr<H2UpstreamSession>> h2_sessions_;
   // The last session the upstream issued, offered by the next connection (resumption spares a
   // full handshake with its certificate checks per new connection).
   SslSession session_;

@@ -1,5 +1,5 @@
 // The request head jwtgate sends upstream for an authorised request, from plain inputs and
-// nothing of the connection it came on, so that every codec (HTTP/1 today) builds the same
+// nothing of the connection it came on, so that every codec (HTTP/1, HTTP/2) builds the same
 // bytes: what the upstream sees is decided here and in remove_client_set_headers alone.
 #pragma once
 
@@ -40,7 +40,20 @@ struct UpstreamRequest {
   std::optional<std::uint64_t> content_length;
   bool upgrade = false;
   std::string_view upgrade_protocols;  // the request's Upgrade value, for an upgrade
+  // Toward an HTTP/2 upstream: `te: trailers` passes (gRPC requires it), and :scheme.
+  bool keep_te_trailers = false;
+  bool upstream_tls = false;
 };
+
+// What the upstream gets, before any codec frames it: the target with stripped token
+// parameters removed, and every field in order (the client's kept ones, the verdict's claim
+// headers, X-Forwarded-*, RFC 9440), with no framing or hop-by-hop field.
+struct UpstreamFields {
+  std::string target;  // path and query
+  std::string host;    // the client's Host (HTTP/2: its :authority)
+  std::vector<HeaderField> fields;
+};
+UpstreamFields upstream_fields(const UpstreamRequest& request);
 
 // Removes every field a client may not set, in any spelling a CGI-style upstream reads as the
 // same name: the headers jwtgate sets from a token (`removed`: RuntimeConfig::removed_headers,
@@ -49,5 +62,7 @@ void remove_client_set_headers(HeaderList& headers, const std::vector<std::strin
 
 // The HTTP/1.1 request head for the upstream, ending in the empty line.
 std::string build_upstream_head(const UpstreamRequest& request);
+// The HTTP/2 header list for an h2c:// upstream: pseudo-headers first, names in lower case.
+std::vector<HeaderField> build_upstream_h2_headers(const UpstreamRequest& request);
 
 }  // namespace jwtgate::proxy

@@ -279,7 +279,8 @@ WHY = [
     ("asterisk_form_get", "asterisk-form is only for OPTIONS (RFC 9112 3.2.4)"),
     ("authority_form_connect", "authority-form is only for CONNECT, which a reverse proxy does not serve"),
     ("http09", "an HTTP/0.9 request line"),
-    ("h2_preface", "the HTTP/2 preface on an HTTP/1.1 port"),
+    ("h2_preface", "the HTTP/2 preface (h2c prior knowledge) with nothing after it"),
+    ("h2_preface_then_http1", "the HTTP/2 preface followed by an HTTP/1.1 request for /admin"),
     ("http10_transfer_encoding", "Transfer-Encoding in HTTP/1.0 (RFC 9112 6.1)"),
 ]
 
@@ -499,7 +500,14 @@ def build_cases(b):
     add("asterisk_form_get", b.get("*", 1), [b.exp(1, "GET", "*", kind="invalid")])
     add("authority_form_connect", b.head("CONNECT", "evil.test:443", 1), [b.exp(1, "CONNECT", "evil.test:443", kind="invalid")])
     add("http09_request", "GET /admin\r\n\r\n".encode(), [b.exp(1, "GET", "/admin", kind="invalid")])
-    add("h2_preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", [b.exp(1, "PRI", "*", kind="invalid")])
+    # The preface starts h2c (prior knowledge): what follows is HTTP/2 frames or a protocol
+    # error, never an HTTP/1 request that reaches the upstream. On a connection that has already
+    # spoken HTTP/1 (the keepalive runs) it is an HTTP/1 request line instead, refused with 400.
+    add("h2_preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", [b.exp(1, "PRI", "*", kind="never")],
+        [b.exp(1, "PRI", "*", kind="invalid")])
+    add("h2_preface_then_http1", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b.get("/admin", 2),
+        [b.exp(1, "PRI", "*", kind="never"), b.exp(2, "GET", "/admin", kind="never")],
+        [b.exp(1, "PRI", "*", kind="invalid"), b.exp(2, "GET", "/admin", kind="never")])
     add("lowercase_method", b.head("get", "/admin", 1), [b.exp(1, "get", "/admin")])
     add("unknown_method_admin", b.head("FOO", "/admin", 1), [b.exp(1, "FOO", "/admin")])
     add("tab_separated_request_line", f"GET\t/admin\tHTTP/1.1\r\nHost: {HOST}\r\nX-Smug-Id: {b.id(1)}\r\n\r\n".encode(),

@@ -733,22 +733,25 @@ def handshake_cases(run, gate, pki, cert, up, kind):
             run.case(f"{gate.name}: TLS 1.2 suite {weak} refused", refused_weak_12, weak)
 
     def alpn():
-        for offer in (["h2", "http/1.1"], ["http/1.1"]):
-            r = https(port, client_context(ca, alpn=offer), "/public/x")
-            expect(r.alpn == "http/1.1", f"offered {offer}: server selected {r.alpn!r}")
+        r = https(port, client_context(ca, alpn=["http/1.1"]), "/public/x")
+        expect(r.alpn == "http/1.1", f"offered http/1.1: server selected {r.alpn!r}")
         try:
-            r = https(port, client_context(ca, alpn=["h2"]), "/public/x")
-            expect(r.alpn != "h2", "offered only h2: server selected h2")
-        except ssl.SSLError as e:  # no_application_protocol is a fine answer too
-            expect(re.search(r"no.application.protocol", str(e), re.I), f"h2-only offer: {e}")
+            https(port, client_context(ca, alpn=["spdy/3", "h2c"]), "/public/x")
+            expect(False, "offered neither h2 nor http/1.1: the handshake succeeded")
+        except ssl.SSLError as e:
+            expect(re.search(r"no.application.protocol", str(e), re.I), f"spdy/h2c-only offer: {e}")
         code, version, _, out = s_client(port, ca, ["-alpn", "h2,http/1.1"])
-        expect("ALPN protocol: http/1.1" in out, f"s_client -alpn h2,http/1.1: {out[-600:]}")
+        expect("ALPN protocol: h2" in out, f"s_client -alpn h2,http/1.1: {out[-600:]}")
+        code, version, _, out = s_client(port, ca, ["-alpn", "http/1.1,h2"])
+        expect("ALPN protocol: h2" in out, f"s_client -alpn http/1.1,h2 (server preference): {out[-600:]}")
         code, status, http_version, err = curl(port, ca, ["--http2"])
-        expect(status == "200" and http_version == "1.1", f"curl --http2 got {status} over HTTP/{http_version}")
-        expect("ALPN: server accepted http/1.1" in err, f"curl: {err[-600:]}")
+        expect(status == "200" and http_version == "2", f"curl --http2 got {status} over HTTP/{http_version}")
+        expect("ALPN: server accepted h2" in err, f"curl: {err[-600:]}")
+        code, status, http_version, err = curl(port, ca, ["--http1.1"])
+        expect(status == "200" and http_version == "1.1", f"curl --http1.1 got {status} over HTTP/{http_version}")
         up.seen()
 
-    run.case(f"{gate.name}: ALPN selects http/1.1, never h2 (python, s_client, curl --http2)", alpn)
+    run.case(f"{gate.name}: ALPN selects h2 when offered, else http/1.1 (python, s_client, curl)", alpn)
 
     def resumption():
         for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
