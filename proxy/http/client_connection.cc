@@ -381,6 +381,15 @@ int ClientConnection::cb_headers_complete(llhttp_t* p) {
 int ClientConnection::cb_body(llhttp_t* p, const char* at, std::size_t len) {
   auto* c = self(p);
   if (c->closed_ || c->phase_ == Phase::closing) return HPE_PAUSED;
+  if (c->h2up_) {
+    c->body_progress();
+    c->h2up_->send_data(c->h2up_id_, std::string_view(at, len));
+    if (c->h2up_ && c->h2up_->request_buffered(c->h2up_id_) > kHighWater) {
+      c->stop_reading();
+      c->read_paused_for_backpressure_ = true;
+    }
+    return 0;
+  }
   if (!c->upstream_) return 0;
   c->body_progress();
   const std::string_view data(at, len);
@@ -400,7 +409,8 @@ int ClientConnection::cb_message_complete(llhttp_t* p) {
   if (!c->request_done_) {
     c->request_done_ = true;
     if (c->upstream_ && c->chunked_request_) c->upstream_->write("0\r\n\r\n");
-    if (!c->response_head_sent_ && c->upstream_) {
+    if (c->h2up_) c->h2up_->end_request(c->h2up_id_, {});
+    if (!c->response_head_sent_ && (c->upstream_ || c->h2up_)) {
       c->arm(Timer::upstream);
     }
   }
@@ -431,6 +441,10 @@ void ClientConnection::reset_request() {
   exchange_.reset();
   upstream_pool_ = nullptr;
   upstream_index_ = 0;
+  h2up_ = nullptr;
+  h2up_id_ = 0;
+  h2up_head_.clear();
+  h2up_unconsumed_ = 0;
   record_.clear_results();
   response_head_sent_ = false;
   rechunk_response_ = false;
@@ -619,6 +633,36 @@ void ClientConnection::authorize() {
   }
   upstream_index_ = d.upstream_index;
   upstream_pool_ = gen_->pools[upstream_index_].get();
+  if (upstream_pool_->h2()) {
+    if (upgrade_request_) {
+      respond(plain_error_response(501, "not_implemented", "an upgrade cannot be forwarded to an h2c:// upstream", false),
+              false);
+      return;
+    }
+    h2up_head_ = build_upstream_h2_headers(UpstreamRequest{
+        .method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)),
+        .target = exchange_.target(),
+        .headers = headers_,
+        .connection_options = connection_options_,
+        .auth = auth,
+        .token_sources = rt().route_token_sources[rt().routes.index_of(d.auth_route)],
+        .folded_token_sources = d.folded_route ? &rt().route_token_sources[rt().routes.index_of(d.folded_route)] : nullptr,
+        .folded_strip_sources = d.folded_strip_sources,
+        .peer_ip = peer_ip_,
+        .tls = transport_.is_tls(),
+        .client_certificate = client_certificate_,
+        .chunked = false,
+        .content_length = has_content_length_ ? std::optional<std::uint64_t>(content_length_) : std::nullopt,
+        .upgrade = false,
+        .upgrade_protocols = {},
+        .keep_te_trailers = false,  // an HTTP/1 client's TE is its own hop's
+        .upstream_tls = false,
+    });
+    upstream_head_.clear();
+    phase_ = Phase::forwarding;
+    start_h2_upstream();
+    return;
+  }
   // The client stays readable while the exchange runs: bytes that arrive meanwhile wait in
   // pending_ (the parser is paused), and a client that goes away is noticed at once. Stopping and
   // restarting reads per request would cost two epoll_ctl calls each time.
@@ -627,6 +671,122 @@ void ClientConnection::authorize() {
   phase_ = Phase::forwarding;
   if (upgrade_request_) stop_reading();
   connect_upstream(!upgrade_request_);
+}
+
+void ClientConnection::start_h2_upstream() {
+  const config::Limits& limits = rt().config.limits;
+  record_.upstream_sent_ns = uv_hrtime();
+  h2up_ = upstream_pool_->h2_session(limits.max_response_header_bytes,
+                                     static_cast<std::uint32_t>(rt().config.http2.stream_window_bytes));
+  h2up_id_ = h2up_->submit(this, h2up_head_, request_done_);
+  if (h2up_id_ == 0) {
+    h2up_ = nullptr;
+    respond(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
+    return;
+  }
+  h2up_->kick();
+  if (closed_ || !h2up_) return;
+  // Go on with the body (if any), as for an HTTP/1 upstream.
+  if (!retried_) {
+    resume_parser();
+    resume_input();
+    if (closed_ || !h2up_) return;
+  }
+  if (!request_done_) {
+    body_progress();
+    arm(Timer::body);
+  } else if (!response_head_sent_) {
+    arm(Timer::upstream);
+  }
+}
+
+void ClientConnection::cancel_h2_upstream() {
+  if (!h2up_) return;
+  H2UpstreamSession* up = h2up_;
+  h2up_ = nullptr;
+  up->cancel(h2up_id_);
+}
+
+void ClientConnection::h2_response_head(int status, const HeaderList& headers, bool end_stream) {
+  if (!h2up_ || closed_) return;
+  record_.upstream_ns = uv_hrtime() - record_.upstream_sent_ns;
+  worker_.metrics().upstream_seconds.observe(static_cast<double>(record_.upstream_ns) / 1e9);
+  record_.upstream_status = status;
+  record_.status = status;
+  if (!request_done_) keep_alive_ = false;
+  if (worker_.draining()) keep_alive_ = false;
+  // HTTP/2 frames the body itself: without a Content-Length it is of unknown length, which an
+  // HTTP/1.1 client gets chunked (and a 1.0 client delimited by the close).
+  HeaderList fields = headers;
+  std::uint64_t length = 0;
+  if (!headers.has("content-length")) {
+    if (!end_stream) fields.add("transfer-encoding", "chunked");
+  } else {
+    for (const char c : headers.get("content-length")) length = length * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  Http1ResponseHead out = http1_response_head(Http1ResponseInput{
+      .code = status,
+      .headers = fields,
+      .content_length = length,
+      .head_request = head_request_,
+      .client_http11 = parser_.http_major == 1 && parser_.http_minor == 1,
+      .keep_alive = keep_alive_,
+  });
+  rechunk_response_ = out.rechunk;
+  close_delimited_response_ = out.close_delimited;
+  keep_alive_ = out.keep_alive;
+  write_client(std::move(out.head));
+  response_head_sent_ = true;
+  body_progress();
+  arm(Timer::body);
+}
+
+void ClientConnection::h2_response_data(std::string_view data) {
+  if (!h2up_ || closed_ || data.empty()) return;
+  body_progress();
+  if (!head_request_) {
+    if (rechunk_response_) write_client(http1_chunk(data));
+    else append_client(data);
+  }
+  // Credited back once the client has taken it (on_written), or now while it keeps up.
+  if (client_queue_size() < kHighWater) h2up_->consume(h2up_id_, data.size());
+  else h2up_unconsumed_ += data.size();
+}
+
+void ClientConnection::h2_stream_closed(bool complete, bool refused, std::string_view why) {
+  if (!h2up_ || closed_) return;
+  h2up_ = nullptr;
+  if (complete) {
+    if (rechunk_response_) write_client("0\r\n\r\n");
+    flush_client();
+    account();
+    if (!keep_alive_ || !request_done_) {
+      close_after_writes();
+      return;
+    }
+    finish_exchange();
+    return;
+  }
+  if (refused && retryable_ && !retried_ && !response_head_sent_) {
+    retried_ = true;  // never processed (GOAWAY, REFUSED_STREAM): once more, on another connection
+    start_h2_upstream();
+    return;
+  }
+  if (response_head_sent_) {
+    close_after_writes();  // cut short: closing tells the client
+    return;
+  }
+  log_event("warn", "upstream HTTP/2 stream failed", {{"reason", std::string(why)}});
+  respond(plain_error_response(502, "bad_gateway", "the upstream service is unreachable", false), false);
+}
+
+void ClientConnection::h2_request_writable() {
+  if (closed_) return;
+  body_progress();
+  if (read_paused_for_backpressure_) {
+    read_paused_for_backpressure_ = false;
+    start_reading();
+  }
 }
 
 void ClientConnection::connect_upstream(bool allow_reuse) {
@@ -885,6 +1045,12 @@ void ClientConnection::on_written(int status) {
   body_progress();
   if (queued >= kLowWater) return;
   if (upstream_) upstream_->resume_reading();
+  if (h2up_ && h2up_unconsumed_ > 0) {
+    const std::size_t n = h2up_unconsumed_;
+    h2up_unconsumed_ = 0;
+    h2up_->consume(h2up_id_, n);
+    if (closed_) return;
+  }
   unblock_input_if_drained();
   if (!closed_ && phase_ == Phase::idle && timer_kind_ == Timer::body && !input_blocked_ && !output_pending()) {
     arm(Timer::idle);  // everything answered has been sent: from now on the client is idle
@@ -988,6 +1154,7 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
       }
       return;
     case Timer::upstream:
+      c->cancel_h2_upstream();
       if (c->upstream_) {
         c->upstream_->close();
         c->upstream_ = nullptr;
@@ -1008,6 +1175,7 @@ void ClientConnection::on_timer(uv_timer_t* timer) {
         c->close();  // answers were waiting for a client that stopped reading them
         return;
       }
+      c->cancel_h2_upstream();
       if (c->upstream_) {
         c->upstream_->close();
         c->upstream_ = nullptr;
@@ -1048,6 +1216,7 @@ void ClientConnection::close() {
     account();  // cut short: the status says what the client got, 0 if nothing
   }
   phase_ = Phase::closing;
+  cancel_h2_upstream();
   if (upstream_) {
     UpstreamConnection* up = upstream_;
     upstream_ = nullptr;

@@ -17,6 +17,7 @@
 #include "proxy/http/exchange.h"
 #include "proxy/http/exchange_record.h"
 #include "proxy/http/h2_session.h"
+#include "proxy/http/h2_upstream_session.h"
 #include "proxy/http/http_head.h"
 #include "proxy/http/client_certificate.h"
 #include "proxy/http/request_target.h"
@@ -26,7 +27,11 @@
 
 namespace jwtgate::proxy {
 
-class ClientConnection final : public UpstreamClient, private TransportUser, private KeyWaiter, private H2SessionHost {
+class ClientConnection final : public UpstreamClient,
+                               private H2UpstreamStreamClient,
+                               private TransportUser,
+                               private KeyWaiter,
+                               private H2SessionHost {
  public:
   // `mode`: the listener it came in on. A forward-auth connection answers each request with the
   // verdict on the request it describes and never opens an upstream connection.
@@ -71,6 +76,15 @@ class ClientConnection final : public UpstreamClient, private TransportUser, pri
   static int cb_headers_complete(llhttp_t* p);
   static int cb_body(llhttp_t* p, const char* at, std::size_t len);
   static int cb_message_complete(llhttp_t* p);
+
+  // An h2c:// upstream for an HTTP/1 request: one stream of the pool's shared connection.
+  void start_h2_upstream();
+  void cancel_h2_upstream();
+  void h2_response_head(int status, const HeaderList& headers, bool end_stream) override;
+  void h2_response_data(std::string_view data) override;
+  void h2_response_trailers(const HeaderList&) override {}  // an HTTP/1 client reads no trailers
+  void h2_stream_closed(bool complete, bool refused, std::string_view why) override;
+  void h2_request_writable() override;
 
   // HTTP/2: the client's first bytes are the connection preface (h2c), or ALPN chose h2.
   // Returns true when the bytes were taken (by the preface check or the session).
@@ -218,6 +232,11 @@ class ClientConnection final : public UpstreamClient, private TransportUser, pri
   bool may_sniff_h2_ = false;
   std::string preface_;
   bool h2_closing_ = false;
+  // The exchange's stream to an h2c:// upstream (instead of upstream_).
+  H2UpstreamSession* h2up_ = nullptr;
+  std::int32_t h2up_id_ = 0;
+  std::vector<HeaderField> h2up_head_;
+  std::size_t h2up_unconsumed_ = 0;  // response bytes not yet credited to the upstream
 
   ExchangeRecord record_;  // what the access log and the metrics say about the request
 

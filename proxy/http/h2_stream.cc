@@ -159,12 +159,15 @@ void H2Stream::authorise() {
 void H2Stream::forward(const ExchangeDecision& d) {
   upstream_index_ = d.upstream_index;
   pool_ = gen_->pools[upstream_index_].get();
-  if (grpc_ && !pool_->h2()) {
+  const RuntimeConfig& rc = rt();
+  // gRPC to an https:// upstream is HTTP/2 by ALPN; other requests to it stay HTTP/1.1.
+  use_h2_ = pool_->h2() || (grpc_ && rc.upstreams[upstream_index_].tls);
+  if (grpc_ && !use_h2_) {
     // Trailers (grpc-status) cannot cross HTTP/1.1: the call would end as an error the service never sent.
-    answer_grpc(GrpcStatus::unavailable, "jwtgate: gRPC needs an h2c:// upstream, and this route's upstream speaks HTTP/1.1", 502);
+    answer_grpc(GrpcStatus::unavailable,
+                "jwtgate: gRPC needs an h2c:// or https:// upstream, and this route's upstream is http:// (HTTP/1.1)", 502);
     return;
   }
-  const RuntimeConfig& rc = rt();
   std::optional<std::uint64_t> content_length;
   std::size_t lengths = 0;
   const std::string_view cl = headers_.get("content-length", &lengths);
@@ -173,7 +176,7 @@ void H2Stream::forward(const ExchangeDecision& d) {
     for (const char c : cl) n = n * 10 + static_cast<std::uint64_t>(c - '0');  // nghttp2 checked the digits
     content_length = n;
   }
-  chunked_ = !pool_->h2() && !request_ended_ && !content_length;
+  chunked_ = !use_h2_ && !request_ended_ && !content_length;
   const UpstreamRequest request{
       .method = method_,
       .target = exchange_.target(),
@@ -190,11 +193,11 @@ void H2Stream::forward(const ExchangeDecision& d) {
       .content_length = request_ended_ && !content_length ? std::optional<std::uint64_t>() : content_length,
       .upgrade = false,
       .upgrade_protocols = {},
-      .keep_te_trailers = pool_->h2(),
+      .keep_te_trailers = use_h2_,
       .upstream_tls = rc.upstreams[upstream_index_].tls,
   };
   phase_ = Phase::forwarding;
-  if (pool_->h2()) h2_head_ = build_upstream_h2_headers(request);
+  if (use_h2_) h2_head_ = build_upstream_h2_headers(request);
   else h1_head_ = build_upstream_head(request);
   start_upstream();
 }
@@ -204,7 +207,7 @@ void H2Stream::start_upstream() {
   const config::Limits& limits = rt().config.limits;
   const auto upstream_ms = static_cast<std::uint64_t>(limits.upstream_timeout.count());
   response_deadline_ms_ = session_.now_ms() + upstream_ms;
-  if (pool_->h2()) {
+  if (use_h2_) {
     h2_ = pool_->h2_session(limits.max_response_header_bytes,
                             static_cast<std::uint32_t>(rt().config.http2.stream_window_bytes));
     h2_id_ = h2_->submit(this, h2_head_, request_ended_ && pending_body_.empty());

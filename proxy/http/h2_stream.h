@@ -122,6 +122,7 @@ class H2Stream final : public UpstreamClient, public H2UpstreamStreamClient, pri
   std::int32_t h2_id_ = 0;
   std::vector<HeaderField> h2_head_;
   bool retried_ = false;
+  bool use_h2_ = false;  // the upstream side is an HTTP/2 stream (h2c://, or gRPC to https://)
 
   // The response.
   bool response_submitted_ = false;

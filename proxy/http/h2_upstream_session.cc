@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proxy/admin/log.h"
+
 namespace jwtgate::proxy {
 namespace {
 
@@ -51,7 +53,7 @@ H2UpstreamSession::H2UpstreamSession(UpstreamPool& pool, std::size_t max_head_by
   // The connection window: room for a few streams' windows at once.
   nghttp2_session_set_local_window_size(raw, NGHTTP2_FLAG_NONE, 0, static_cast<std::int32_t>(std::min<std::uint64_t>(
                                                                        std::uint64_t{window} * 16, 0x7fffffff)));
-  up_ = pool_.acquire(this, false);
+  up_ = pool_.acquire(this, false, true);
   if (up_->state() == UpstreamConnection::State::closed) {
     up_ = nullptr;
     closed_ = true;
@@ -228,6 +230,13 @@ void H2UpstreamSession::upstream_failed(UpstreamConnection* up, int /*status*/, 
   const Busy busy(busy_);
   up_ = nullptr;  // it has closed itself
   const bool never_connected = !connected_;
+  if (!up->tls_error().empty()) {
+    // Nothing was sent: the upstream did not prove it is the configured service (or refused h2).
+    const std::string why = "upstream TLS handshake failed: " + up->tls_error();
+    log_event("warn", "upstream TLS handshake failed", {{"reason", up->tls_error()}});
+    fail_all(why, false);
+    return;
+  }
   fail_all(never_connected ? "the upstream service is unreachable" : "the upstream closed the HTTP/2 connection",
            never_connected);
 }

@@ -101,6 +101,10 @@ void UpstreamConnection::start_tls() {
     return;
   }
   SSL_set_app_data(tls_.ssl(), static_cast<TlsSessionSink*>(this));
+  if (wants_h2_) {
+    static constexpr unsigned char kH2[] = {2, 'h', '2'};
+    SSL_set_alpn_protos(tls_.ssl(), kH2, sizeof kH2);
+  }
   // A session the pool kept was verified under the same context and for the same name.
   if (pool_->session_) SSL_set_session(tls_.ssl(), pool_->session_.get());
   reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_thread_read_buffer, on_read) == 0;
@@ -192,6 +196,16 @@ void UpstreamConnection::received_tls(const char* data, std::size_t len) {
     return;
   }
   if (r == TlsSession::Result::handshake_done) {
+    if (wants_h2_) {
+      const unsigned char* alpn = nullptr;
+      unsigned int alpn_len = 0;
+      SSL_get0_alpn_selected(tls_.ssl(), &alpn, &alpn_len);
+      if (alpn_len != 2 || alpn[0] != 'h' || alpn[1] != '2') {
+        tls_error_ = "the upstream did not agree to HTTP/2 (ALPN h2), which gRPC needs";
+        fail(UV_EPROTO);
+        return;
+      }
+    }
     became_ready();
     if (state_ == State::closed) return;
   }
@@ -467,8 +481,8 @@ H2UpstreamSession* UpstreamPool::h2_session(std::size_t max_head_bytes, std::uin
   return h2_sessions_.back().get();
 }
 
-UpstreamConnection* UpstreamPool::acquire(UpstreamClient* client, bool allow_reuse) {
-  while (allow_reuse && !idle_.empty()) {
+UpstreamConnection* UpstreamPool::acquire(UpstreamClient* client, bool allow_reuse, bool h2) {
+  while (allow_reuse && !h2 && !idle_.empty()) {
     UpstreamConnection* up = idle_.back();
     idle_.pop_back();
     if (up->state() != UpstreamConnection::State::ready) continue;
@@ -479,6 +493,7 @@ UpstreamConnection* UpstreamPool::acquire(UpstreamClient* client, bool allow_reu
   auto owned = std::make_unique<UpstreamConnection>(loop_, this);
   UpstreamConnection* up = owned.release();  // freed in on_closed once libuv is done with it
   ++live_;
+  up->wants_h2_ = h2;
   up->attach(client);
   if (resolved_) {
     up->start_connect(reinterpret_cast<const sockaddr*>(&address_));

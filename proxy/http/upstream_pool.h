@@ -122,6 +122,7 @@ class UpstreamConnection final : private TlsSessionSink {
   llhttp_t parser_{};
   UpstreamPool* pool_;
   bool wants_tls_;  // the pool's upstream is https://: never a byte in plaintext
+  bool wants_h2_ = false;  // ALPN h2 only (an HTTP/2 session's connection)
   UpstreamClient* client_ = nullptr;
   State state_ = State::connecting;
   bool keep_alive_ = true;
@@ -155,7 +156,9 @@ class UpstreamPool {
   // An idle kept-alive connection if there is one (state() == ready: use it at once), else a
   // new one (reported connected, or failed, to the client later). The client owns the exchange until it calls
   // release().
-  UpstreamConnection* acquire(UpstreamClient* client, bool allow_reuse = true);
+  // `h2`: a new connection for an H2UpstreamSession; over TLS it offers only h2 by ALPN and fails
+  // unless the upstream agrees.
+  UpstreamConnection* acquire(UpstreamClient* client, bool allow_reuse = true, bool h2 = false);
   // Returns a connection after a complete exchange: kept if it can be reused, closed if not.
   void release(UpstreamConnection* up);
   void close_idle();
