@@ -9,37 +9,6 @@
 namespace jwtgate::config {
 namespace {
 
-void read_http2(YamlReader& r, const YAML::Node& node, Http2& h2) {
-  if (!r.mapping(node, "http2", {"enabled", "max_concurrent_streams", "stream_window_bytes", "connection_window_bytes",
-                                 "reset_burst", "resets_per_second"})) {
-    return;
-  }
-  if (auto n = node["enabled"]) {
-    if (auto v = r.boolean(n, "http2.enabled")) h2.enabled = *v;
-  }
-  if (auto n = node["max_concurrent_streams"]) {
-    if (auto v = r.integer(n, "http2.max_concurrent_streams", 1, 10000)) h2.max_concurrent_streams = *v;
-  }
-  // nghttp2's window sizes are 31-bit; below 16 KiB one frame would not fit.
-  auto window = [&](const char* key, std::uint64_t& out) {
-    if (auto n = node[key]) {
-      const std::string path = std::string("http2.") + key;
-      if (auto s = r.size(n, path)) {
-        if (*s < 16 * 1024 || *s > 1024 * 1024 * 1024) r.error(n, path, "must be from 16KiB to 1GiB");
-        else out = *s;
-      }
-    }
-  };
-  window("stream_window_bytes", h2.stream_window_bytes);
-  window("connection_window_bytes", h2.connection_window_bytes);
-  if (auto n = node["reset_burst"]) {
-    if (auto v = r.integer(n, "http2.reset_burst", 1, 1000000)) h2.reset_burst = *v;
-  }
-  if (auto n = node["resets_per_second"]) {
-    if (auto v = r.integer(n, "http2.resets_per_second", 1, 1000000)) h2.resets_per_second = *v;
-  }
-}
-
 void read_limits(YamlReader& r, const YAML::Node& node, Limits& limits) {
   const std::string path = "limits";
   if (!r.mapping(node, path, {"max_header_bytes", "max_token_bytes", "header_timeout", "idle_timeout",
@@ -230,6 +199,7 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
   if (auto n = root["limits"]) read_limits(r, n, config.limits);
   if (auto n = root["http2"]) read_http2(r, n, config.http2);
   if (config.tls) config.tls->alpn_h2 = config.http2.enabled;
+  check_grpc_routes(r, root, config);
   if (auto n = root["log"]) read_log(r, n, config.log);
 }
 

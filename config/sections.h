@@ -45,6 +45,12 @@ std::string path_prefix_problem(const std::string& prefix);
 // True when two listen addresses would collide: the same port on the same or a wildcard host.
 bool same_listen_port(const ListenAddress& a, const ListenAddress& b);
 
+// The http2: section.
+void read_http2(YamlReader& r, const YAML::Node& node, Http2& h2);
+// Warns about gRPC that cannot work: a route whose prefix names a gRPC service (/pkg.Service/)
+// with an http:// (HTTP/1.1) upstream, or gRPC routes and h2c:// upstreams with http2 off.
+void check_grpc_routes(YamlReader& r, const YAML::Node& root, const Config& config);
+
 // RFC 9110 field-name: a token.
 bool is_header_name(std::string_view name);
 

@@ -553,7 +553,7 @@ void H2Stream::h2_response_head(int status, const HeaderList& headers, bool end_
   session_.worker().metrics().upstream_seconds.observe(static_cast<double>(record_.upstream_ns) / 1e9);
   record_.upstream_status = status;
   record_.status = status;
-  response_deadline_ms_ = 0;
+  if (!grpc_) response_deadline_ms_ = 0;  // a gRPC call's deadline runs to its trailers
   if (grpc_ && end_stream) record_.grpc_status = grpc_status_of(headers);  // Trailers-Only
   std::vector<HeaderField> fields{{":status", std::to_string(status)}};
   for (const HeaderField& f : headers.fields()) fields.push_back(f);
@@ -616,7 +616,8 @@ std::uint64_t H2Stream::deadline() const {
     case Phase::awaiting_keys:
       return keys_deadline_ms_;
     case Phase::forwarding:
-      if (!response_submitted_) {
+      // The answer is due: its head (HTTP), or for gRPC the end of the call (its trailers).
+      if (!response_submitted_ || (grpc_ && !out_end_)) {
         consider(grpc_deadline_ms_);
         if (request_ended_) consider(response_deadline_ms_);
       }
@@ -641,9 +642,19 @@ void H2Stream::deadline_passed(std::uint64_t now) {
       keys_refreshed();  // decide with the keys there are (a 401 for the kid)
       return;
     case Phase::forwarding: {
-      const bool waiting_answer = !response_submitted_ &&
+      const bool waiting_answer = (!response_submitted_ || (grpc_ && !out_end_)) &&
                                   ((grpc_deadline_ms_ != 0 && now >= grpc_deadline_ms_) ||
                                    (request_ended_ && response_deadline_ms_ != 0 && now >= response_deadline_ms_));
+      if (waiting_answer && grpc_ && response_submitted_) {
+        // The call began but did not end in time: it ends here, in gRPC's terms, with what was
+        // relayed so far followed by DEADLINE_EXCEEDED trailers (the upstream's stream is reset).
+        detach_upstream();
+        record_.grpc_status = static_cast<int>(GrpcStatus::deadline_exceeded);
+        response_trailers_ = {{"grpc-status", "4"},
+                              {"grpc-message", grpc_percent_encode("jwtgate: the upstream service did not finish in time")}};
+        end_response();
+        return;
+      }
       if (waiting_answer) {
         upstream_gone({}, true);
         return;

@@ -88,6 +88,21 @@ void H2UpstreamSession::retire() {
   }
 }
 
+void H2UpstreamSession::close_if_unused() {
+  if (closed_ || busy_ > 0) return;
+  for (const auto& [id, s] : streams_) {
+    if (s.client) return;
+  }
+  streams_.clear();
+  closed_ = true;
+  if (up_) {
+    UpstreamConnection* up = up_;
+    up_ = nullptr;
+    up->attach(nullptr);
+    up->close();
+  }
+}
+
 H2UpstreamSession::Stream* H2UpstreamSession::find(std::int32_t id) {
   auto it = streams_.find(id);
   return it == streams_.end() ? nullptr : &it->second;

@@ -67,6 +67,8 @@ class H2UpstreamSession final : private UpstreamClient {
   bool deletable() const { return busy_ == 0 && (closed_ || (retired_ && streams_.empty())); }
   // No new streams; closes once the open ones are done.
   void retire();
+  // Closes now when no exchange uses the session any more (cancelled streams do not count).
+  void close_if_unused();
 
  private:
   struct Stream {

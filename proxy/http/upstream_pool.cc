@@ -555,6 +555,7 @@ void UpstreamPool::close_idle() {
   auto idle = std::move(idle_);
   idle_.clear();
   for (UpstreamConnection* up : idle) up->close();
+  for (const auto& s : h2_sessions_) s->close_if_unused();
 }
 
 }  // namespace jwtgate::proxy
