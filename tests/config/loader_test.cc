@@ -917,3 +917,56 @@ TEST_CASE("forward_auth: unknown keys get a suggestion") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("http2: defaults, bounds, and h2c:// upstreams") {
+  LoadResult d = load(kMinimal);
+  REQUIRE(d.config);
+  CHECK(d.config->http2.enabled);
+  CHECK(d.config->http2.max_concurrent_streams == 100);
+  CHECK(d.config->http2.stream_window_bytes == 256 * 1024);
+  CHECK(d.config->http2.connection_window_bytes == 1024 * 1024);
+
+  CHECK(has(load(kMinimal + "http2: {max_concurrent_streams: 0}\n"), "http2.max_concurrent_streams"));
+  CHECK(has(load(kMinimal + "http2: {stream_window_bytes: 1KiB}\n"), "http2.stream_window_bytes: must be from 16KiB to 1GiB"));
+  CHECK(has(load(kMinimal + "http2: {connection_window_bytes: 2GiB}\n"), "must be from 16KiB to 1GiB"));
+  CHECK(has(load(kMinimal + "http2: {resets_per_second: 0}\n"), "http2.resets_per_second"));
+  CHECK(has(load(kMinimal + "http2: {max_streams: 10}\n"), "http2"));  // unknown key, with a suggestion
+
+  LoadResult h2c = load(R"(upstream: h2c://grpc.internal:50051
+providers:
+  - name: main
+    issuer: https://idp.example.com/
+    audiences: [orders-api]
+    algorithms: [ES256]
+    jwks: {uri: https://idp.example.com/jwks.json}
+)");
+  REQUIRE_MESSAGE(h2c.config, text(h2c));
+  CHECK(h2c.config->upstream.h2);
+  CHECK_FALSE(h2c.config->upstream.tls);
+  CHECK(h2c.config->upstream.port == 50051);
+}
+
+TEST_CASE("check-config warns about gRPC that cannot work") {
+  const std::string providers = R"(providers:
+  - name: main
+    issuer: https://idp.example.com/
+    audiences: [orders-api]
+    algorithms: [ES256]
+    jwks: {uri: https://idp.example.com/jwks.json}
+)";
+  // A gRPC service route to an HTTP/1.1 upstream: trailers (grpc-status) cannot cross it.
+  LoadResult r = load("upstream: http://legacy:8080\n" + providers + R"(routes:
+  - prefix: /billing.v1.Invoices
+  - prefix: /grpc.health.v1.Health/Check
+    upstream: h2c://billing:50051
+  - prefix: /
+)");
+  REQUIRE_MESSAGE(r.config, text(r));
+  CHECK(has(r, "routes[0]: prefix /billing.v1.Invoices looks like a gRPC service"));
+  CHECK_FALSE(has(r, "routes[1]: prefix"));
+  CHECK_FALSE(has(r, "routes[2]: prefix"));
+  // HTTP/2 off with an h2c upstream: gRPC clients cannot reach jwtgate.
+  LoadResult off = load("upstream: h2c://billing:50051\nhttp2: {enabled: false}\n" + providers);
+  REQUIRE_MESSAGE(off.config, text(off));
+  CHECK(has(off, "http2.enabled: is false"));
+}
