@@ -251,6 +251,7 @@ void H2Stream::send_h1_head() {
 
 void H2Stream::body(std::string_view data) {
   unconsumed_ += data.size();
+  body_bytes_ += data.size();
   progress();
   if (phase_ == Phase::answered || phase_ == Phase::done) {
     release_request_window();  // answered already: what still comes is dropped, and credited
@@ -490,7 +491,7 @@ void H2Stream::upstream_connected(UpstreamConnection* up) {
 void H2Stream::upstream_failed(UpstreamConnection* up, int, bool response_started) {
   if (up != h1_) return;
   h1_ = nullptr;
-  if (!response_started && up->reused() && !retried_ && request_ended_ && unconsumed_ == 0 &&
+  if (!response_started && up->reused() && !retried_ && request_ended_ && body_bytes_ == 0 &&
       (method_ == "GET" || method_ == "HEAD" || method_ == "OPTIONS")) {
     retried_ = true;  // a pooled connection the upstream had closed: once more on a fresh one
     start_upstream();
@@ -584,7 +585,8 @@ void H2Stream::h2_stream_closed(bool complete, bool refused, std::string_view wh
     end_response();
     return;
   }
-  if (refused && !retried_ && !response_submitted_ && unconsumed_ == 0 && request_ended_) {
+  // Only a body-less request can be sent again: a body handed to the session is gone.
+  if (refused && !retried_ && !response_submitted_ && body_bytes_ == 0 && request_ended_) {
     retried_ = true;  // never processed (GOAWAY, REFUSED_STREAM): once more, on another connection
     start_upstream();
     return;

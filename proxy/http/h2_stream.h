@@ -107,6 +107,7 @@ class H2Stream final : public UpstreamClient, public H2UpstreamStreamClient, pri
   bool grpc_ = false;
   std::string pending_body_;     // arrived before the upstream could take it
   std::size_t unconsumed_ = 0;   // request bytes not yet credited back to the client
+  std::uint64_t body_bytes_ = 0;  // request body received in all
   bool chunked_ = false;         // toward an HTTP/1 upstream without a Content-Length
   std::uint64_t grpc_deadline_ms_ = 0;
   std::uint64_t keys_deadline_ms_ = 0;
