@@ -131,6 +131,12 @@ void H2Session::flush() {
     }
   }
   flushing_ = false;
+  // Streams whose bytes went out credit their upstreams, outside nghttp2's callbacks. Any of
+  // them may end streams (an upstream failing): a snapshot, and closed ones stay allocated.
+  std::vector<H2Stream*> sent;
+  for (const auto& [id, s] : streams_) sent.push_back(s.get());
+  for (H2Stream* s : sent) s->settle();
+  if (aborted_) return;
   // A client that stops reading stops being read: its requests would only pile up answers.
   const std::size_t queued = transport_.queue_size();
   if (!reading_paused_ && queued >= kHighWater) {

@@ -403,11 +403,9 @@ nghttp2_ssize H2Stream::read_response(std::uint8_t* buf, std::size_t length, std
   }
   if (n > 0) {
     progress();
-    if (h2_) h2_->consume(h2_id_, n);  // the upstream may send as much again
-    if (h1_ && h1_paused_ && out_.size() - out_pos_ < kResponseLowWater) {
-      h1_paused_ = false;
-      h1_->resume_reading();
-    }
+    // Credited to the upstream after the send (settle()): calling into the upstream from inside
+    // nghttp2's callback could end this very stream under it.
+    credit_ += n;
   }
   if (out_pos_ == out_.size() && out_end_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -424,6 +422,17 @@ nghttp2_ssize H2Stream::read_response(std::uint8_t* buf, std::size_t length, std
     return NGHTTP2_ERR_DEFERRED;
   }
   return static_cast<nghttp2_ssize>(n);
+}
+
+void H2Stream::settle() {
+  if (credit_ == 0) return;
+  const std::size_t n = credit_;
+  credit_ = 0;
+  if (h2_) h2_->consume(h2_id_, n);  // the upstream may send as much again
+  if (h1_ && h1_paused_ && out_.size() - out_pos_ < kResponseLowWater) {
+    h1_paused_ = false;
+    h1_->resume_reading();
+  }
 }
 
 void H2Stream::append_response(std::string_view data) {

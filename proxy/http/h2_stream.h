@@ -48,6 +48,8 @@ class H2Stream final : public UpstreamClient, public H2UpstreamStreamClient, pri
 
   // nghttp2's data provider for the response body.
   nghttp2_ssize read_response(std::uint8_t* buf, std::size_t length, std::uint32_t* flags);
+  // After a send: the response bytes the client was sent are credited to the upstream.
+  void settle();
 
   // UpstreamClient (an HTTP/1 upstream)
   void upstream_connected(UpstreamConnection* up) override;
@@ -134,6 +136,7 @@ class H2Stream final : public UpstreamClient, public H2UpstreamStreamClient, pri
   bool deferred_ = false;
   bool h1_paused_ = false;
   std::vector<HeaderField> response_trailers_;
+  std::size_t credit_ = 0;  // sent to the client, not yet credited to the upstream (settle)
   int batch_ = 0;
 };
 
