@@ -9,12 +9,16 @@
 # `bash bench/run.sh tls [ARGS]` builds the same Release jwtgate and runs bench/tls_bench.py (TLS
 # handshakes, resumptions and keep-alive HTTPS against nginx with the same certificate); results
 # in bench/results/tls.md and .json.
+# `bash bench/run.sh h2 [ARGS]` builds the same Release jwtgate and runs bench/h2_bench.py (h2load
+# over h2c through jwtgate and through nginx: to an HTTP/1.1 upstream, to an h2c upstream, gRPC
+# unary calls against grpc_pass, and jwtgate against a direct call); results in
+# bench/results/h2.md and .json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 need=()
-for pkg in wrk nginx-light haproxy python3 python3-cryptography util-linux; do
+for pkg in wrk nginx-light haproxy python3 python3-cryptography util-linux nghttp2-client python3-h2; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -30,6 +34,12 @@ if [ "${1:-}" = forward-auth ]; then
   cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DJWTGATE_BUILD_BENCH=OFF >/dev/null
   cmake --build build-release -j"$(nproc)" --target jwtgate
   exec /usr/bin/python3 bench/forward_auth_bench.py --jwtgate build-release/jwtgate "$@"
+fi
+if [ "${1:-}" = h2 ]; then
+  shift
+  cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DJWTGATE_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-release -j"$(nproc)" --target jwtgate
+  exec /usr/bin/python3 bench/h2_bench.py --jwtgate build-release/jwtgate "$@"
 fi
 if [ "${1:-}" = tls ]; then
   shift

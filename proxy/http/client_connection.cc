@@ -137,9 +137,11 @@ void ClientConnection::h2_finished() {
   if (closed_ || h2_closing_) return;
   h2_closing_ = true;
   phase_ = Phase::closing;
-  stop_reading();
+  // The GOAWAY must reach a client that is still sending (a Rapid Reset loop, a flood): closing
+  // with its bytes unread would make the kernel reset the connection and destroy the GOAWAY in
+  // flight. So the sending side is shut down after the last write and input is drained, bounded.
   if (transport_.queue_size() == 0) {
-    close();
+    linger();
     return;
   }
   // The GOAWAY and what was queued before it go out first, for as long as the client reads.
@@ -148,17 +150,17 @@ void ClientConnection::h2_finished() {
 }
 
 void ClientConnection::transport_data(const char* data, std::size_t len) {
-  if (h2_) {
-    h2_->received(data, len);
-    return;
-  }
-  if (may_sniff_h2_ && sniff_h2(data, len)) return;
   if (lingering_) {
-    // Dropped unseen: after the answer nothing on this connection is a request any more.
+    // Dropped unseen: after the answer (or GOAWAY) nothing on this connection is a request any more.
     lingered_bytes_ += len;
     if (lingered_bytes_ > kMaxLingerBytes) close();
     return;
   }
+  if (h2_) {
+    if (!h2_closing_) h2_->received(data, len);
+    return;
+  }
+  if (may_sniff_h2_ && sniff_h2(data, len)) return;
   feed(data, len);
 }
 
@@ -194,7 +196,8 @@ void ClientConnection::transport_written(int status) {
   if (closed_) return;
   body_progress();
   if (h2_closing_) {
-    if (status != 0 || transport_.queue_size() == 0) close();
+    if (status != 0) close();
+    else if (transport_.queue_size() == 0 && !lingering_) linger();
     return;
   }
   h2_->written(status);

@@ -18,6 +18,9 @@ constexpr std::size_t kRequestHighWater = 256 * 1024;
 // Response bytes held for the client, above which the upstream is not read.
 constexpr std::size_t kResponseHighWater = 256 * 1024;
 constexpr std::size_t kResponseLowWater = 64 * 1024;
+// A refused stream was not processed: it may be sent again, a few times (a service at its stream
+// limit, one going away).
+constexpr int kMaxRefusedRetries = 3;
 
 nghttp2_ssize read_response_cb(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                                std::uint32_t* flags, nghttp2_data_source* source, void*) {
@@ -595,8 +598,9 @@ void H2Stream::h2_stream_closed(bool complete, bool refused, std::string_view wh
     return;
   }
   // Only a body-less request can be sent again: a body handed to the session is gone.
-  if (refused && !retried_ && !response_submitted_ && body_bytes_ == 0 && request_ended_) {
-    retried_ = true;  // never processed (GOAWAY, REFUSED_STREAM): once more, on another connection
+  if (refused && refusals_ < kMaxRefusedRetries && !response_submitted_ && body_bytes_ == 0 && request_ended_) {
+    ++refusals_;  // never processed (GOAWAY, REFUSED_STREAM): again, on a connection that takes it
+    retried_ = true;
     start_upstream();
     return;
   }

@@ -125,6 +125,7 @@ class H2Stream final : public UpstreamClient, public H2UpstreamStreamClient, pri
   std::int32_t h2_id_ = 0;
   std::vector<HeaderField> h2_head_;
   bool retried_ = false;
+  int refusals_ = 0;
   bool use_h2_ = false;  // the upstream side is an HTTP/2 stream (h2c://, or gRPC to https://)
 
   // The response.

@@ -8,6 +8,7 @@ namespace jwtgate::proxy {
 namespace {
 
 constexpr std::size_t kRequestLowWater = 64 * 1024;
+constexpr std::size_t kQueuedBeforeSettings = 100;
 constexpr std::size_t kSocketHighWater = 256 * 1024;
 
 H2UpstreamSession* self(void* user) { return static_cast<H2UpstreamSession*>(user); }
@@ -38,6 +39,9 @@ H2UpstreamSession::H2UpstreamSession(UpstreamPool& pool, std::size_t max_head_by
   // Response bytes are acknowledged only once passed on (consume): the upstream's sending is
   // bounded by how fast the client reads.
   nghttp2_option_set_no_auto_window_update(raw_option, 1);
+  // Until the upstream's SETTINGS arrive, one stream at a time: nghttp2 would otherwise assume
+  // 100, and a service allowing fewer refuses the rest. nghttp2 queues what waits.
+  nghttp2_option_set_peer_max_concurrent_streams(raw_option, 1);
   nghttp2_session* raw = nullptr;
   if (nghttp2_session_client_new2(&raw, raw_callbacks, this, raw_option) != 0) {
     closed_ = true;
@@ -73,8 +77,12 @@ H2UpstreamSession::~H2UpstreamSession() {
 
 bool H2UpstreamSession::accepting() const {
   if (closed_ || retired_ || goaway_ || !session_) return false;
+  if (nghttp2_session_get_next_stream_id(session_.get()) >= 0x7fff0000u) return false;
+  // Before the upstream's SETTINGS, up to kQueuedBeforeSettings wait in nghttp2's queue; after,
+  // a connection takes what the upstream allows and the pool opens another for the rest.
+  if (!settings_received_) return streams_.size() < kQueuedBeforeSettings;
   const std::uint32_t limit = nghttp2_session_get_remote_settings(session_.get(), NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-  return streams_.size() < limit && nghttp2_session_get_next_stream_id(session_.get()) < 0x7fff0000u;
+  return streams_.size() < limit;
 }
 
 void H2UpstreamSession::retire() {
@@ -323,6 +331,10 @@ int H2UpstreamSession::on_header(nghttp2_session*, const nghttp2_frame* frame, c
 
 int H2UpstreamSession::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   H2UpstreamSession* h = self(user);
+  if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
+    h->settings_received_ = true;
+    return 0;
+  }
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     h->goaway_ = true;  // streams above last_stream_id are closed by nghttp2 as refused
     return 0;

@@ -121,6 +121,7 @@ class H2UpstreamSession final : private UpstreamClient {
   bool closed_ = false;
   bool retired_ = false;
   bool goaway_ = false;
+  bool settings_received_ = false;  // the upstream's first SETTINGS: its stream limit is known
   int in_nghttp2_ = 0;
   int busy_ = 0;  // inside one of its own calls that may reach a client (which may reach the pool)  // inside mem_recv2: sending waits until it returns
   std::unordered_map<std::int32_t, Stream> streams_;
