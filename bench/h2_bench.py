@@ -223,6 +223,9 @@ def start_upstreams(work, args, ports):
   server {{
     listen {HOST}:{ports.up_h2c} http2 backlog=4096;
     http2_max_concurrent_streams 1000;
+    # nginx ends an HTTP/2 connection with GOAWAY after keepalive_requests (1000): grpc_pass
+    # answers the calls in flight then with 502, which would fail the peer's runs.
+    keepalive_requests 100000000;
     location = {GRPC_PATH} {{
       {seen}
       default_type application/grpc;
@@ -277,6 +280,7 @@ def start_nginx(work, args, ports, mode):
   server {{
     listen {HOST}:{ports.server} http2 backlog=4096;
     http2_max_concurrent_streams {MAX_CONCURRENT_STREAMS};
+    keepalive_requests 100000000;
     location / {{
       {location}
     }}
@@ -381,7 +385,10 @@ def parse_h2load(out):
     return r
 
 
-def run_h2load(args, port, run, token, n, what):
+def run_h2load(args, port, run, token, n, what, tolerate=0.0):
+    """`tolerate`: the share of 5xx answers accepted (counted in "failed" and reported): only for
+    nginx's grpc_pass, which under this load answers a few calls with 502 ("upstream sent frame
+    for unknown stream" against an nginx h2c upstream, an nginx defect). jwtgate gets none."""
     cmd = h2load_cmd(args, port, run, token, n)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
@@ -395,6 +402,11 @@ def run_h2load(args, port, run, token, n, what):
     if out.returncode != 0 or any(k not in r for k in need):
         raise SystemExit(f"{what}: h2load failed (exit {out.returncode}): {' '.join(cmd)}\n{out.stdout}\n{out.stderr}")
     bad = []
+    r["failed_5xx"] = 0
+    if tolerate and r["failed"] == r["5xx"] and r["5xx"] <= tolerate * n and r["succeeded"] + r["failed"] == n \
+            and not any(r[k] for k in ("errored", "timeout", "3xx", "4xx")):
+        r["failed_5xx"] = r["5xx"]
+        return r
     if not (r["total"] == r["started"] == r["done"] == r["succeeded"] == r["2xx"] == n):
         bad.append(f"{n} sent: {r['started']} started, {r['done']} done, {r['succeeded']} succeeded, "
                    f"{r['2xx']} 2xx")
@@ -481,13 +493,15 @@ def measure(run, args, ports, token, what):
     try:
         sanity_check(run, port, token, what)
         # Warm-up: the connections to the upstream, the token cache, and a rate to size -n by.
-        warm = run_h2load(args, port, run, token, args.warmup, what + " (warm-up)")
+        warm = run_h2load(args, port, run, token, args.warmup, what + " (warm-up)",
+                          1e-3 if run.server == "nginx" and run.grpc else 0.0)
         n = max(args.warmup, min(args.max_requests, int(warm["rps"] * args.seconds)))
         pids = proc.pids() if proc else []
         c0 = jwtgate_counts(ports) if run.server == "jwtgate" else None
         u0 = upstream_requests(status_port)
         cpu0, up0 = cpu_seconds(pids), cpu_seconds(up_pids)
-        r = run_h2load(args, port, run, token, n, what)
+        tolerate = 1e-3 if run.server == "nginx" and run.grpc else 0.0
+        r = run_h2load(args, port, run, token, n, what, tolerate)
         cpu1, up1 = cpu_seconds(pids), cpu_seconds(up_pids)
         u1 = upstream_requests(status_port)
         r["requests"] = n
@@ -495,7 +509,7 @@ def measure(run, args, ports, token, what):
         r["cpu_us"] = (cpu1 - cpu0) * 1e6 / n if proc else None
         r["upstream_cpu_us"] = (up1 - up0) * 1e6 / n
         r["client_cpu_us"] = r.pop("client_cpu_s") * 1e6 / n
-        if u1 - u0 != n + 1:  # + the second stub_status request itself
+        if abs(u1 - u0 - 1 - n) > r["failed_5xx"]:  # + the second stub_status request itself
             raise SystemExit(f"{what}: the upstream counted {u1 - u0 - 1} requests, h2load sent {n}")
         if c0 is not None:
             c1 = jwtgate_counts(ports)
@@ -573,6 +587,12 @@ def render(report, rs, results, args):
               "", "✓/✗: jwtgate / nginx ≥ 1.0× (rows 1–3). Row 4 (row 3's jwtgate run against h2load straight to "
                   "the same upstream) has no goal: it is the price of the hop; its direct run has no proxy, so no "
                   "CPU figure."]
+    failed = sum(r.get("failed_5xx", 0) for r in results.get("nginx-grpc", []))
+    sent = sum(r.get("requests", 0) for r in results.get("nginx-grpc", []))
+    if failed:
+        lines += ["", f"nginx `grpc_pass` answered {failed} of {sent:,} calls with 502 (its error log: \"upstream sent "
+                      "frame for unknown stream\", against the nginx h2c upstream); those runs are counted as "
+                      "measured. jwtgate's runs had no failed call (any failure aborts the benchmark)."]
     report["runs"] = results
     return "\n".join(lines) + "\n"
 

@@ -25,6 +25,7 @@ Worker::Worker(std::shared_ptr<const RuntimeConfig> runtime, int listen_fd, int 
   uv_async_init(&loop_, &async_, on_async);
   uv_timer_init(&loop_, &deadline_timer_);
   uv_timer_init(&loop_, &log_timer_);
+  flush_queue_.init(&loop_);
   listener_.data = this;
   async_.data = this;
   deadline_timer_.data = this;
@@ -152,7 +153,8 @@ void Worker::apply_install(std::shared_ptr<const RuntimeConfig> runtime, std::ve
     }
     std::shared_ptr<const TlsClientContext> tls = u.tls ? runtime->upstream_tls : nullptr;
     if (pool) pool->set_tls(std::move(tls));
-    g->pools.push_back(pool ? std::move(pool) : std::make_shared<UpstreamPool>(&loop_, u, kMaxIdleUpstream, std::move(tls)));
+    g->pools.push_back(pool ? std::move(pool) : std::make_shared<UpstreamPool>(&loop_, u, kMaxIdleUpstream, std::move(tls),
+                                                                                   &flush_queue_));
   }
   // Pools of earlier configurations stay while a connection points at them, or an exchange of
   // that configuration (holding its generation) may still ask them for one.
@@ -282,6 +284,7 @@ void Worker::maybe_finish() {
   close_handle(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   close_handle(reinterpret_cast<uv_handle_t*>(&deadline_timer_), nullptr);
   close_handle(reinterpret_cast<uv_handle_t*>(&log_timer_), nullptr);
+  flush_queue_.close();
   close_handle(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
   close_handle(reinterpret_cast<uv_handle_t*>(&check_listener_), nullptr);
 }

@@ -62,6 +62,7 @@ class Worker final : public WorkerContext {
   void connection_closed(ClientConnection* c) override;
   bool await_keys(std::size_t provider, ClientConnection* c) override;
   void cancel_key_wait(ClientConnection* c) override;
+  FlushQueue& flush_queue() override { return flush_queue_; }
 
  private:
   // Connections waiting for a refresh of one provider's keys. One request per provider is
@@ -105,6 +106,7 @@ class Worker final : public WorkerContext {
   uv_async_t async_{};
   uv_timer_t deadline_timer_{};
   uv_timer_t log_timer_{};
+  FlushQueue flush_queue_;
   WorkerMetrics metrics_;
   LogBuffer access_log_;
   std::shared_ptr<Generation> generation_;

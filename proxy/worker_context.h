@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <memory>
+
+#include "proxy/http/flush_queue.h"
 #include <vector>
 
 #include "proxy/http/authenticator.h"
@@ -44,6 +46,8 @@ class WorkerContext {
   virtual bool await_keys(std::size_t provider, ClientConnection* c) = 0;
   // `c` no longer waits (closed, or its bound ran out).
   virtual void cancel_key_wait(ClientConnection* c) = 0;
+  // Where HTTP/2 sessions defer their sends to the end of the loop iteration.
+  virtual FlushQueue& flush_queue() = 0;
 
  protected:
   ~WorkerContext() = default;

@@ -637,6 +637,9 @@ void ClientConnection::authorize() {
   upstream_index_ = d.upstream_index;
   upstream_pool_ = gen_->pools[upstream_index_].get();
   if (upstream_pool_->h2()) {
+    const config::UpstreamUrl& u = rt().upstreams[upstream_index_];
+    const std::string authority =
+        (u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port);
     if (upgrade_request_) {
       respond(plain_error_response(501, "not_implemented", "an upgrade cannot be forwarded to an h2c:// upstream", false),
               false);
@@ -660,6 +663,7 @@ void ClientConnection::authorize() {
         .upgrade_protocols = {},
         .keep_te_trailers = false,  // an HTTP/1 client's TE is its own hop's
         .upstream_tls = false,
+        .upstream_authority = authority,
     });
     upstream_head_.clear();
     phase_ = Phase::forwarding;
@@ -680,7 +684,7 @@ void ClientConnection::start_h2_upstream() {
   const config::Limits& limits = rt().config.limits;
   record_.upstream_sent_ns = uv_hrtime();
   h2up_ = upstream_pool_->h2_session(limits.max_response_header_bytes,
-                                     static_cast<std::uint32_t>(rt().config.http2.stream_window_bytes));
+                                     kH2UpstreamStreamWindow);
   h2up_id_ = h2up_->submit(this, h2up_head_, request_done_);
   if (h2up_id_ == 0) {
     h2up_ = nullptr;

@@ -19,7 +19,7 @@ H2Session* self(void* user) { return static_cast<H2Session*>(user); }
 H2Session::H2Session(WorkerContext& worker, Transport& transport, H2SessionHost& host, H2Peer peer)
     : worker_(worker), transport_(transport), host_(host), peer_(std::move(peer)) {}
 
-H2Session::~H2Session() = default;
+H2Session::~H2Session() { worker_.flush_queue().cancel(this); }
 
 std::uint64_t H2Session::now_ms() const { return uv_now(const_cast<WorkerContext&>(worker_).loop()); }
 
@@ -78,8 +78,8 @@ void H2Session::received(const char* data, std::size_t len) {
   --in_nghttp2_;
   if (n < 0) {
     // A connection error (flood, bad preface, compression error): nghttp2 has queued GOAWAY
-    // where it could; that goes out, then the connection closes.
-    flush();
+    // where it could; that goes out (now: the connection is shut down next), then it closes.
+    send_now();
     fail();
     return;
   }
@@ -97,6 +97,11 @@ void H2Session::written(int status) {
 }
 
 void H2Session::flush() {
+  if (!session_ || aborted_) return;
+  worker_.flush_queue().defer(this);
+}
+
+void H2Session::send_now() {
   if (in_nghttp2_ > 0 || flushing_ || !session_ || aborted_) return;
   flushing_ = true;
   std::string out;
@@ -179,7 +184,7 @@ void H2Session::on_timer() {
     const config::Limits& limits = worker_.generation()->runtime->config.limits;
     if (now >= idle_since_ms_ + static_cast<std::uint64_t>(limits.idle_timeout.count())) {
       nghttp2_session_terminate_session(session_.get(), NGHTTP2_NO_ERROR);
-      flush();
+      send_now();
       if (!finished_) {
         finished_ = true;
         host_.h2_finished();

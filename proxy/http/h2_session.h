@@ -7,6 +7,7 @@
 // request bytes are credited back to the client only once the upstream has taken them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,6 +17,7 @@
 
 #include "config/ip_network.h"
 #include "proxy/http/client_certificate.h"
+#include "proxy/http/flush_queue.h"
 #include "proxy/http/h2_fields.h"
 #include "proxy/http/transport.h"
 #include "proxy/worker_context.h"
@@ -46,7 +48,7 @@ struct H2Peer {
   bool tls = false;
 };
 
-class H2Session {
+class H2Session final : private DeferredFlush {
  public:
   H2Session(WorkerContext& worker, Transport& transport, H2SessionHost& host, H2Peer peer);
   ~H2Session();
@@ -69,9 +71,15 @@ class H2Session {
   const H2Peer& peer() const { return peer_; }
   nghttp2_session* nghttp2() { return session_.get(); }
   bool h2_await_keys(std::size_t provider) { return host_.h2_await_keys(provider); }
-  // Sends what nghttp2 has queued (at once, or once the current nghttp2 call has returned).
+  // Sends what nghttp2 has queued, at the end of the loop iteration (the worker's FlushQueue):
+  // what one iteration produced for this client goes out in one write.
   void flush();
   std::uint64_t now_ms() const;
+  // Response bytes the connection's streams hold for the client, and whether that is over the
+  // connection's budget (then no upstream is read or credited until the client catches up).
+  void response_buffered(std::ptrdiff_t delta) { response_buffered_ += delta; }
+  bool over_response_budget() const { return response_buffered_ > static_cast<std::ptrdiff_t>(kResponseBudget); }
+  static constexpr std::size_t kResponseBudget = 2 * 1024 * 1024;
 
  private:
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user);
@@ -83,6 +91,8 @@ class H2Session {
   static int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t error_code, void* user);
   static int on_invalid_frame(nghttp2_session*, const nghttp2_frame* frame, int error, void* user);
 
+  void deferred_flush() override { send_now(); }
+  void send_now();
   H2Stream* find(std::int32_t id);
   void rearm();
   // Frees streams closed since the last call (never while one of them may be on the stack).
@@ -103,6 +113,7 @@ class H2Session {
   bool reading_paused_ = false;
   int writes_in_flight_ = 0;
   std::uint64_t idle_since_ms_ = 0;
+  std::ptrdiff_t response_buffered_ = 0;
 };
 
 }  // namespace jwtgate::proxy

@@ -69,11 +69,30 @@ void H2Stream::add_trailer(std::string_view name, std::string_view value) {
     head_too_large_ = true;
     return;
   }
-  // Trailers carry no identity either: a client's x-jwt-sub here would reach the service as one.
-  for (const std::string& removed : rt().removed_headers) {
-    if (same_header_to_cgi(name, removed)) return;
-  }
+  if (!trailer_forwardable(name)) return;
   trailers_.push_back({std::string(name), std::string(value)});
+}
+
+bool H2Stream::trailer_forwardable(std::string_view name) const {
+  // Trailers arrive after the verdict, so they may carry nothing the verdict or jwtgate's own
+  // fields vouch for: no identity (x-jwt-sub in any spelling), no token in any place any
+  // provider reads one from (a service reading it there would trust a token nobody verified),
+  // no cookie, no X-Forwarded-* or Forwarded.
+  const RuntimeConfig& rc = rt();
+  for (const std::string& removed : rc.removed_headers) {
+    if (same_header_to_cgi(name, removed)) return false;
+  }
+  for (const auto& provider : rc.providers) {
+    for (const config::TokenSource& s : provider.config.token_sources) {
+      if (s.kind == config::TokenSource::Kind::header && same_header_to_cgi(name, s.name)) return false;
+    }
+  }
+  static constexpr std::string_view kNever[] = {"authorization", "cookie", "x-forwarded-for", "x-forwarded-proto",
+                                                "x-forwarded-host", "forwarded", "x-real-ip", "host"};
+  for (const std::string_view n : kNever) {
+    if (same_header_to_cgi(name, n)) return false;
+  }
+  return true;
 }
 
 void H2Stream::head_complete(bool end_stream) {
@@ -101,6 +120,12 @@ void H2Stream::head_complete(bool end_stream) {
       return;
     }
     headers_.add("host", authority_);
+  }
+  // The same rule as for an HTTP/1 Host: one host name or address, an optional port, nothing
+  // else (a list or parameters would name two hosts to two readers).
+  if (!valid_host(headers_.get("host"))) {
+    answer_plain(400, "invalid_request", "the :authority (or Host) is not a host name or address with an optional port");
+    return;
   }
   // RFC 9113 section 8.2.3: cookies may arrive split; the token extractor reads one field.
   if (headers_.all("cookie").size() > 1) {
@@ -198,6 +223,7 @@ void H2Stream::forward(const ExchangeDecision& d) {
       .upgrade_protocols = {},
       .keep_te_trailers = use_h2_,
       .upstream_tls = rc.upstreams[upstream_index_].tls,
+      .upstream_authority = {},  // never needed: an HTTP/2 request has :authority or Host
   };
   phase_ = Phase::forwarding;
   if (use_h2_) h2_head_ = build_upstream_h2_headers(request);
@@ -211,8 +237,7 @@ void H2Stream::start_upstream() {
   const auto upstream_ms = static_cast<std::uint64_t>(limits.upstream_timeout.count());
   response_deadline_ms_ = session_.now_ms() + upstream_ms;
   if (use_h2_) {
-    h2_ = pool_->h2_session(limits.max_response_header_bytes,
-                            static_cast<std::uint32_t>(rt().config.http2.stream_window_bytes));
+    h2_ = pool_->h2_session(limits.max_response_header_bytes, kH2UpstreamStreamWindow);
     h2_id_ = h2_->submit(this, h2_head_, request_ended_ && pending_body_.empty());
     if (h2_id_ == 0) {
       h2_ = nullptr;
@@ -400,6 +425,7 @@ nghttp2_ssize H2Stream::read_response(std::uint8_t* buf, std::size_t length, std
   const std::size_t n = std::min(available, length);
   std::copy_n(out_.data() + out_pos_, n, buf);
   out_pos_ += n;
+  session_.response_buffered(-static_cast<std::ptrdiff_t>(n));
   if (out_pos_ == out_.size()) {
     out_.clear();
     out_pos_ = 0;
@@ -428,10 +454,14 @@ nghttp2_ssize H2Stream::read_response(std::uint8_t* buf, std::size_t length, std
 }
 
 void H2Stream::settle() {
-  if (credit_ == 0) return;
-  const std::size_t n = credit_;
-  credit_ = 0;
-  if (h2_) h2_->consume(h2_id_, n);  // the upstream may send as much again
+  // While the connection's responses together are over budget (a client reading slowly on many
+  // streams), no upstream gets more credit, and HTTP/1 upstreams stay paused.
+  if (session_.over_response_budget()) return;
+  if (credit_ > 0 && h2_) {
+    const std::size_t n = credit_;
+    credit_ = 0;
+    h2_->consume(h2_id_, n);  // the upstream may send as much again
+  }
   if (h1_ && h1_paused_ && out_.size() - out_pos_ < kResponseLowWater) {
     h1_paused_ = false;
     h1_->resume_reading();
@@ -443,11 +473,12 @@ void H2Stream::append_response(std::string_view data) {
   progress();
   if (head_request_) return;
   out_.append(data);
+  session_.response_buffered(static_cast<std::ptrdiff_t>(data.size()));
   if (deferred_) {
     deferred_ = false;
     nghttp2_session_resume_data(session_.nghttp2(), id_);
   }
-  if (h1_ && !h1_paused_ && out_.size() - out_pos_ > kResponseHighWater) {
+  if (h1_ && !h1_paused_ && (out_.size() - out_pos_ > kResponseHighWater || session_.over_response_budget())) {
     h1_paused_ = true;
     h1_->pause_reading();
   }
@@ -696,6 +727,9 @@ void H2Stream::closed(std::uint32_t error_code) {
   (void)error_code;
   phase_ = Phase::done;
   detach_upstream();
+  session_.response_buffered(-static_cast<std::ptrdiff_t>(out_.size() - out_pos_));
+  out_.clear();
+  out_pos_ = 0;
   if (!record_.active) return;
   record_.active = false;
   const RuntimeConfig& rc = rt();

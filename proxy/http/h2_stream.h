@@ -73,6 +73,7 @@ class H2Stream final : public UpstreamClient, public H2UpstreamStreamClient, pri
   enum class Phase { head, awaiting_keys, forwarding, answered, done };
 
   bool await_keys(std::size_t provider) override;
+  bool trailer_forwardable(std::string_view name) const;
   const RuntimeConfig& rt() const { return *gen_->runtime; }
   void authorise();
   void forward(const ExchangeDecision& d);

@@ -54,9 +54,10 @@ H2UpstreamSession::H2UpstreamSession(UpstreamPool& pool, std::size_t max_head_by
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(max_head_bytes)},
   };
   nghttp2_submit_settings(raw, NGHTTP2_FLAG_NONE, settings, std::size(settings));
-  // The connection window: room for a few streams' windows at once.
-  nghttp2_session_set_local_window_size(raw, NGHTTP2_FLAG_NONE, 0, static_cast<std::int32_t>(std::min<std::uint64_t>(
-                                                                       std::uint64_t{window} * 16, 0x7fffffff)));
+  // No connection-level limit: the per-stream windows (and each client connection's response
+  // budget, H2Session) bound what is held. A shared connection window would let one client
+  // that stops reading stall every other client of this upstream.
+  nghttp2_session_set_local_window_size(raw, NGHTTP2_FLAG_NONE, 0, 0x7fffffff);
   up_ = pool_.acquire(this, false, true);
   if (up_->state() == UpstreamConnection::State::closed) {
     up_ = nullptr;
@@ -67,6 +68,7 @@ H2UpstreamSession::H2UpstreamSession(UpstreamPool& pool, std::size_t max_head_by
 }
 
 H2UpstreamSession::~H2UpstreamSession() {
+  if (FlushQueue* q = pool_.flush_queue()) q->cancel(this);
   if (up_) {
     UpstreamConnection* up = up_;
     up_ = nullptr;
@@ -167,7 +169,11 @@ std::size_t H2UpstreamSession::request_buffered(std::int32_t id) const {
 
 void H2UpstreamSession::consume(std::int32_t id, std::size_t n) {
   if (closed_ || !session_ || n == 0) return;
-  nghttp2_session_consume(session_.get(), id, n);
+  Stream* s = find(id);
+  if (!s) return;  // its stream ended: what it still owed was credited then
+  n = std::min(n, s->unconsumed);
+  s->unconsumed -= n;
+  if (n > 0) nghttp2_session_consume(session_.get(), id, n);
   flush();
 }
 
@@ -176,6 +182,8 @@ void H2UpstreamSession::cancel(std::int32_t id) {
   if (!s) return;
   s->client = nullptr;
   if (!closed_ && session_) {
+    if (s->unconsumed > 0) nghttp2_session_consume(session_.get(), id, s->unconsumed);
+    s->unconsumed = 0;
     nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
     flush();
   }
@@ -212,6 +220,12 @@ nghttp2_ssize H2UpstreamSession::read_request_body(nghttp2_session* session, std
 }
 
 void H2UpstreamSession::flush() {
+  if (closed_ || !session_ || !connected_ || !up_) return;
+  if (FlushQueue* q = pool_.flush_queue()) q->defer(this);
+  else send_now();
+}
+
+void H2UpstreamSession::send_now() {
   if (in_nghttp2_ > 0 || closed_ || !session_ || !connected_ || !up_) return;
   const Busy busy(busy_);
   std::string out;
@@ -364,6 +378,7 @@ int H2UpstreamSession::on_data_chunk(nghttp2_session* session, std::uint8_t, std
     nghttp2_session_consume(session, id, len);  // nobody will: keep the connection's window open
     return 0;
   }
+  s->unconsumed += len;
   s->client->h2_response_data(as_view(data, len));
   return 0;
 }
@@ -374,6 +389,7 @@ int H2UpstreamSession::on_stream_close(nghttp2_session*, std::int32_t id, std::u
   if (it == h->streams_.end()) return 0;
   Stream s = std::move(it->second);
   h->streams_.erase(it);
+  if (s.unconsumed > 0) nghttp2_session_consume_connection(h->session_.get(), s.unconsumed);
   if (s.client) {
     const bool complete = error_code == NGHTTP2_NO_ERROR && s.response_done;
     const bool refused = error_code == NGHTTP2_REFUSED_STREAM && !s.final_head;

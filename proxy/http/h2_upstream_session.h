@@ -17,6 +17,11 @@
 
 namespace jwtgate::proxy {
 
+// The receive window jwtgate offers an HTTP/2 upstream per stream: what one stream's response may
+// have in flight toward a client that does not read (a client connection's streams together are
+// held to H2Session::kResponseBudget by withholding credit; the connection itself has no limit).
+inline constexpr std::uint32_t kH2UpstreamStreamWindow = 64 * 1024;
+
 // What one upstream stream reports to the exchange that opened it.
 class H2UpstreamStreamClient {
  public:
@@ -36,7 +41,7 @@ class H2UpstreamStreamClient {
   ~H2UpstreamStreamClient() = default;
 };
 
-class H2UpstreamSession final : private UpstreamClient {
+class H2UpstreamSession final : private UpstreamClient, private DeferredFlush {
  public:
   // `max_head_bytes`: limits.max_response_header_bytes; `window`: the per-stream receive window.
   H2UpstreamSession(UpstreamPool& pool, std::size_t max_head_bytes, std::uint32_t window);
@@ -84,6 +89,9 @@ class H2UpstreamSession final : private UpstreamClient {
     bool final_head = false;
     bool response_done = false;
     bool writable_pending = false;
+    // Response bytes received and not yet credited back (consume): credited to the connection
+    // when the stream ends or is cancelled, so nothing a departed client held stays owed.
+    std::size_t unconsumed = 0;
   };
 
   // UpstreamClient: the connection underneath, in tunnel mode.
@@ -108,8 +116,12 @@ class H2UpstreamSession final : private UpstreamClient {
                                          std::uint32_t* flags, nghttp2_data_source* source, void* user);
 
   Stream* find(std::int32_t id);
-  // Sends what nghttp2 has to send, while the socket takes it.
+  // Sends what nghttp2 has to send: at the end of the loop iteration (the pool's FlushQueue),
+  // so the frames of many streams go in one write.
   void flush();
+  void deferred_flush() override { send_now(); }
+  // Sends now, while the socket takes it.
+  void send_now();
   // The connection is gone: every open stream is told, and the session takes no more.
   void fail_all(std::string_view why, bool refused);
 

@@ -453,8 +453,8 @@ const llhttp_settings_t& UpstreamConnection::response_settings() {
 }
 
 UpstreamPool::UpstreamPool(uv_loop_t* loop, config::UpstreamUrl upstream, std::size_t max_idle,
-                           std::shared_ptr<const TlsClientContext> tls)
-    : loop_(loop), upstream_(std::move(upstream)), max_idle_(max_idle), tls_(std::move(tls)) {
+                           std::shared_ptr<const TlsClientContext> tls, FlushQueue* flushes)
+    : loop_(loop), upstream_(std::move(upstream)), max_idle_(max_idle), tls_(std::move(tls)), flushes_(flushes) {
   const std::string port = std::to_string(upstream_.port);
   sockaddr_in v4{};
   sockaddr_in6 v6{};

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/http/flush_queue.h"
 #include "proxy/http/http_head.h"
 #include "proxy/http/tls_client_context.h"
 #include "proxy/http/tls_session.h"
@@ -147,8 +148,9 @@ class UpstreamPool {
  public:
   // `tls`: for an https:// upstream, what its connections present and verify (without one, they
   // fail: an https:// upstream is never spoken to in plaintext).
+  // `flushes`: where its HTTP/2 sessions defer their sends (nullptr: they send at once).
   UpstreamPool(uv_loop_t* loop, config::UpstreamUrl upstream, std::size_t max_idle,
-               std::shared_ptr<const TlsClientContext> tls = nullptr);
+               std::shared_ptr<const TlsClientContext> tls = nullptr, FlushQueue* flushes = nullptr);
   ~UpstreamPool();
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
@@ -177,6 +179,7 @@ class UpstreamPool {
   // already (its submit then returns 0).
   H2UpstreamSession* h2_session(std::size_t max_head_bytes, std::uint32_t window);
   bool h2() const { return upstream_.h2; }
+  FlushQueue* flush_queue() const { return flushes_; }
 
  private:
   friend class UpstreamConnection;
@@ -194,6 +197,7 @@ class UpstreamPool {
   bool retired_ = false;
   std::shared_ptr<const TlsClientContext> tls_;
   std::vector<std::unique_ptr<H2UpstreamSession>> h2_sessions_;
+  FlushQueue* flushes_ = nullptr;
   // The last session the upstream issued, offered by the next connection (resumption spares a
   // full handshake with its certificate checks per new connection).
   SslSession session_;

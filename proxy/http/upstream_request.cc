@@ -59,6 +59,7 @@ UpstreamFields upstream_fields(const UpstreamRequest& r) {
       continue;
     }
     if (is_hop_by_hop_field(f.name) || names_include(r.connection_options, f.name)) continue;
+    if (iequals(f.name, "http2-settings")) continue;  // h2c Upgrade's, for that hop only (RFC 7540 3.2.1)
     // jwtgate frames the message itself, from what the codec parsed; Content_Length and the like
     // are dropped too, as stacks that fold '_' into '-' would frame by them.
     if (same_header_to_cgi(f.name, "content-length") || same_header_to_cgi(f.name, "transfer-encoding") ||
@@ -136,7 +137,9 @@ std::vector<HeaderField> build_upstream_h2_headers(const UpstreamRequest& r) {
   out.push_back({":method", std::string(r.method)});
   out.push_back({":scheme", r.upstream_tls ? "https" : "http"});
   // The client's authority, as an HTTP/1 upstream would get it in Host.
-  out.push_back({":authority", u.host});
+  // An HTTP/1.0 request may have no Host; :authority is then the upstream's own (RFC 9113
+  // section 8.3.1 allows no empty one).
+  out.push_back({":authority", !u.host.empty() ? u.host : std::string(r.upstream_authority)});
   out.push_back({":path", std::move(u.target)});
   for (auto& f : u.fields) {
     if (iequals(f.name, "host")) continue;  // it is :authority now

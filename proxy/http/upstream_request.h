@@ -43,6 +43,7 @@ struct UpstreamRequest {
   // Toward an HTTP/2 upstream: `te: trailers` passes (gRPC requires it), and :scheme.
   bool keep_te_trailers = false;
   bool upstream_tls = false;
+  std::string_view upstream_authority{};  // host:port of the upstream, for a request without Host
 };
 
 // What the upstream gets, before any codec frames it: the target with stripped token

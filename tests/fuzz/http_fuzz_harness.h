@@ -104,6 +104,8 @@ class ProxyHarness final : public proxy::WorkerContext {
   void connection_closed(proxy::ClientConnection* c) override;
   bool await_keys(std::size_t, proxy::ClientConnection*) override { return false; }
   void cancel_key_wait(proxy::ClientConnection*) override {}
+  // Not initialised on the loop: HTTP/2 sessions send at once, within the input's processing.
+  proxy::FlushQueue& flush_queue() override { return flush_queue_; }
 
  private:
   static void on_proxy_connection(uv_stream_t* server, int status);
@@ -128,6 +130,7 @@ class ProxyHarness final : public proxy::WorkerContext {
   std::vector<proxy::RouteCounters*> route_metrics_;
   proxy::WorkerMetrics metrics_;
   proxy::LogBuffer log_;
+  proxy::FlushQueue flush_queue_;
   std::size_t connections_ = 0;
   std::vector<std::unique_ptr<Peer>> clients_;
   std::vector<std::unique_ptr<Peer>> upstream_;

@@ -38,6 +38,7 @@ struct Fixture {
         .upgrade_protocols = {},
         .keep_te_trailers = keep_te,
         .upstream_tls = false,
+        .upstream_authority = "billing:50051",
     });
   }
 };
@@ -69,6 +70,21 @@ TEST_CASE("h2 upstream: pseudo-headers first, from the request; Host becomes :au
   CHECK(values(h, "host").empty());
   CHECK(values(h, "x-forwarded-host") == std::vector<std::string>{"svc.local:8443"});
   for (std::size_t i = 4; i < h.size(); ++i) CHECK(h[i].name[0] != ':');
+}
+
+TEST_CASE("h2 upstream: an HTTP/1.0 request without Host gets the upstream's authority, never an empty one") {
+  Fixture f;
+  const auto h = f.build();
+  CHECK(h[2].name == ":authority");
+  CHECK(h[2].value == "billing:50051");
+  CHECK(values(h, "x-forwarded-host").empty());
+}
+
+TEST_CASE("h2 upstream: HTTP2-Settings (h2c Upgrade's) is not relayed") {
+  Fixture f;
+  f.headers.add("host", "svc");
+  f.headers.add("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA");
+  CHECK(values(f.build(), "http2-settings").empty());
 }
 
 TEST_CASE("h2 upstream: every name lower case, claim headers included; forged ones gone in any spelling") {
