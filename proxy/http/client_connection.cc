@@ -613,7 +613,21 @@ void ClientConnection::authorize() {
   request_done_ = !body;  // llhttp reports the end of a body-less request only with the next bytes
   retryable_ = !body && !upgrade_request_ &&
                (parser_.method == HTTP_GET || parser_.method == HTTP_HEAD || parser_.method == HTTP_OPTIONS);
-  upstream_head_ = build_upstream_head(UpstreamRequest{
+  upstream_index_ = d.upstream_index;
+  upstream_pool_ = gen_->pools[upstream_index_].get();
+  const bool h2 = upstream_pool_->h2();
+  if (h2 && upgrade_request_) {
+    respond(plain_error_response(501, "not_implemented", "an upgrade cannot be forwarded to an h2c:// upstream", false),
+            false);
+    return;
+  }
+  // Toward an h2c:// upstream an HTTP/1.0 request without Host gets the upstream's authority.
+  std::string authority;
+  if (h2) {
+    const config::UpstreamUrl& u = rt().upstreams[upstream_index_];
+    authority = (u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port);
+  }
+  const UpstreamRequest request{
       .method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)),
       .target = exchange_.target(),
       .headers = headers_,
@@ -629,43 +643,17 @@ void ClientConnection::authorize() {
       .content_length = has_content_length_ ? std::optional<std::uint64_t>(content_length_) : std::nullopt,
       .upgrade = upgrade_request_,
       .upgrade_protocols = upgrade_request_ ? headers_.get("upgrade") : std::string_view(),
-  });
+      .keep_te_trailers = false,  // an HTTP/1 client's TE is its own hop's
+      .upstream_tls = false,
+      .upstream_authority = authority,
+  };
+  if (h2) h2up_head_ = build_upstream_h2_headers(request);
+  else upstream_head_ = build_upstream_head(request);
   if (body && header_lists_token(headers_.get("expect"), "100-continue")) {
     // Authorized: now the client may send the body.
     write_client("HTTP/1.1 100 Continue\r\n\r\n");
   }
-  upstream_index_ = d.upstream_index;
-  upstream_pool_ = gen_->pools[upstream_index_].get();
-  if (upstream_pool_->h2()) {
-    const config::UpstreamUrl& u = rt().upstreams[upstream_index_];
-    const std::string authority =
-        (u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port);
-    if (upgrade_request_) {
-      respond(plain_error_response(501, "not_implemented", "an upgrade cannot be forwarded to an h2c:// upstream", false),
-              false);
-      return;
-    }
-    h2up_head_ = build_upstream_h2_headers(UpstreamRequest{
-        .method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)),
-        .target = exchange_.target(),
-        .headers = headers_,
-        .connection_options = connection_options_,
-        .auth = auth,
-        .token_sources = rt().route_token_sources[rt().routes.index_of(d.auth_route)],
-        .folded_token_sources = d.folded_route ? &rt().route_token_sources[rt().routes.index_of(d.folded_route)] : nullptr,
-        .folded_strip_sources = d.folded_strip_sources,
-        .peer_ip = peer_ip_,
-        .tls = transport_.is_tls(),
-        .client_certificate = client_certificate_,
-        .chunked = false,
-        .content_length = has_content_length_ ? std::optional<std::uint64_t>(content_length_) : std::nullopt,
-        .upgrade = false,
-        .upgrade_protocols = {},
-        .keep_te_trailers = false,  // an HTTP/1 client's TE is its own hop's
-        .upstream_tls = false,
-        .upstream_authority = authority,
-    });
-    upstream_head_.clear();
+  if (h2) {
     phase_ = Phase::forwarding;
     start_h2_upstream();
     return;
