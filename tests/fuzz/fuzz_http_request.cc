@@ -41,6 +41,7 @@ using namespace jwtgate::fuzz;
 namespace {
 
 constexpr std::size_t kMaxStream = 64 * 1024;
+constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 constexpr const char* kClaimHeaders = "    claims_to_headers:\n      sub: X-Jwt-Sub\n      scope: X-Jwt-Scope\n";
 constexpr const char* kRoutes = R"(routes:
@@ -301,6 +302,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     h.send(client, piece);
     h.run_until_quiet();
   }
+
+  // A stream that opens with the whole HTTP/2 preface is served as h2c, which this HTTP/1 oracle
+  // cannot read. Running it still puts random frames through the h2 session under the
+  // sanitizers; a stream that only starts like the preface falls back to HTTP/1 and is checked.
+  if (stream.starts_with(kH2Preface)) return 0;
 
   // jwtgate's parser is llhttp with its default (strict) settings: this one reads the client's
   // stream the same way, including going on after an Upgrade request that was refused.
