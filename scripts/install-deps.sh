@@ -6,8 +6,8 @@
 # and its CONTINUATION-flood limit (1.61, CVE-2024-28182), so both come from Debian 13: their -dev
 # and runtime packages are fetched with apt's own tools through a private apt configuration whose
 # source entry is derived from the machine's existing Debian entry (same mirror, same keyring;
-# only the suite differs), then unpacked into .deps/llhttp and .deps/nghttp2 in the project.
-# jwtgate links both statically, so the binary does not depend on where they were unpacked.
+# only the suite differs), then unpacked into .deps/llhttp, .deps/nghttp2 and .deps/hiredis in the
+# project. jwtgate links them statically, so the binary does not depend on where they were unpacked.
 # Nothing outside the project is changed by that step: the system's sources and package state
 # are left as they were.
 #
@@ -20,6 +20,10 @@
 #
 # The HTTP/2 tests (tests/h2) use Debian 12's nghttp2-client (nghttp, h2load), python3-grpcio and
 # python3-h2 as real clients and servers.
+# The revocation tests (tests/revocation) run Debian's Redis 7 on a loopback port of their own. The
+# server binary is in redis-tools (as redis-check-rdb; Redis picks its role from argv[0], and the
+# redis-server package only adds a symlink and a system service on port 6379): the tests start it
+# through a redis-server symlink in their temporary directory, and no service is installed.
 # The TLS tests (tests/tls) drive jwtgate with the curl and openssl command-line tools.
 # --testssl also installs Debian's testssl.sh, for the manual audit `tests/tls/e2e.py --testssl`
 # runs against jwtgate's TLS listeners; ctest does not need it.
@@ -48,7 +52,7 @@ llhttp_suite=${JWTGATE_LLHTTP_SUITE:-trixie}
 packages=(g++ cmake make pkg-config ca-certificates
           libuv1-dev libssl-dev openssl libsimdjson-dev libcurl4-openssl-dev libyaml-cpp-dev doctest-dev)
 if [ "$build_only" -eq 0 ]; then packages+=(python3-jwt python3-jwcrypto python3-cryptography python3-h11 curl
-                                                  nghttp2-client python3-grpcio python3-h2
+                                                  nghttp2-client python3-grpcio python3-h2 redis-tools
                                                   libcrypt1 libpcre2-8-0 libssl3 zlib1g libzstd1); fi
 if [ "$fuzz" -eq 1 ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 if [ "$testssl" -eq 1 ]; then packages+=(testssl.sh); fi
@@ -117,10 +121,11 @@ if [ "$build_only" -eq 0 ]; then
 fi
 
 
-# --- llhttp and nghttp2 from Debian 13 -------------------------------------------------------
+# --- llhttp, nghttp2 and hiredis from Debian 13 -------------------------------------------------------
 needed=()
 [ -f "$here/.deps/llhttp/.complete" ] || needed+=(llhttp:libllhttp-dev)
 [ -f "$here/.deps/nghttp2/.complete" ] || needed+=(nghttp2:libnghttp2-dev)
+[ -f "$here/.deps/hiredis/.complete" ] || needed+=(hiredis:libhiredis-dev)
 [ ${#needed[@]} -gt 0 ] || exit 0
 
 # Find the machine's main Debian entry: its URI and keyring. deb822 (.sources) first, then the
