@@ -11,7 +11,8 @@ HttpError http_error(Reason r) noexcept {
     case Reason::multiple_tokens: return {400, "invalid_request"};
     case Reason::insufficient_scope:
     case Reason::claim_mismatch: return {403, "insufficient_scope"};
-    case Reason::keys_unavailable: return {503, ""};
+    case Reason::keys_unavailable:
+    case Reason::revocation_unavailable: return {503, ""};
     case Reason::token_too_large:
     case Reason::malformed:
     case Reason::unsecured:
@@ -30,6 +31,7 @@ HttpError http_error(Reason r) noexcept {
     case Reason::bad_audience:
     case Reason::missing_claim:
     case Reason::invalid_claim:
+    case Reason::revoked:
     // RFC 8705 §3: a bound token used without its certificate is an invalid token (401), so a
     // client learns to present the certificate, not that it lacks a scope.
     case Reason::certificate_binding: return {401, "invalid_token"};

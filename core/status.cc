@@ -39,6 +39,8 @@ std::string_view reason_name(Reason r) noexcept {
     case Reason::claim_mismatch: return "claim_mismatch";
     case Reason::keys_unavailable: return "keys_unavailable";
     case Reason::certificate_binding: return "certificate_binding";
+    case Reason::revoked: return "revoked";
+    case Reason::revocation_unavailable: return "revocation_unavailable";
   }
   return "unknown";
 }

@@ -37,9 +37,11 @@ enum class Reason : std::uint8_t {
   // The token is bound to a client certificate (cnf.x5t#S256, RFC 8705 §3) that this connection
   // did not present, or the provider requires binding and the token is unbound.
   certificate_binding,
+  revoked,                 // a revocation entry names the token, its subject or its session
+  revocation_unavailable,  // revocation.on_unavailable: deny, and a revocation source is not in sync
 };
 // The last Reason, for tables indexed by reason (metrics): keep it the last enumerator.
-inline constexpr Reason kLastReason = Reason::certificate_binding;
+inline constexpr Reason kLastReason = Reason::revocation_unavailable;
 
 // Stable snake_case name, e.g. "bad_signature". Part of the public interface (metrics, logs).
 std::string_view reason_name(Reason r) noexcept;

@@ -151,7 +151,10 @@ ExchangeDecision Exchange::authorise(const Generation& gen, const HeaderList& he
       d.provider = auth.provider;
       return d;
     }
-    record.outcome = auth.status.reason() == core::Reason::keys_unavailable ? Outcome::unavailable : Outcome::denied;
+    record.outcome = auth.status.reason() == core::Reason::keys_unavailable ||
+                             auth.status.reason() == core::Reason::revocation_unavailable
+                         ? Outcome::unavailable
+                         : Outcome::denied;
     record.reason = auth.status.reason();
     d.kind = ExchangeDecision::Kind::answer;
     d.answer.kind = Answer::Kind::token_refused;

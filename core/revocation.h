@@ -1,0 +1,108 @@
+// Revocations: what can be cut off before its exp, and the set every request is checked against.
+//
+// Three kinds, each named by the token fields it matches:
+//   jti      the one token with that jti (any issuer), until the entry's exp (the token's own);
+//   subject  every token of iss + sub issued before a time ("log out everywhere");
+//   session  every token of iss carrying that sid (an OIDC session).
+// An entry is stored as a 128-bit digest of its kind and fields, never as strings: the set is a
+// flat table of 24- or 32-byte slots, a million revoked jtis cost tens of megabytes, and the
+// fields a token is checked by are digested once when it is verified, so a check (cache hits
+// included) is three probes and no allocation. Finding a different token with an entry's digest
+// takes a second preimage of truncated SHA-256.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace jwtgate::core {
+
+enum class RevocationKind : std::uint8_t { jti = 0, subject = 1, session = 2 };
+inline constexpr std::size_t kRevocationKinds = 3;
+std::string_view revocation_kind_name(RevocationKind k) noexcept;  // "jti", "subject", "session"
+
+// One revocation as written (files, Redis values, pub/sub messages, the CLI): a JSON object,
+//   {"jti":"J","exp":T}
+//   {"iss":"I","sub":"S","before":T[,"exp":E]}
+//   {"iss":"I","sid":"X"[,"exp":E]}
+// with times in seconds since the epoch. exp is the entry's own end (required for jti: the
+// token's exp); before is exclusive (a token issued in that second passes).
+struct RevocationEntry {
+  RevocationKind kind = RevocationKind::jti;
+  std::string iss;    // subject and session
+  std::string value;  // the jti, sub or sid
+  std::int64_t before = 0;          // subject only
+  std::optional<std::int64_t> exp;  // none: until removed from its source
+};
+
+// Strict: exactly one of the shapes above, no other members, non-empty strings, integer times.
+Result<RevocationEntry> parse_revocation_entry(std::string_view json);
+std::string revocation_entry_json(const RevocationEntry& entry);
+
+using RevocationDigest = std::array<unsigned char, 16>;
+// The digest of a kind and its fields (jti: the jti alone). nullopt only when libcrypto fails.
+std::optional<RevocationDigest> revocation_digest(RevocationKind kind, std::string_view iss, std::string_view value);
+std::optional<RevocationDigest> revocation_digest(const RevocationEntry& entry);
+std::string revocation_digest_hex(const RevocationDigest& d);
+
+// What of a verified token a revocation can name, digested once at verification.
+struct RevocationSubject {
+  std::optional<RevocationDigest> jti, subject, session;
+  std::optional<double> iat;
+};
+// `iss`, `sub`, `sid`, `jti`: the token's string claims ("" when absent or not a string).
+RevocationSubject revocation_subject(std::string_view iss, std::string_view sub, std::string_view sid,
+                                     std::string_view jti, std::optional<double> iat);
+
+// An entry as the set keeps it.
+struct RevocationRecord {
+  RevocationDigest digest{};
+  RevocationKind kind = RevocationKind::jti;
+  std::int64_t before = 0;
+  std::int64_t expires = INT64_MAX;  // seconds since the epoch; INT64_MAX: no end
+};
+std::optional<RevocationRecord> revocation_record(const RevocationEntry& entry);
+
+// An immutable open-addressing table of records, one per digest (a digest written twice keeps
+// the later expiry and, for subjects, the later `before`). Built once, then read by any thread.
+class RevocationTable {
+ public:
+  // Records that have expired by `now` are left out.
+  RevocationTable(const std::vector<RevocationRecord>& records, std::int64_t now);
+  const RevocationRecord* find(const RevocationDigest& d) const noexcept;
+  std::size_t size() const noexcept { return size_; }
+  std::size_t size(RevocationKind k) const noexcept { return per_kind_[static_cast<std::size_t>(k)]; }
+  std::size_t memory_bytes() const noexcept { return slots_.size() * sizeof(Slot); }
+
+ private:
+  struct Slot {
+    RevocationRecord record;
+    bool used = false;
+  };
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+  std::array<std::size_t, kRevocationKinds> per_kind_{};
+};
+
+// What a worker checks: a large table rebuilt on full syncs and a small one of the changes
+// since, both shared and immutable, so a change costs a copy of the small one only.
+struct RevocationSet {
+  std::shared_ptr<const RevocationTable> base, recent;
+  // on_unavailable: deny and a source is not in sync: every token is refused.
+  bool deny_all = false;
+  std::string deny_reason;
+
+  // revoked (401 invalid_token) or revocation_unavailable (503), else ok. `skew`: the clock
+  // skew allowed on the token's provider; jti entries outlive the token's exp by it.
+  Status check(const RevocationSubject& token, std::int64_t now, std::int64_t skew) const;
+  std::size_t size(RevocationKind k) const noexcept;
+};
+
+}  // namespace jwtgate::core
