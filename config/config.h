@@ -205,6 +205,51 @@ struct ForwardAuth {
   bool allow_preflight = false;
 };
 
+// A Redis server: redis://[user@]host[:port][/db] or rediss:// (TLS). A password is never part
+// of the URL: it comes from a file or an environment variable.
+struct RedisUrl {
+  bool tls = false;
+  std::string host;  // name, IPv4, or IPv6 without brackets
+  std::uint16_t port = 6379;
+  unsigned db = 0;
+  std::string username;  // from the URL's userinfo; "" for none
+  std::string text;      // as written
+  bool operator==(const RedisUrl&) const = default;
+};
+
+// `revocation.redis:`.
+struct RevocationRedis {
+  RedisUrl url;
+  std::string username;       // ACL user; overrides the URL's
+  std::string password_file;  // at most one of these two
+  std::string password_env;
+  std::string ca_file;  // rediss: CAs the server's certificate must chain to; empty: the system's
+  std::string key_prefix = "jwtgate:revoked:";
+  std::string channel = "jwtgate:revocations";
+  Duration resync_interval = std::chrono::seconds(30);
+  Duration connect_timeout = std::chrono::seconds(2);
+  bool operator==(const RevocationRedis&) const = default;
+};
+
+// `revocation.backchannel_logout:`: POST /backchannel-logout on the admin listener.
+struct BackchannelLogout {
+  std::vector<std::string> providers;  // by name; empty: every provider with an issuer
+  Duration entry_ttl = std::chrono::hours(24);     // how long a logout's revocation lives
+  Duration max_token_age = std::chrono::minutes(5);  // a logout token's iat may be this old
+  bool operator==(const BackchannelLogout&) const = default;
+};
+
+// `revocation:`.
+struct Revocation {
+  std::string file;  // JSON lines; empty: none
+  std::optional<RevocationRedis> redis;
+  enum class OnUnavailable { keep, deny };
+  OnUnavailable on_unavailable = OnUnavailable::keep;
+  bool ready_requires_sync = false;
+  std::optional<BackchannelLogout> backchannel_logout;
+  bool operator==(const Revocation&) const = default;
+};
+
 struct Config {
   // Set for a file whose only key is `development:`; nothing else in this Config is then read.
   std::optional<Development> development;
@@ -232,6 +277,7 @@ struct Config {
   bool watch_config = true;
   Limits limits;
   Http2 http2;
+  std::optional<Revocation> revocation;
   LogConfig log;
 };
 

@@ -512,6 +512,39 @@ std::string effective_config_json(const Config& config) {
   w.key("reset_burst"); w.number(config.http2.reset_burst);
   w.key("resets_per_second"); w.number(config.http2.resets_per_second);
   w.end_object();
+  if (const auto& rev = config.revocation) {
+    w.key("revocation");
+    w.begin_object();
+    if (!rev->file.empty()) { w.key("file"); w.string(rev->file); }
+    if (const auto& r = rev->redis) {
+      w.key("redis");
+      w.begin_object();
+      w.key("url"); w.string(r->url.text);  // never holds a password (refused by the loader)
+      if (!r->username.empty()) { w.key("username"); w.string(r->username); }
+      if (!r->password_file.empty()) { w.key("password_file"); w.string(r->password_file); }
+      if (!r->password_env.empty()) { w.key("password_env"); w.string(r->password_env); }
+      if (!r->ca_file.empty()) { w.key("ca_file"); w.string(r->ca_file); }
+      w.key("key_prefix"); w.string(r->key_prefix);
+      w.key("channel"); w.string(r->channel);
+      w.key("resync_interval"); w.string(format_duration(r->resync_interval));
+      w.key("connect_timeout"); w.string(format_duration(r->connect_timeout));
+      w.end_object();
+    }
+    w.key("on_unavailable"); w.string(rev->on_unavailable == Revocation::OnUnavailable::deny ? "deny" : "keep");
+    w.key("ready_requires_sync"); w.boolean(rev->ready_requires_sync);
+    if (const auto& b = rev->backchannel_logout) {
+      w.key("backchannel_logout");
+      w.begin_object();
+      w.key("providers");
+      w.begin_array();
+      for (const auto& p : b->providers) w.string(p);
+      w.end_array();
+      w.key("entry_ttl"); w.string(format_duration(b->entry_ttl));
+      w.key("max_token_age"); w.string(format_duration(b->max_token_age));
+      w.end_object();
+    }
+    w.end_object();
+  }
   w.key("log");
   w.begin_object();
   w.key("format"); w.string(log_format_name(config.log.format));

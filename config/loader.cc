@@ -107,7 +107,7 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
   }
   if (!r.mapping(root, "", {"listen", "admin_listen", "upstream", "workers", "providers", "routes",
                             "routes_case_sensitive", "forward_override_headers", "watch_config", "limits", "log", "admin",
-                            "development", "forward_auth", "tls", "upstream_tls", "http2"})) {
+                            "development", "forward_auth", "tls", "upstream_tls", "http2", "revocation"})) {
     return;
   }
   std::string why;
@@ -200,6 +200,7 @@ void read_document(YamlReader& r, const YAML::Node& root, const LoadOptions& opt
   if (auto n = root["http2"]) read_http2(r, n, config.http2);
   if (config.tls) config.tls->alpn_h2 = config.http2.enabled;
   check_grpc_routes(r, root, config);
+  if (auto n = root["revocation"]) read_revocation(r, n, options, config);
   if (auto n = root["log"]) read_log(r, n, config.log);
 }
 

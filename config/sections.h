@@ -51,6 +51,9 @@ void read_http2(YamlReader& r, const YAML::Node& node, Http2& h2);
 // with an http:// (HTTP/1.1) upstream, or gRPC routes and h2c:// upstreams with http2 off.
 void check_grpc_routes(YamlReader& r, const YAML::Node& root, const Config& config);
 
+// The revocation: section. Read after providers (backchannel_logout names them) and admin.
+void read_revocation(YamlReader& r, const YAML::Node& node, const LoadOptions& options, Config& config);
+
 // RFC 9110 field-name: a token.
 bool is_header_name(std::string_view name);
 
