@@ -13,6 +13,8 @@
 #include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
 #include "proxy/admin/metrics_report.h"
+#include "proxy/revocation/backchannel_logout.h"
+#include "proxy/revocation/revocation_store.h"
 #include "proxy/server.h"
 #include "proxy/tls_certificates.h"
 #include "proxy/uv_util.h"
@@ -28,6 +30,10 @@ struct Control {
   AdminServer* admin = nullptr;
   ConfigFileWatch* config_watch = nullptr;
   TlsCertificates* tls = nullptr;
+  RevocationStore* revocation = nullptr;
+  // Each provider's current keys, for validating logout tokens on this loop.
+  std::vector<std::shared_ptr<const core::KeySet>> latest_keys;
+  LogoutCounters logouts;
   std::shared_ptr<const RuntimeConfig> runtime;
   std::string config_path;
   ProcessCounters counters;
@@ -44,6 +50,7 @@ struct Control {
   }
   void reload();
   AdminResponse admin_route(std::string_view method, std::string_view path);
+  AdminResponse admin_request(const AdminRequest& request);
 };
 
 void Control::reload() {
@@ -89,6 +96,11 @@ void Control::reload() {
               {{"forward_auth.listen", now.forward_auth->listen.text}});
     next.forward_auth->listen = now.forward_auth->listen;
   }
+  if (next.revocation != now.revocation) {
+    // The store, its Redis connections and the logout endpoint are set up at start.
+    log_event("warn", "revocation changes only on restart; keeping the running section");
+    next.revocation = now.revocation;
+  }
   // Sockets and threads are set at start; everything else applies to new requests.
   if (next.listen.text != now.listen.text || next.admin_listen.text != now.admin_listen.text ||
       next.workers != now.workers) {
@@ -120,10 +132,19 @@ void Control::reload() {
   if (admin) admin->set_limits(admin_limits(built->config.admin));
   runtime = std::move(built);
   auto current = keys->reconfigure(runtime, config::process_environment());
+  latest_keys = current;
   server->reload(runtime, std::move(current));
   keys->start_new();
   ++counters.reloads_ok;
   log_event("info", "config reloaded", {{"file", config_path}, {"warnings", result.diagnostics.format()}});
+}
+
+AdminResponse Control::admin_request(const AdminRequest& request) {
+  if (request.path == "/backchannel-logout" && revocation && runtime->config.revocation->backchannel_logout) {
+    return handle_backchannel_logout(request, *runtime, latest_keys, *revocation,
+                                     static_cast<std::int64_t>(std::time(nullptr)), logouts);
+  }
+  return admin_route(request.method, request.path);
 }
 
 AdminResponse Control::admin_route(std::string_view method, std::string_view path) {
@@ -139,7 +160,8 @@ AdminResponse Control::admin_route(std::string_view method, std::string_view pat
   } else if (path == "/readyz") {
     std::string why;
     // Keys given by the caller (the development default) are there from the start.
-    if (keys_overridden || keys->ready_for_routes(&why)) {
+    const bool keys_ready = keys_overridden || keys->ready_for_routes(&why);
+    if (keys_ready && (!revocation || revocation->ready(&why))) {
       r.body = "ready\n";
     } else {
       r.status = 503;
@@ -150,7 +172,13 @@ AdminResponse Control::admin_route(std::string_view method, std::string_view pat
     r.content_type = std::string(kMetricsContentType);
     TlsStatus status;
     if (tls) status = {tls->not_after(), tls->reloads_ok(), tls->reloads_failed()};
-    r.body = render_metrics(*server, *keys, counters, tls ? &status : nullptr);
+    RevocationReport report;
+    if (revocation) {
+      report.status = revocation->status();
+      report.logout = runtime->config.revocation->backchannel_logout.has_value();
+      report.logouts = logouts;
+    }
+    r.body = render_metrics(*server, *keys, counters, tls ? &status : nullptr, revocation ? &report : nullptr);
   } else if (path == "/config" && runtime->config.admin.config_endpoint) {
     r.content_type = "application/json";
     r.body = config::effective_config_json(runtime->config);
@@ -183,6 +211,7 @@ void on_signal(uv_signal_t* handle, int signum) {
   if (c->keys) c->keys->close();
   if (c->config_watch) c->config_watch->close();
   if (c->tls) c->tls->close();
+  if (c->revocation) c->revocation->close();
 }
 
 }  // namespace
@@ -221,7 +250,9 @@ int run_proxy(config::Config config, const RunOptions& options) {
   uv_signal_start(&control.hup, on_signal, SIGHUP);
 
   KeyManagerHooks hooks;
-  hooks.publish = [&server](std::size_t provider, std::shared_ptr<const core::KeySet> keys) {
+  hooks.publish = [&server, &control](std::size_t provider, std::shared_ptr<const core::KeySet> keys) {
+    if (control.latest_keys.size() <= provider) control.latest_keys.resize(provider + 1);
+    control.latest_keys[provider] = keys;
     server.publish_keys(provider, std::move(keys));
   };
   hooks.refreshed = [&server](std::size_t provider) { server.notify_refreshed(provider); };
@@ -230,10 +261,7 @@ int run_proxy(config::Config config, const RunOptions& options) {
   server.set_key_refresh([&keys](std::size_t provider) { keys.request_refresh(provider); });
 
   AdminServer admin(
-      &loop,
-      [&control](std::string_view method, std::string_view path, std::string_view) {
-        return control.admin_route(method, path);
-      },
+      &loop, AdminRequestHandler([&control](const AdminRequest& request) { return control.admin_request(request); }),
       admin_limits(runtime->config.admin));
   control.admin = &admin;
 
@@ -264,12 +292,35 @@ int run_proxy(config::Config config, const RunOptions& options) {
   // (keys published before Server::start reach the workers as they start).
   if (options.key_override) {
     for (std::size_t i = 0; i < runtime->providers.size(); ++i) {
-      if (auto set = options.key_override(i)) server.publish_keys(i, std::move(set));
+      if (auto set = options.key_override(i)) {
+        if (control.latest_keys.size() <= i) control.latest_keys.resize(i + 1);
+        control.latest_keys[i] = set;
+        server.publish_keys(i, std::move(set));
+      }
     }
   } else {
     keys.start();
   }
   std::string error;
+  // Revocations before the port opens: the first request is checked against them.
+  std::unique_ptr<RevocationStore> revocation;
+  if (runtime->config.revocation) {
+    revocation = std::make_unique<RevocationStore>(&loop, *runtime->config.revocation,
+                                                   [&server](std::shared_ptr<const core::RevocationSet> set) {
+                                                     server.publish_revocations(std::move(set));
+                                                   });
+    control.revocation = revocation.get();
+    if (!revocation->start(error)) {
+      log_event("error", "cannot start", {{"error", error}});
+      control.close_signals();
+      admin.close();
+      keys.close();
+      revocation->close();
+      if (config_watch) config_watch->close();
+      uv_run(&loop, UV_RUN_DEFAULT);
+      return finish(1);
+    }
+  }
   // The certificate before the port opens: the first connection is served with it.
   std::unique_ptr<TlsCertificates> tls;
   if (runtime->config.tls && runtime->config.proxy) {
@@ -285,6 +336,7 @@ int run_proxy(config::Config config, const RunOptions& options) {
     keys.close();
     if (config_watch) config_watch->close();
     if (tls) tls->close();
+    if (revocation) revocation->close();
     uv_run(&loop, UV_RUN_DEFAULT);
     return finish(1);
   }

@@ -94,6 +94,7 @@ bool Server::start(std::string& error) {
   }
   for (auto& w : workers_) {
     if (latest_tls_) w->publish_tls(latest_tls_);
+    if (latest_revocations_) w->preset_revocations(latest_revocations_);
     for (std::size_t i = 0; i < latest_keys_.size(); ++i) {
       if (latest_keys_[i]) w->publish_keys(i, latest_keys_[i]);
     }
@@ -112,6 +113,11 @@ void Server::reload(std::shared_ptr<const RuntimeConfig> runtime, std::vector<st
   runtime_ = runtime;
   latest_keys_ = keys;
   for (auto& w : workers_) w->install(runtime, keys);
+}
+
+void Server::publish_revocations(std::shared_ptr<const core::RevocationSet> set) {
+  latest_revocations_ = set;
+  for (auto& w : workers_) w->publish_revocations(set);
 }
 
 void Server::publish_tls(std::shared_ptr<const TlsServerContext> tls) {

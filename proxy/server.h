@@ -38,6 +38,9 @@ class Server {
   // Control thread only: new requests use `runtime` (with these keys, by its provider order).
   // The listening sockets and the worker count stay as they are.
   void reload(std::shared_ptr<const RuntimeConfig> runtime, std::vector<std::shared_ptr<const core::KeySet>> keys);
+  // Control thread only: the revocations later requests are checked against. One published
+  // before start() is in place before the first connection is accepted.
+  void publish_revocations(std::shared_ptr<const core::RevocationSet> set);
   // Control thread only: the TLS context new proxy connections get. One published before
   // start() is in place before the first connection is accepted.
   void publish_tls(std::shared_ptr<const TlsServerContext> tls);
@@ -54,6 +57,7 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::shared_ptr<const core::KeySet>> latest_keys_;
   std::shared_ptr<const TlsServerContext> latest_tls_;
+  std::shared_ptr<const core::RevocationSet> latest_revocations_;
   std::function<void(std::size_t)> key_refresh_;
   std::uint16_t port_ = 0;
   std::uint16_t check_port_ = 0;

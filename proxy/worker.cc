@@ -128,6 +128,18 @@ void Worker::publish_tls(std::shared_ptr<const TlsServerContext> tls) {
   post(std::move(m));
 }
 
+void Worker::publish_revocations(std::shared_ptr<const core::RevocationSet> set) {
+  Message m;
+  m.kind = Message::Kind::revocations;
+  m.revocations = std::move(set);
+  post(std::move(m));
+}
+
+void Worker::preset_revocations(std::shared_ptr<const core::RevocationSet> set) {
+  revocations_ = std::move(set);
+  generation_->authenticator->set_revocations(revocations_);
+}
+
 void Worker::install(std::shared_ptr<const RuntimeConfig> runtime, std::vector<std::shared_ptr<const core::KeySet>> keys) {
   Message m;
   m.kind = Message::Kind::install;
@@ -140,6 +152,7 @@ void Worker::apply_install(std::shared_ptr<const RuntimeConfig> runtime, std::ve
   auto g = std::make_shared<Generation>();
   g->authenticator = std::make_unique<Authenticator>(runtime, kVerifiedCacheEntries);
   for (std::size_t i = 0; i < keys.size(); ++i) g->authenticator->set_keys(i, std::move(keys[i]));
+  g->authenticator->set_revocations(revocations_);
   // An upstream the new configuration still names keeps its warm connections across a reload.
   std::vector<bool> kept(generation_ ? generation_->pools.size() : 0, false);
   for (const config::UpstreamUrl& u : runtime->upstreams) {
@@ -236,6 +249,10 @@ void Worker::on_async(uv_async_t* async) {
         break;
       case Message::Kind::tls:
         w->tls_ = std::move(m.tls);
+        break;
+      case Message::Kind::revocations:
+        w->revocations_ = std::move(m.revocations);
+        w->generation_->authenticator->set_revocations(w->revocations_);
         break;
       case Message::Kind::refreshed: {
         if (m.provider >= w->key_waits_.size()) break;

@@ -41,6 +41,11 @@ class Worker final : public WorkerContext {
   // A new configuration for new requests, with its providers' current keys. Requests in flight
   // finish with the one they started with.
   void install(std::shared_ptr<const RuntimeConfig> runtime, std::vector<std::shared_ptr<const core::KeySet>> keys);
+  // Thread-safe: the revocations every later request is checked against.
+  void publish_revocations(std::shared_ptr<const core::RevocationSet> set);
+  // Before start() only: the set the first request is checked against, in place before the
+  // listener opens (a message could lose the race with the first connection).
+  void preset_revocations(std::shared_ptr<const core::RevocationSet> set);
   // Thread-safe: the proxy listener's TLS context for connections accepted from now on.
   void publish_tls(std::shared_ptr<const TlsServerContext> tls);
   // Stop accepting, let in-flight exchanges finish, close idle connections; after `deadline`
@@ -74,12 +79,13 @@ class Worker final : public WorkerContext {
     std::vector<ClientConnection*> parked;
   };
   struct Message {
-    enum class Kind { keys, refreshed, install, tls } kind = Kind::keys;
+    enum class Kind { keys, refreshed, install, tls, revocations } kind = Kind::keys;
     std::size_t provider = 0;
     std::shared_ptr<const core::KeySet> keys;
     std::shared_ptr<const RuntimeConfig> runtime;
     std::vector<std::shared_ptr<const core::KeySet>> all_keys;
     std::shared_ptr<const TlsServerContext> tls;
+    std::shared_ptr<const core::RevocationSet> revocations;
   };
 
   void run();
@@ -114,6 +120,7 @@ class Worker final : public WorkerContext {
   // whatever happens, its connections are closed rather than ever served in plaintext.
   bool tls_required_ = false;
   std::shared_ptr<const TlsServerContext> tls_;
+  std::shared_ptr<const core::RevocationSet> revocations_;  // given to every generation
   std::vector<std::shared_ptr<UpstreamPool>> retired_pools_;  // upstreams of earlier configurations
   std::vector<KeyWait> key_waits_;
   std::unordered_set<ClientConnection*> connections_;  // each owned by itself until connection_closed

@@ -15,7 +15,7 @@ constexpr std::string_view kUpstreamClasses[] = {"none", "1xx", "2xx", "3xx", "4
 }  // namespace
 
 std::string render_metrics(const Server& server, const KeyManager& keys, const ProcessCounters& process,
-                           const TlsStatus* tls) {
+                           const TlsStatus* tls, const RevocationReport* revocation) {
   const auto& workers = server.workers();
   // Sums over workers, keyed by label values, so each family is written in one run.
   std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> requests;
@@ -139,6 +139,36 @@ std::string render_metrics(const Server& server, const KeyManager& keys, const P
     out.counter("jwtgate_grpc_responses_total",
                 "gRPC calls by the grpc-status the client got (jwtgate's refusals included; HTTP/2 only).",
                 {{"grpc_status", std::to_string(g)}}, grpc[g]);
+  }
+  if (revocation) {
+    const RevocationStatus& r = revocation->status;
+    for (std::size_t k = 0; k < core::kRevocationKinds; ++k) {
+      out.gauge("jwtgate_revocation_entries", "Revocations in force, by kind.",
+                {{"kind", std::string(core::revocation_kind_name(static_cast<core::RevocationKind>(k)))}},
+                static_cast<double>(r.entries[k]));
+    }
+    out.gauge("jwtgate_revocation_available", "1 when every revocation source is in sync (Redis connected and loaded, the file read).",
+              {}, r.available ? 1 : 0);
+    out.gauge("jwtgate_revocation_table_bytes", "Memory held by the revocation tables.", {}, static_cast<double>(r.table_bytes));
+    auto source = [&](const char* name, bool has, std::int64_t last, std::uint64_t failures) {
+      if (!has) return;
+      if (last > 0) {
+        out.gauge("jwtgate_revocation_sync_age_seconds", "Seconds since the source's last full successful sync.",
+                  {{"source", name}}, static_cast<double>(now - last));
+      }
+      out.counter("jwtgate_revocation_sync_failures_total", "Failed syncs of a revocation source (reads, connections, loads).",
+                  {{"source", name}}, failures);
+    };
+    source("file", r.has_file, r.file_last_sync, r.file_failures);
+    source("redis", r.has_redis, r.redis_last_sync, r.redis_failures);
+    if (revocation->logout) {
+      const LogoutCounters& c = revocation->logouts;
+      const char* help = "Back-channel logout requests by result.";
+      out.counter("jwtgate_backchannel_logouts_total", help, {{"result", "ok"}}, c.ok);
+      out.counter("jwtgate_backchannel_logouts_total", "", {{"result", "invalid"}}, c.invalid);
+      out.counter("jwtgate_backchannel_logouts_total", "", {{"result", "replayed"}}, c.replayed);
+      out.counter("jwtgate_backchannel_logouts_total", "", {{"result", "unshared"}}, c.failed);
+    }
   }
   out.counter("jwtgate_access_log_lines_total", "Access-log lines written (after sampling).", {}, access_lines);
   out.counter("jwtgate_log_lines_dropped_total", "Log lines dropped because stdout could not keep up.", {},

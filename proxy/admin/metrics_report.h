@@ -6,6 +6,8 @@
 #include <string>
 
 #include "proxy/keys/key_manager.h"
+#include "proxy/revocation/backchannel_logout.h"
+#include "proxy/revocation/revocation_store.h"
 #include "proxy/server.h"
 
 namespace jwtgate::proxy {
@@ -23,8 +25,16 @@ struct TlsStatus {
   std::uint64_t reloads_failed = 0;
 };
 
-// `tls`: nullptr when the proxy listener is plain TCP (no TLS series are written then).
+// When revocation is configured.
+struct RevocationReport {
+  RevocationStatus status;
+  bool logout = false;  // backchannel_logout is on
+  LogoutCounters logouts;
+};
+
+// `tls`: nullptr when the proxy listener is plain TCP (no TLS series are written then);
+// `revocation`: nullptr when no revocation section is configured.
 std::string render_metrics(const Server& server, const KeyManager& keys, const ProcessCounters& process,
-                           const TlsStatus* tls = nullptr);
+                           const TlsStatus* tls = nullptr, const RevocationReport* revocation = nullptr);
 
 }  // namespace jwtgate::proxy

@@ -6,6 +6,7 @@
 #include "core/certificate_binding.h"
 #include "core/claims.h"
 #include "core/json_object.h"
+#include "core/logout_token.h"
 #include "proxy/http/token_extractor.h"
 
 namespace jwtgate::proxy {
@@ -55,6 +56,8 @@ int Authenticator::select_provider(const config::Route& route, const core::Token
 core::Status Authenticator::verify_fresh(const config::Route& route, std::string_view token, std::int64_t now,
                                          VerifiedToken& out) {
   if (core::Status s = scratch_.decode(token, config_->config.limits.max_token_bytes); !s) return s;
+  // Its aud is the client id, which a provider's audiences may well accept.
+  if (core::looks_like_logout_token(scratch_)) return {core::Reason::invalid_claim, "a logout token is not an access token"};
   core::Status error;
   const int index = select_provider(route, scratch_, error);
   if (index < 0) return error;
@@ -85,6 +88,16 @@ core::Status Authenticator::verify_fresh(const config::Route& route, std::string
   };
   short_string("sub", out.sub);
   short_string("jti", out.jti);
+  {
+    auto text = [&](const char* name) {
+      std::string_view v;
+      if (auto e = claims.find(name); e && !e->get_string().get(v)) return v;
+      return std::string_view();
+    };
+    std::optional<double> iat;
+    core::read_numeric_date(claims, "iat", iat);
+    out.revocation = core::revocation_subject(text("iss"), text("sub"), text("sid"), text("jti"), iat);
+  }
   for (const auto& ch : provider.config.claims_to_headers) {
     auto v = claims.find(ch.claim);
     out.claim_headers.push_back(v ? core::claim_header_value(*v) : std::nullopt);
@@ -111,6 +124,13 @@ core::Status Authenticator::check_route(const config::Route& route, const Verifi
   }
   if (core::Status s = core::check_validity_window(v.exp, v.nbf, now, provider.policy.claims.clock_skew_seconds); !s) {
     return s;
+  }
+  // Every request, cache hits included: a revocation takes effect on the next request.
+  if (!revocations_ && config_->config.revocation) {
+    return {core::Reason::revocation_unavailable, "the revocations are not loaded yet"};
+  }
+  if (revocations_) {
+    if (core::Status s = revocations_->check(v.revocation, now, provider.policy.claims.clock_skew_seconds); !s) return s;
   }
   for (const auto& want : route.require_scopes) {
     if (std::find(v.scopes.begin(), v.scopes.end(), want) == v.scopes.end()) {

@@ -41,6 +41,9 @@ class Authenticator {
 
   // A provider's current key set (nullptr: not loaded yet). Drops its cached tokens.
   void set_keys(std::size_t provider, std::shared_ptr<const core::KeySet> keys);
+  // The revocations every token is checked against, cached verdicts included (nullptr: none
+  // configured). Swapped by the worker between requests.
+  void set_revocations(std::shared_ptr<const core::RevocationSet> set) { revocations_ = std::move(set); }
 
   // `client_cert_thumbprint`: the x5t#S256 of the connection's client certificate (see
   // core::certificate_thumbprint), empty when the connection presented none.
@@ -60,6 +63,7 @@ class Authenticator {
 
   std::shared_ptr<const RuntimeConfig> config_;
   std::vector<std::shared_ptr<const core::KeySet>> keys_;
+  std::shared_ptr<const core::RevocationSet> revocations_;
   VerifiedTokenCache cache_;
   core::Token scratch_;
 };

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/fingerprint.h"
+#include "core/revocation.h"
 
 namespace jwtgate::proxy {
 
@@ -31,6 +32,8 @@ struct VerifiedToken {
   // The token's cnf.x5t#S256 (RFC 8705), empty when unbound: the binding travels with the token,
   // so each request, cache hits included, is checked against its own connection's certificate.
   std::string x5t_s256;
+  // Its jti, iss+sub and iss+sid digested, for the revocation check every request makes.
+  core::RevocationSubject revocation;
 };
 
 class VerifiedTokenCache {

@@ -1,0 +1,162 @@
+#include "proxy/revocation/backchannel_logout.h"
+
+#include <strings.h>
+
+#include <algorithm>
+
+#include "core/logout_token.h"
+#include "core/rfc6750.h"
+#include "core/token.h"
+#include "core/verifier.h"
+#include "proxy/admin/log.h"
+
+namespace jwtgate::proxy {
+namespace {
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> form_decode(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '+') {
+      out.push_back(' ');
+    } else if (v[i] == '%') {
+      if (i + 2 >= v.size()) return std::nullopt;
+      const int hi = hex(v[i + 1]), lo = hex(v[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(v[i]);
+    }
+  }
+  return out;
+}
+
+AdminResponse answer(int status, std::string_view error, std::string_view description) {
+  AdminResponse r;
+  r.status = status;
+  r.headers.push_back({"Cache-Control", "no-store"});
+  if (!error.empty()) {
+    r.content_type = "application/json";
+    r.body = core::error_json(error, description);
+  } else {
+    r.body.clear();
+  }
+  return r;
+}
+
+bool form_content_type(std::string_view ct) {
+  const std::string_view want = "application/x-www-form-urlencoded";
+  if (ct.size() < want.size() || strncasecmp(ct.data(), want.data(), want.size()) != 0) return false;
+  ct.remove_prefix(want.size());
+  while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.remove_prefix(1);
+  return ct.empty() || ct.front() == ';';
+}
+
+}  // namespace
+
+std::optional<std::string> form_parameter(std::string_view body, std::string_view name) {
+  std::optional<std::string> found;
+  while (!body.empty()) {
+    const auto amp = body.find('&');
+    const std::string_view pair = body.substr(0, amp);
+    body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
+    const auto eq = pair.find('=');
+    auto key = form_decode(pair.substr(0, eq));
+    if (!key || *key != name) continue;
+    if (found) return std::nullopt;  // repeated: which one would the IdP mean?
+    auto value = form_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (!value) return std::nullopt;
+    found = std::move(*value);
+  }
+  return found;
+}
+
+AdminResponse handle_backchannel_logout(const AdminRequest& request, const RuntimeConfig& runtime,
+                                        const std::vector<std::shared_ptr<const core::KeySet>>& keys,
+                                        RevocationStore& store, std::int64_t now, LogoutCounters& counters) {
+  if (request.method != "POST") {
+    AdminResponse r = answer(405, "invalid_request", "use POST");
+    r.headers.push_back({"Allow", "POST"});
+    return r;
+  }
+  auto refuse = [&](std::string_view why) {
+    ++counters.invalid;
+    log_event("warn", "back-channel logout refused", {{"error", std::string(why)}});
+    return answer(400, "invalid_request", why);
+  };
+  if (!form_content_type(request.content_type)) return refuse("the body must be application/x-www-form-urlencoded");
+  const auto token_text = form_parameter(request.body, "logout_token");
+  if (!token_text || token_text->empty()) return refuse("the body must hold exactly one logout_token");
+
+  const config::BackchannelLogout& cfg = *runtime.config.revocation->backchannel_logout;
+  core::Token token;
+  if (core::Status s = token.decode(*token_text, runtime.config.limits.max_token_bytes); !s) return refuse(s.detail());
+  std::string_view iss;
+  simdjson::dom::element e;
+  if (token.payload().at_key("iss").get(e) || e.get_string().get(iss)) return refuse("the logout token has no iss");
+  const ProviderRuntime* provider = nullptr;
+  std::size_t index = 0;
+  for (std::size_t i = 0; i < runtime.providers.size(); ++i) {
+    const config::Provider& p = runtime.providers[i].config;
+    const bool allowed = cfg.providers.empty() ? !p.issuer.empty() && !p.audiences.empty()
+                                               : std::find(cfg.providers.begin(), cfg.providers.end(), p.name) != cfg.providers.end();
+    if (allowed && p.issuer == iss) {
+      provider = &runtime.providers[i];
+      index = i;
+      break;
+    }
+  }
+  if (!provider) return refuse("the logout token's issuer is not one this endpoint accepts");
+  if (index >= keys.size() || !keys[index]) return refuse("the provider's keys are not loaded yet");
+  if (core::Status s = core::verify_token_signature(token, *keys[index], provider->policy.algorithms); !s) {
+    return refuse(s.detail());
+  }
+  core::LogoutClaims claims;
+  const auto max_age = std::chrono::duration_cast<std::chrono::seconds>(cfg.max_token_age).count();
+  if (core::Status s = core::check_logout_token(token, provider->policy.claims, max_age, now, claims); !s) {
+    return refuse(s.detail());
+  }
+  if (store.has_jti(claims.jti, now)) {
+    ++counters.replayed;
+    log_event("warn", "back-channel logout refused: a logout token was replayed", {{"iss", claims.iss}});
+    return answer(400, "invalid_request", "this logout token has been used already");
+  }
+
+  // The logout token itself, until its iat falls out of the accepted window.
+  core::RevocationEntry marker;
+  marker.kind = core::RevocationKind::jti;
+  marker.value = claims.jti;
+  marker.exp = claims.iat + max_age + provider->policy.claims.clock_skew_seconds;
+  core::RevocationEntry cut;
+  cut.iss = claims.iss;
+  cut.exp = now + std::chrono::duration_cast<std::chrono::seconds>(cfg.entry_ttl).count();
+  if (!claims.sid.empty()) {
+    cut.kind = core::RevocationKind::session;
+    cut.value = claims.sid;
+  } else {
+    cut.kind = core::RevocationKind::subject;
+    cut.value = claims.sub;
+    cut.before = now + 1;  // the tokens of this very second too
+  }
+  std::string error;
+  if (!store.revoke(cut, error)) {
+    // Applied here, not shared. Spec §2.8: a logout that did not succeed is a 400; the marker is
+    // not stored, so the IdP's retry is not taken for a replay.
+    ++counters.failed;
+    return answer(400, "temporarily_unavailable", error);
+  }
+  store.revoke(marker, error);
+  ++counters.ok;
+  log_event("info", "back-channel logout", {{"iss", claims.iss}, {"revoked", claims.sid.empty() ? "subject" : "session"}});
+  return answer(200, "", "");
+}
+
+}  // namespace jwtgate::proxy
