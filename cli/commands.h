@@ -13,6 +13,7 @@ int check_config_command(int argc, char** argv);  // jwtgate check-config --conf
 int serve_command(int argc, char** argv);    // jwtgate --config FILE
 int health_command(int argc, char** argv);   // jwtgate health [--url URL] [--timeout DUR]
 int echo_command(int argc, char** argv);     // jwtgate echo [--listen A] [--name NAME]
+int revoke_command(int argc, char** argv);   // jwtgate revoke (--redis URL | --file PATH) SELECTOR
 
 // Exit codes shared by the subcommands.
 inline constexpr int kExitOk = 0;

@@ -25,6 +25,8 @@ constexpr const char* kHelp =
     "  jwtgate dev-idp [--listen 127.0.0.1:9000] [--issuer URL] [--key FILE --alg ALG] [--kid K]\n"
     "                  [--audience A] [--ttl 15m]   DEVELOPMENT OpenID provider: discovery, JWKS and\n"
     "                               POST /token minting any claims for anyone (never in production)\n"
+    "  jwtgate revoke (--redis URL | --file PATH) (--jti J --exp T | --iss I --sub S [--before T]\n"
+    "                 | --iss I --sid X) [--ttl 24h]   cut off a token, a subject or a session now\n"
     "  jwtgate help | --help | --version\n"
     "\n"
     "TOKEN '-' reads the token from standard input, keeping it out of shell history.\n";
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
   if (cmd == "check-config") return check_config_command(argc, argv);
   if (cmd == "health") return health_command(argc, argv);
   if (cmd == "echo") return echo_command(argc, argv);
+  if (cmd == "revoke") return revoke_command(argc, argv);
   if (cmd == "--config" || cmd.rfind("--config=", 0) == 0) return serve_command(argc, argv);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
     std::cout << kHelp;
