@@ -3,7 +3,6 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -155,6 +154,7 @@ std::optional<RevocationDigest> revocation_digest(RevocationKind kind, std::stri
   }
   RevocationDigest out;
   std::memcpy(out.data(), hash, out.size());
+  if (out == RevocationDigest{}) out[0] = 1;  // all zero marks an empty slot
   return out;
 }
 
@@ -193,52 +193,53 @@ std::optional<RevocationRecord> revocation_record(const RevocationEntry& e) {
 }
 
 RevocationTable::RevocationTable(const std::vector<RevocationRecord>& records, std::int64_t now) {
-  // At most 2/3 full: linear probing stays short.
-  const std::size_t want = std::max<std::size_t>(16, records.size() + records.size() / 2 + 1);
-  slots_.resize(std::bit_ceil(want));
-  mask_ = slots_.size() - 1;
+  slots_.resize(std::max<std::size_t>(16, records.size() + records.size() / 3 + 1));
   for (const RevocationRecord& r : records) {
     if (r.expires != INT64_MAX && r.expires + kExpiryMargin < now) continue;
-    std::size_t h;
-    std::memcpy(&h, r.digest.data(), sizeof h);
-    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+    for (std::size_t i = home(r.digest);; i = i + 1 == slots_.size() ? 0 : i + 1) {
       Slot& s = slots_[i];
-      if (!s.used) {
-        s.record = r;
-        s.used = true;
+      if (s.digest == RevocationDigest{}) {
+        s.digest = r.digest;
+        s.before = r.before;
+        s.expires = r.expires;
         ++size_;
         ++per_kind_[static_cast<std::size_t>(r.kind)];
         break;
       }
-      if (s.record.digest == r.digest) {
-        s.record.expires = std::max(s.record.expires, r.expires);
-        s.record.before = std::max(s.record.before, r.before);
+      if (s.digest == r.digest) {
+        s.expires = std::max(s.expires, r.expires);
+        s.before = std::max(s.before, r.before);
         break;
       }
     }
   }
 }
 
-const RevocationRecord* RevocationTable::find(const RevocationDigest& d) const noexcept {
-  if (size_ == 0) return nullptr;
-  std::size_t h;
+std::size_t RevocationTable::home(const RevocationDigest& d) const noexcept {
+  std::uint64_t h;
   std::memcpy(&h, d.data(), sizeof h);
-  for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+  // Lemire's range reduction: no power-of-two rounding of the table, no division.
+  return static_cast<std::size_t>((static_cast<unsigned __int128>(h) * slots_.size()) >> 64);
+}
+
+const RevocationTable::Slot* RevocationTable::find(const RevocationDigest& d) const noexcept {
+  if (size_ == 0) return nullptr;
+  for (std::size_t i = home(d);; i = i + 1 == slots_.size() ? 0 : i + 1) {
     const Slot& s = slots_[i];
-    if (!s.used) return nullptr;
-    if (s.record.digest == d) return &s.record;
+    if (s.digest == d) return &s;
+    if (s.digest == RevocationDigest{}) return nullptr;
   }
 }
 
 Status RevocationSet::check(const RevocationSubject& token, std::int64_t now, std::int64_t skew) const {
   if (deny_all) return {Reason::revocation_unavailable, deny_reason};
-  auto in_force = [&](const RevocationRecord& r) { return r.expires == INT64_MAX || now < r.expires + skew; };
+  auto in_force = [&](const RevocationTable::Slot& r) { return r.expires == INT64_MAX || now < r.expires + skew; };
   auto revoked = [&](const std::optional<RevocationDigest>& d, RevocationKind kind) {
     if (!d) return false;
     for (const auto* table : {base.get(), recent.get()}) {
       if (!table) continue;
-      const RevocationRecord* r = table->find(*d);
-      if (!r || r->kind != kind || !in_force(*r)) continue;
+      const RevocationTable::Slot* r = table->find(*d);
+      if (!r || !in_force(*r)) continue;
       // A token without iat cannot show it was issued after the cut-off.
       if (kind == RevocationKind::subject && token.iat && *token.iat >= static_cast<double>(r->before)) continue;
       return true;

@@ -5,7 +5,7 @@
 //   subject  every token of iss + sub issued before a time ("log out everywhere");
 //   session  every token of iss carrying that sid (an OIDC session).
 // An entry is stored as a 128-bit digest of its kind and fields, never as strings: the set is a
-// flat table of 24- or 32-byte slots, a million revoked jtis cost tens of megabytes, and the
+// flat table of 32-byte slots, a million revoked jtis cost tens of megabytes, and the
 // fields a token is checked by are digested once when it is verified, so a check (cache hits
 // included) is three probes and no allocation. Finding a different token with an entry's digest
 // takes a second preimage of truncated SHA-256.
@@ -75,18 +75,20 @@ class RevocationTable {
  public:
   // Records that have expired by `now` are left out.
   RevocationTable(const std::vector<RevocationRecord>& records, std::int64_t now);
-  const RevocationRecord* find(const RevocationDigest& d) const noexcept;
+  // The kind is not kept: it is part of what the digest covers, so a digest names one kind.
+  struct Slot {
+    RevocationDigest digest{};  // all zero: empty (a real digest is made never to be)
+    std::int64_t before = 0;
+    std::int64_t expires = 0;
+  };
+  const Slot* find(const RevocationDigest& d) const noexcept;
   std::size_t size() const noexcept { return size_; }
   std::size_t size(RevocationKind k) const noexcept { return per_kind_[static_cast<std::size_t>(k)]; }
   std::size_t memory_bytes() const noexcept { return slots_.size() * sizeof(Slot); }
 
  private:
-  struct Slot {
-    RevocationRecord record;
-    bool used = false;
-  };
-  std::vector<Slot> slots_;
-  std::size_t mask_ = 0;
+  std::size_t home(const RevocationDigest& d) const noexcept;
+  std::vector<Slot> slots_;  // at most 3/4 full, probed linearly
   std::size_t size_ = 0;
   std::array<std::size_t, kRevocationKinds> per_kind_{};
 };

@@ -2,6 +2,7 @@
 
 #include "config/loader.h"
 #include "core/certificate_binding.h"
+#include "core/revocation.h"
 #include "core/rfc6750.h"
 #include "proxy/http/authenticator.h"
 #include "tests/support/tokens.h"
@@ -265,4 +266,44 @@ TEST_CASE("a malformed cnf is an invalid claim and is never cached") {
           core::Reason::invalid_claim);
   }
   CHECK(f.auth.cache_size() == 0);
+}
+
+TEST_CASE("revocations apply to every request, cache hits included, and a logout token is no access token") {
+  Fixture f;
+  const std::string token = f.main_token(R"("jti":"j-1","sid":"s-1")");
+  REQUIRE(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, {}).status.ok());  // now cached
+  auto with = [](const std::string& line) {
+    auto e = core::parse_revocation_entry(line);
+    REQUIRE(e.ok());
+    auto set = std::make_shared<core::RevocationSet>();
+    set->base = std::make_shared<const core::RevocationTable>(std::vector<core::RevocationRecord>{*core::revocation_record(*e)}, kNow);
+    return set;
+  };
+  for (const char* line : {R"({"jti":"j-1","exp":1700000300})", R"({"iss":"https://idp.test/","sid":"s-1"})",
+                           R"({"iss":"https://idp.test/","sub":"alice","before":1700000001})"}) {
+    f.auth.set_revocations(with(line));
+    auto r = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow + 1, {});
+    CHECK_MESSAGE(r.cache_hit, line);
+    CHECK_MESSAGE(r.status.reason() == core::Reason::revoked, line);
+    CHECK(core::http_error(r.status.reason()).http_status == 401);
+    CHECK(core::http_error(r.status.reason()).error_code == "invalid_token");
+  }
+  // Issued at the cut-off: after it.
+  f.auth.set_revocations(with(R"({"iss":"https://idp.test/","sub":"alice","before":1700000000})"));
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow + 1, {}).status.ok());
+  auto deny = with(R"({"jti":"other","exp":1700000300})");
+  deny->deny_all = true;
+  f.auth.set_revocations(deny);
+  auto unavailable = f.auth.authenticate(f.route("/x"), bearer(token), "", kNow + 1, {});
+  CHECK(unavailable.status.reason() == core::Reason::revocation_unavailable);
+  CHECK(core::http_error(unavailable.status.reason()).http_status == 503);
+  // A public route needs no token and is not affected.
+  CHECK(f.auth.authenticate(f.route("/public"), bearer(token), "", kNow + 1, {}).status.ok());
+  f.auth.set_revocations(nullptr);
+
+  const std::string logout = signed_token(
+      R"({"alg":"ES256","kid":"m1"})",
+      payload(R"("jti":"L","sid":"s-1","events":{"http://schemas.openid.net/event/backchannel-logout":{}})"), f.main);
+  auto as_access = f.auth.authenticate(f.route("/x"), bearer(logout), "", kNow, {});
+  CHECK(as_access.status.reason() == core::Reason::invalid_claim);
 }
