@@ -39,7 +39,6 @@ constexpr const char* kUsage =
     "         [--password-file F | --password-env VAR] [--ca-file F] [--timeout 5s]\n"
     "  T: seconds since the epoch. Prints the entry written, as JSON.\n";
 
-constexpr std::int64_t kRedisMargin = 600;  // as the proxy's: the set honours clock skew
 
 int usage(const std::string& why) {
   std::cerr << "jwtgate revoke: " << why << "\n\n" << kUsage;
@@ -145,12 +144,8 @@ int write_redis(const Args& args, const core::RevocationEntry& entry) {
       return kExitInvalid;
     }
   }
-  const std::string value = core::revocation_entry_json(entry);
-  std::vector<std::string> set{"SET", proxy::RedisRevocationSource::key_for(redis.key_prefix, entry), value};
-  if (entry.exp) {
-    set.push_back("EXAT");
-    set.push_back(std::to_string(*entry.exp + kRedisMargin));
-  }
+  const std::vector<std::string> set = proxy::RedisRevocationSource::store_command(redis.key_prefix, entry);
+  const std::string& value = set[2];
   ReplyPtr stored = run(c.get(), set);
   if (!stored || stored->type == REDIS_REPLY_ERROR) {
     std::cerr << "jwtgate revoke: SET refused: " << describe(c.get(), stored.get()) << "\n";

@@ -13,8 +13,8 @@
 namespace jwtgate::core {
 namespace {
 
-// Records are kept this long past their end, so a jti entry outlives its token's exp by any
-// clock skew a provider may allow.
+// jti records are kept this long past their token's exp: the check extends them by the token's
+// provider's clock skew (check-config warns above 5m).
 constexpr std::int64_t kExpiryMargin = 600;
 // Times beyond this are not times (year 5138); they would overflow the skew arithmetic.
 constexpr std::int64_t kMaxTime = std::int64_t{1} << 37;
@@ -192,10 +192,15 @@ std::optional<RevocationRecord> revocation_record(const RevocationEntry& e) {
   return r;
 }
 
+bool revocation_record_ended(const RevocationRecord& r, std::int64_t now) noexcept {
+  const std::int64_t margin = r.kind == RevocationKind::jti ? kExpiryMargin : 0;
+  return r.expires != INT64_MAX && r.expires + margin <= now;
+}
+
 RevocationTable::RevocationTable(const std::vector<RevocationRecord>& records, std::int64_t now) {
   slots_.resize(std::max<std::size_t>(16, records.size() + records.size() / 3 + 1));
   for (const RevocationRecord& r : records) {
-    if (r.expires != INT64_MAX && r.expires + kExpiryMargin < now) continue;
+    if (revocation_record_ended(r, now)) continue;
     for (std::size_t i = home(r.digest);; i = i + 1 == slots_.size() ? 0 : i + 1) {
       Slot& s = slots_[i];
       if (s.digest == RevocationDigest{}) {
@@ -233,13 +238,16 @@ const RevocationTable::Slot* RevocationTable::find(const RevocationDigest& d) co
 
 Status RevocationSet::check(const RevocationSubject& token, std::int64_t now, std::int64_t skew) const {
   if (deny_all) return {Reason::revocation_unavailable, deny_reason};
-  auto in_force = [&](const RevocationTable::Slot& r) { return r.expires == INT64_MAX || now < r.expires + skew; };
+  // A jti entry holds while its token could pass (exp + skew); the others end at their exp.
+  auto in_force = [&](const RevocationTable::Slot& r, RevocationKind kind) {
+    return r.expires == INT64_MAX || now < r.expires + (kind == RevocationKind::jti ? skew : 0);
+  };
   auto revoked = [&](const std::optional<RevocationDigest>& d, RevocationKind kind) {
     if (!d) return false;
     for (const auto* table : {base.get(), recent.get()}) {
       if (!table) continue;
       const RevocationTable::Slot* r = table->find(*d);
-      if (!r || !in_force(*r)) continue;
+      if (!r || !in_force(*r, kind)) continue;
       // A token without iat cannot show it was issued after the cut-off.
       if (kind == RevocationKind::subject && token.iat && *token.iat >= static_cast<double>(r->before)) continue;
       return true;

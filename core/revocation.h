@@ -31,8 +31,9 @@ std::string_view revocation_kind_name(RevocationKind k) noexcept;  // "jti", "su
 //   {"jti":"J","exp":T}
 //   {"iss":"I","sub":"S","before":T[,"exp":E]}
 //   {"iss":"I","sid":"X"[,"exp":E]}
-// with times in seconds since the epoch. exp is the entry's own end (required for jti: the
-// token's exp); before is exclusive (a token issued in that second passes).
+// with times in seconds since the epoch. exp is the entry's own end; a jti entry's is the token's
+// exp (required), extended by the token's provider's clock skew as the token itself is. before is
+// exclusive (a token issued in that second passes).
 struct RevocationEntry {
   RevocationKind kind = RevocationKind::jti;
   std::string iss;    // subject and session
@@ -68,6 +69,9 @@ struct RevocationRecord {
   std::int64_t expires = INT64_MAX;  // seconds since the epoch; INT64_MAX: no end
 };
 std::optional<RevocationRecord> revocation_record(const RevocationEntry& entry);
+// Whether `r` can no longer refuse anything at `now` (a jti record: not even with a provider's
+// clock skew), so tables and sources may drop it.
+bool revocation_record_ended(const RevocationRecord& r, std::int64_t now) noexcept;
 
 // An immutable open-addressing table of records, one per digest (a digest written twice keeps
 // the later expiry and, for subjects, the later `before`). Built once, then read by any thread.

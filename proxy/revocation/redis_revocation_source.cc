@@ -11,8 +11,8 @@ namespace jwtgate::proxy {
 namespace {
 
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
-// Redis keeps an entry this long past its end: the set honours a provider's clock skew on it.
-constexpr std::int64_t kRedisMargin = 600;
+// A jti key outlives its token's exp by clock skews up to 5m (check-config warns above that).
+constexpr std::int64_t kJtiMargin = 300;
 
 std::int64_t wall_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -197,14 +197,19 @@ void RedisRevocationSource::set_in_sync(bool v) {
   if (hooks_.state) hooks_.state();
 }
 
-bool RedisRevocationSource::write(const core::RevocationEntry& entry, std::function<void(bool ok)> done) {
-  if (!in_sync_ || !cmd_) return false;
-  const std::string value = core::revocation_entry_json(entry);
-  std::vector<std::string> set{"SET", key_for(config_.key_prefix, entry), value};
+std::vector<std::string> RedisRevocationSource::store_command(const std::string& prefix, const core::RevocationEntry& entry) {
+  std::vector<std::string> set{"SET", key_for(prefix, entry), core::revocation_entry_json(entry)};
   if (entry.exp) {
     set.push_back("EXAT");
-    set.push_back(std::to_string(*entry.exp + kRedisMargin));
+    set.push_back(std::to_string(*entry.exp + (entry.kind == core::RevocationKind::jti ? kJtiMargin : 0)));
   }
+  return set;
+}
+
+bool RedisRevocationSource::write(const core::RevocationEntry& entry, std::function<void(bool ok)> done) {
+  if (!in_sync_ || !cmd_) return false;
+  const std::vector<std::string> set = store_command(config_.key_prefix, entry);
+  const std::string& value = set[2];
   auto ok = std::make_shared<bool>(true);
   cmd_->command(set, [ok](const redisReply* r) { *ok = r && r->type != REDIS_REPLY_ERROR; });
   cmd_->command({"PUBLISH", config_.channel, value}, [ok, done = std::move(done)](const redisReply* r) {

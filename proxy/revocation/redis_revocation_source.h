@@ -48,6 +48,9 @@ class RedisRevocationSource {
 
   // The Redis key of an entry: key_prefix, the kind, ':', the digest's hex.
   static std::string key_for(const std::string& prefix, const core::RevocationEntry& entry);
+  // SET key value [EXAT end]: the command every writer (this source, `jwtgate revoke`) stores an
+  // entry with. A jti key outlives its token's exp by clock skews up to 5m.
+  static std::vector<std::string> store_command(const std::string& prefix, const core::RevocationEntry& entry);
 
  private:
   void connect();

@@ -102,7 +102,7 @@ void RevocationStore::rebuild() {
   const std::int64_t now = wall_now();
   // Logouts applied here are also in Redis (when configured) and come back from its loads; the
   // local copies bridge the gap and are dropped once they end.
-  std::erase_if(local_records_, [now](const core::RevocationRecord& r) { return r.expires != INT64_MAX && r.expires + 600 < now; });
+  std::erase_if(local_records_, [now](const core::RevocationRecord& r) { return core::revocation_record_ended(r, now); });
   std::vector<core::RevocationRecord> all;
   all.reserve(file_records_.size() + redis_records_.size() + local_records_.size());
   all.insert(all.end(), file_records_.begin(), file_records_.end());
