@@ -82,12 +82,13 @@ def run_all(run, e, tmp):
         r.stop()
 
     def key_names():
-        expect(e.jti_key("abc") == e.KEY_PREFIX + "jti:" +
-               "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "jti key")
+        # What jwtgate revoke wrote for jti "abc" (kind digit, byte length, ':', value; 16 bytes).
+        expect(e.jti_key("abc") == e.KEY_PREFIX + "jti:8f25c948b8222a693c8d4e322fe45773", "jti key")
         import hashlib
-        want = hashlib.sha256(b"https://idp.example.com/\x00alice").hexdigest()
-        expect(e.sub_key(e.ISSUER, "alice") == e.KEY_PREFIX + "sub:" + want, "sub key")
-        expect(e.sid_key(e.ISSUER, "alice", "p:") == "p:sid:" + want, "sid key with a prefix")
+        want = hashlib.sha256(b"124:https://idp.example.com/5:alice").digest()[:16].hex()
+        expect(e.sub_key("https://idp.example.com/", "alice") == e.KEY_PREFIX + "sub:" + want, "sub key")
+        want = hashlib.sha256(b"224:https://idp.example.com/5:alice").digest()[:16].hex()
+        expect(e.sid_key("https://idp.example.com/", "alice", "p:") == "p:sid:" + want, "sid key with a prefix")
 
     def tokens():
         k = e.Keys(tmp)
