@@ -124,7 +124,8 @@ int write_redis(const Args& args, const core::RevocationEntry& entry) {
       SSL_set_tlsext_host_name(ssl, host);
       SSL_set1_host(ssl, host);
     }
-    if (redisInitiateSSL(c.get(), ssl) != REDIS_OK) {  // takes ssl, also on failure
+    if (redisInitiateSSL(c.get(), ssl) != REDIS_OK) {  // takes ssl only when it succeeds
+      SSL_free(ssl);
       std::cerr << "jwtgate revoke: TLS with " << redis.url.host << " failed: " << c->errstr << "\n";
       return kExitInvalid;
     }

@@ -154,7 +154,6 @@ std::optional<RevocationDigest> revocation_digest(RevocationKind kind, std::stri
   }
   RevocationDigest out;
   std::memcpy(out.data(), hash, out.size());
-  if (out == RevocationDigest{}) out[0] = 1;  // all zero marks an empty slot
   return out;
 }
 
@@ -198,12 +197,15 @@ bool revocation_record_ended(const RevocationRecord& r, std::int64_t now) noexce
 }
 
 RevocationTable::RevocationTable(const std::vector<RevocationRecord>& records, std::int64_t now) {
-  slots_.resize(std::max<std::size_t>(16, records.size() + records.size() / 3 + 1));
+  const std::size_t n = std::max<std::size_t>(16, records.size() + records.size() / 3 + 1);
+  slots_.resize(n);
+  tags_.assign(n, 0);
   for (const RevocationRecord& r : records) {
     if (revocation_record_ended(r, now)) continue;
-    for (std::size_t i = home(r.digest);; i = i + 1 == slots_.size() ? 0 : i + 1) {
+    for (std::size_t i = home(r.digest);; i = i + 1 == n ? 0 : i + 1) {
       Slot& s = slots_[i];
-      if (s.digest == RevocationDigest{}) {
+      if (tags_[i] == 0) {
+        tags_[i] = tag(r.digest);
         s.digest = r.digest;
         s.before = r.before;
         s.expires = r.expires;
@@ -229,10 +231,19 @@ std::size_t RevocationTable::home(const RevocationDigest& d) const noexcept {
 
 const RevocationTable::Slot* RevocationTable::find(const RevocationDigest& d) const noexcept {
   if (size_ == 0) return nullptr;
-  for (std::size_t i = home(d);; i = i + 1 == slots_.size() ? 0 : i + 1) {
-    const Slot& s = slots_[i];
-    if (s.digest == d) return &s;
-    if (s.digest == RevocationDigest{}) return nullptr;
+  const std::uint8_t want = tag(d);
+  std::uint64_t a, b;
+  std::memcpy(&a, d.data(), 8);
+  std::memcpy(&b, d.data() + 8, 8);
+  const std::size_t n = slots_.size();
+  for (std::size_t i = home(d);; i = i + 1 == n ? 0 : i + 1) {
+    const std::uint8_t t = tags_[i];
+    if (t == 0) return nullptr;
+    if (t != want) continue;
+    std::uint64_t sa, sb;
+    std::memcpy(&sa, slots_[i].digest.data(), 8);
+    std::memcpy(&sb, slots_[i].digest.data() + 8, 8);
+    if (sa == a && sb == b) return &slots_[i];
   }
 }
 

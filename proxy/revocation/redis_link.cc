@@ -109,7 +109,8 @@ bool RedisLink::start(std::string& error) {
       SSL_set_tlsext_host_name(ssl, host);
       SSL_set1_host(ssl, host);
     }
-    if (redisInitiateSSL(&ac_->c, ssl) != REDIS_OK) {  // takes ssl, also on failure
+    if (redisInitiateSSL(&ac_->c, ssl) != REDIS_OK) {  // takes ssl only when it succeeds
+      SSL_free(ssl);
       error = ac_->c.errstr[0] ? ac_->c.errstr : "cannot start TLS";
       close();
       return false;

@@ -77,7 +77,7 @@ bool RevocationStore::start(std::string& error) {
     });
     file_->start();
   }
-  rebuild();
+  if (!base_) rebuild();  // the file's load built it already
   publish();  // before the port opens: the first request is checked against it
   if (redis_) redis_->start();
   return true;

@@ -381,10 +381,7 @@ def entry_digest_hex(kind, iss, value):
     if kind != 0:
         data += str(len(iss.encode())).encode() + b":" + iss.encode()
     data += str(len(value.encode())).encode() + b":" + value.encode()
-    d = bytearray(hashlib.sha256(data).digest()[:16])
-    if not any(d):
-        d[0] = 1
-    return bytes(d).hex()
+    return hashlib.sha256(data).digest()[:16].hex()
 
 
 # The keys `jwtgate revoke` writes (README: any key under the prefix works for readers; these make
