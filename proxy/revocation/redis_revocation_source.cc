@@ -128,6 +128,8 @@ void RedisRevocationSource::on_resync(uv_timer_t* t) {
 
 void RedisRevocationSource::begin_load() {
   loading_ = true;
+  scan_done_ = false;
+  pending_gets_ = 0;
   loading_records_.clear();
   bad_values_ = 0;
   scan("0");
@@ -135,7 +137,9 @@ void RedisRevocationSource::begin_load() {
 
 void RedisRevocationSource::scan(std::string cursor) {
   const std::uint64_t gen = generation_;
-  cmd_->command({"SCAN", cursor, "MATCH", config_.key_prefix + "*", "COUNT", "1000"}, [this, gen](const redisReply* r) {
+  // The next SCAN goes out as soon as this one's cursor is known, beside the MGET of its keys:
+  // a load costs about one round trip per batch, not two.
+  cmd_->command({"SCAN", cursor, "MATCH", config_.key_prefix + "*", "COUNT", "5000"}, [this, gen](const redisReply* r) {
     if (gen != generation_) return;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
         r->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -145,35 +149,42 @@ void RedisRevocationSource::scan(std::string cursor) {
     }
     std::string next(r->element[0]->str, r->element[0]->len);
     const redisReply* keys = r->element[1];
-    if (keys->elements == 0) {
-      if (next == "0") finish_load();
-      else scan(std::move(next));
-      return;
-    }
     std::vector<std::string> argv{"MGET"};
     for (std::size_t i = 0; i < keys->elements; ++i) {
       if (keys->element[i]->type == REDIS_REPLY_STRING) argv.emplace_back(keys->element[i]->str, keys->element[i]->len);
     }
-    cmd_->command(argv, [this, gen, next = std::move(next)](const redisReply* v) {
-      if (gen != generation_) return;
-      if (!v || v->type != REDIS_REPLY_ARRAY) {
-        link_down("MGET failed");
-        return;
-      }
-      for (std::size_t i = 0; i < v->elements; ++i) {
-        const redisReply* e = v->element[i];
-        if (e->type == REDIS_REPLY_NIL) continue;  // expired between SCAN and MGET
-        auto entry = e->type == REDIS_REPLY_STRING ? core::parse_revocation_entry(std::string_view(e->str, e->len))
-                                                   : core::Result<core::RevocationEntry>(core::Status(core::Reason::malformed, "not a string"));
-        if (!entry) {
-          ++bad_values_;
-          continue;
+    if (argv.size() > 1) {
+      ++pending_gets_;
+      cmd_->command(argv, [this, gen](const redisReply* v) {
+        if (gen != generation_) return;
+        --pending_gets_;
+        if (!v || v->type != REDIS_REPLY_ARRAY) {
+          link_down("MGET failed");
+          return;
         }
-        if (auto rec = core::revocation_record(*entry)) loading_records_.push_back(*rec);
-      }
-      if (next == "0") finish_load();
-      else scan(next);
-    });
+        for (std::size_t i = 0; i < v->elements; ++i) {
+          const redisReply* e = v->element[i];
+          if (e->type == REDIS_REPLY_NIL) continue;  // expired between SCAN and MGET
+          if (e->type != REDIS_REPLY_STRING) {
+            ++bad_values_;
+            continue;
+          }
+          auto entry = core::parse_revocation_entry(std::string_view(e->str, e->len));
+          if (!entry) {
+            ++bad_values_;
+            continue;
+          }
+          if (auto rec = core::revocation_record(*entry)) loading_records_.push_back(*rec);
+        }
+        if (scan_done_ && pending_gets_ == 0) finish_load();
+      });
+    }
+    if (next != "0") {
+      scan(std::move(next));
+    } else {
+      scan_done_ = true;
+      if (pending_gets_ == 0) finish_load();
+    }
   });
 }
 

@@ -72,6 +72,8 @@ class RedisRevocationSource {
   std::uint64_t generation_ = 0;  // of the links; replies of older links are ignored
   std::vector<core::RevocationRecord> loading_records_;
   std::size_t bad_values_ = 0;
+  bool scan_done_ = false;        // the last SCAN of a load has answered
+  std::size_t pending_gets_ = 0;  // MGETs of a load not answered yet
   std::int64_t last_sync_ = 0;
   std::uint64_t failures_ = 0;
   std::chrono::milliseconds backoff_{200};
