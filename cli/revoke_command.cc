@@ -205,6 +205,8 @@ int revoke_command(int argc, char** argv) {
     if (!args.has("exp")) return usage("--jti needs --exp, the token's expiry (seconds since the epoch)");
     std::int64_t exp = 0;
     if (!parse_time(args.get("exp"), exp)) return usage("--exp: expected seconds since the epoch");
+    // Sidecars accept a token until exp plus their clock skew (at most 5m with revocation).
+    if (exp + 300 <= now) return usage("--exp is more than 5m in the past: that token is refused as expired already");
     e.kind = core::RevocationKind::jti;
     e.value = args.get("jti");
     e.exp = exp;

@@ -148,6 +148,14 @@ void read_revocation(YamlReader& r, const YAML::Node& node, const LoadOptions& o
                     ": make sure the IdP can reach it and that /config is off there (admin.config_endpoint)");
     }
   }
+  for (std::size_t i = 0; i < config.providers.size(); ++i) {
+    // A jti revocation lives 5m past its token's exp (in Redis, as every writer stores it); a
+    // larger skew would let the token pass again after its revocation is gone.
+    if (config.providers[i].clock_skew > std::chrono::minutes(5)) {
+      r.error(node, YamlReader::index_path("providers", i) + ".clock_skew",
+              "is above 5m, which revocation does not allow: a revoked jti is kept 5m past its token's exp");
+    }
+  }
   config.revocation = std::move(rev);
 }
 

@@ -77,7 +77,7 @@ Status check_logout_token(const Token& token, const ClaimPolicy& policy, std::in
   out.jti = std::string(*jti);
   out.sub = sub ? std::string(*sub) : std::string();
   out.sid = sid ? std::string(*sid) : std::string();
-  out.iat = static_cast<std::int64_t>(*iat);
+  out.iat = static_cast<std::int64_t>(std::ceil(*iat));  // rounded up: the replay window must cover it
   return Status::Ok();
 }
 

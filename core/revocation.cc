@@ -1,8 +1,10 @@
 #include "core/revocation.h"
 
+#include <openssl/rand.h>
 #include <simdjson.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -42,7 +44,7 @@ Status read_text(simdjson::dom::element e, std::string_view name, std::string& o
   std::string_view v;
   if (e.get_string().get(v)) return bad(quoted_detail(name, "must be a string"));
   if (v.empty()) return bad(quoted_detail(name, "must not be empty"));
-  if (v.size() > 4096) return bad(quoted_detail(name, "is longer than 4096 bytes"));
+  if (v.size() > kMaxRevocationValueBytes) return bad(quoted_detail(name, "is longer than 4096 bytes"));
   out = std::string(v);
   return Status::Ok();
 }
@@ -54,18 +56,22 @@ std::string_view revocation_kind_name(RevocationKind k) noexcept {
     case RevocationKind::jti: return "jti";
     case RevocationKind::subject: return "subject";
     case RevocationKind::session: return "session";
+    case RevocationKind::logout: return "logout";
   }
   return "jti";
 }
 
 Result<RevocationEntry> parse_revocation_entry(std::string_view json) {
+  // The largest entry (three 4096-byte strings, as jwtgate writes them) fits within this; bigger
+  // is refused before the parser grows to its size (a value in Redis, a published message).
+  if (json.size() > kMaxRevocationEntryBytes) return bad("a revocation entry is longer than 16 KiB");
   // One parser per thread: entries arrive by the thousand on a full sync.
   thread_local simdjson::dom::parser parser;
   thread_local bool ready = init_json_parser(parser, 1024);
   if (!ready) return bad("the JSON parser cannot be set up");
   simdjson::dom::object obj;
   if (Status s = parse_json_object(parser, json, false, "revocation entry", obj); !s) return s;
-  std::optional<simdjson::dom::element> jti, iss, sub, sid, before, exp;
+  std::optional<simdjson::dom::element> jti, iss, sub, sid, before, exp, logout_jti;
   for (auto field : obj) {
     const std::string_view k = field.key;
     std::optional<simdjson::dom::element>* slot = k == "jti"      ? &jti
@@ -74,13 +80,20 @@ Result<RevocationEntry> parse_revocation_entry(std::string_view json) {
                                                   : k == "sid"    ? &sid
                                                   : k == "before" ? &before
                                                   : k == "exp"    ? &exp
+                                                  : k == "logout_jti" ? &logout_jti
                                                                   : nullptr;
-    if (!slot) return bad(quoted_detail(k, "is not a revocation field (jti, iss, sub, sid, before, exp)"));
+    if (!slot) return bad(quoted_detail(k, "is not a revocation field (jti, iss, sub, sid, before, exp, logout_jti)"));
     if (*slot) return bad(quoted_detail(k, "appears twice"));
     *slot = field.value;
   }
   RevocationEntry e;
-  if (jti) {
+  if (logout_jti) {
+    if (jti || sub || sid || before) return bad("a logout entry has only \"iss\", \"logout_jti\" and \"exp\"");
+    if (!iss || !exp) return bad("a logout entry needs \"iss\" and \"exp\"");
+    e.kind = RevocationKind::logout;
+    if (Status s = read_text(*iss, "iss", e.iss); !s) return s;
+    if (Status s = read_text(*logout_jti, "logout_jti", e.value); !s) return s;
+  } else if (jti) {
     if (iss || sub || sid || before) return bad("a jti entry has only \"jti\" and \"exp\"");
     if (!exp) return bad("a jti entry needs \"exp\", the token's expiry");
     e.kind = RevocationKind::jti;
@@ -119,7 +132,7 @@ std::string revocation_entry_json(const RevocationEntry& e) {
   } else {
     w.key("iss");
     w.string(e.iss);
-    w.key(e.kind == RevocationKind::subject ? "sub" : "sid");
+    w.key(e.kind == RevocationKind::subject ? "sub" : e.kind == RevocationKind::session ? "sid" : "logout_jti");
     w.string(e.value);
     if (e.kind == RevocationKind::subject) {
       w.key("before");
@@ -202,10 +215,13 @@ RevocationTable::RevocationTable(const std::vector<RevocationRecord>& records, s
   tags_.assign(n, 0);
   for (const RevocationRecord& r : records) {
     if (revocation_record_ended(r, now)) continue;
-    for (std::size_t i = home(r.digest);; i = i + 1 == n ? 0 : i + 1) {
+    const std::uint64_t h = keyed_hash(r.digest);
+    std::size_t walked = 0;
+    for (std::size_t i = home(h);; i = i + 1 == n ? 0 : i + 1, ++walked) {
       Slot& s = slots_[i];
       if (tags_[i] == 0) {
-        tags_[i] = tag(r.digest);
+        longest_probe_ = std::max(longest_probe_, walked);
+        tags_[i] = tag(h);
         s.digest = r.digest;
         s.before = r.before;
         s.expires = r.expires;
@@ -222,21 +238,57 @@ RevocationTable::RevocationTable(const std::vector<RevocationRecord>& records, s
   }
 }
 
-std::size_t RevocationTable::home(const RevocationDigest& d) const noexcept {
-  std::uint64_t h;
-  std::memcpy(&h, d.data(), sizeof h);
+namespace {
+
+struct PlacementKey {
+  std::uint64_t k0, k1;
+  PlacementKey() {
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) {
+      // Without randomness the table still works; it is only predictable. Mix in what varies.
+      const auto t = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+      const auto a = reinterpret_cast<std::uintptr_t>(&bytes);
+      std::memcpy(bytes, &t, 8);
+      std::memcpy(bytes + 8, &a, 8);
+    }
+    std::memcpy(&k0, bytes, 8);
+    std::memcpy(&k1, bytes + 8, 8);
+    k0 |= 1;  // a zero factor would lose half the digest
+    k1 |= 1;
+  }
+};
+
+const PlacementKey& placement_key() {
+  static const PlacementKey key;
+  return key;
+}
+
+}  // namespace
+
+std::uint64_t RevocationTable::keyed_hash(const RevocationDigest& d) noexcept {
+  const PlacementKey& k = placement_key();
+  std::uint64_t a, b;
+  std::memcpy(&a, d.data(), 8);
+  std::memcpy(&b, d.data() + 8, 8);
+  // A multiply-fold of both halves, each masked with the key (wyhash's mum).
+  const unsigned __int128 m = static_cast<unsigned __int128>(a ^ k.k0) * (b ^ k.k1);
+  return static_cast<std::uint64_t>(m) ^ static_cast<std::uint64_t>(m >> 64);
+}
+
+std::size_t RevocationTable::home(std::uint64_t h) const noexcept {
   // Lemire's range reduction: no power-of-two rounding of the table, no division.
   return static_cast<std::size_t>((static_cast<unsigned __int128>(h) * slots_.size()) >> 64);
 }
 
 const RevocationTable::Slot* RevocationTable::find(const RevocationDigest& d) const noexcept {
   if (size_ == 0) return nullptr;
-  const std::uint8_t want = tag(d);
+  const std::uint64_t h = keyed_hash(d);
+  const std::uint8_t want = tag(h);
   std::uint64_t a, b;
   std::memcpy(&a, d.data(), 8);
   std::memcpy(&b, d.data() + 8, 8);
   const std::size_t n = slots_.size();
-  for (std::size_t i = home(d);; i = i + 1 == n ? 0 : i + 1) {
+  for (std::size_t i = home(h);; i = i + 1 == n ? 0 : i + 1) {
     const std::uint8_t t = tags_[i];
     if (t == 0) return nullptr;
     if (t != want) continue;
@@ -271,6 +323,15 @@ Status RevocationSet::check(const RevocationSubject& token, std::int64_t now, st
     return {Reason::revoked, "the token was issued before its subject's tokens were revoked"};
   }
   return Status::Ok();
+}
+
+bool RevocationSet::holds(const RevocationDigest& d, std::int64_t now) const noexcept {
+  for (const auto* table : {base.get(), recent.get()}) {
+    if (!table) continue;
+    const RevocationTable::Slot* r = table->find(d);
+    if (r && (r->expires == INT64_MAX || now < r->expires)) return true;
+  }
+  return false;
 }
 
 std::size_t RevocationSet::size(RevocationKind k) const noexcept {

@@ -23,24 +23,30 @@
 
 namespace jwtgate::core {
 
-enum class RevocationKind : std::uint8_t { jti = 0, subject = 1, session = 2 };
-inline constexpr std::size_t kRevocationKinds = 3;
-std::string_view revocation_kind_name(RevocationKind k) noexcept;  // "jti", "subject", "session"
+// `logout` is not a revocation of access tokens: it records a back-channel logout token's jti
+// (per issuer), so a replay at any sidecar is refused. No access token is ever checked against it.
+enum class RevocationKind : std::uint8_t { jti = 0, subject = 1, session = 2, logout = 3 };
+inline constexpr std::size_t kRevocationKinds = 4;
+std::string_view revocation_kind_name(RevocationKind k) noexcept;  // "jti", "subject", "session", "logout"
 
 // One revocation as written (files, Redis values, pub/sub messages, the CLI): a JSON object,
 //   {"jti":"J","exp":T}
 //   {"iss":"I","sub":"S","before":T[,"exp":E]}
 //   {"iss":"I","sid":"X"[,"exp":E]}
+//   {"iss":"I","logout_jti":"J","exp":E}      (written by the back-channel logout endpoint)
 // with times in seconds since the epoch. exp is the entry's own end; a jti entry's is the token's
 // exp (required), extended by the token's provider's clock skew as the token itself is. before is
 // exclusive (a token issued in that second passes).
 struct RevocationEntry {
   RevocationKind kind = RevocationKind::jti;
-  std::string iss;    // subject and session
-  std::string value;  // the jti, sub or sid
+  std::string iss;    // subject, session and logout
+  std::string value;  // the jti, sub, sid, or the logout token's jti
   std::int64_t before = 0;          // subject only
   std::optional<std::int64_t> exp;  // none: until removed from its source
 };
+
+inline constexpr std::size_t kMaxRevocationEntryBytes = 16 * 1024;
+inline constexpr std::size_t kMaxRevocationValueBytes = 4096;  // jti, iss, sub, sid
 
 // Strict: exactly one of the shapes above, no other members, non-empty strings, integer times.
 Result<RevocationEntry> parse_revocation_entry(std::string_view json);
@@ -89,15 +95,22 @@ class RevocationTable {
   std::size_t size() const noexcept { return size_; }
   std::size_t size(RevocationKind k) const noexcept { return per_kind_[static_cast<std::size_t>(k)]; }
   std::size_t memory_bytes() const noexcept { return slots_.size() * (sizeof(Slot) + 1); }
+  // The longest walk from a digest's home slot to its own: what a lookup costs at worst.
+  std::size_t longest_probe() const noexcept { return longest_probe_; }
 
  private:
-  std::size_t home(const RevocationDigest& d) const noexcept;
-  static std::uint8_t tag(const RevocationDigest& d) noexcept { return static_cast<std::uint8_t>(d[8] | 1); }
+  // Where a digest lives and its tag, from a hash keyed with a per-process secret: digests are
+  // public (anyone can compute one for a jti of their choosing), so unkeyed placement would let
+  // whoever writes entries pile them into one cluster and make every build and lookup crawl.
+  static std::uint64_t keyed_hash(const RevocationDigest& d) noexcept;
+  std::size_t home(std::uint64_t h) const noexcept;
+  static std::uint8_t tag(std::uint64_t h) noexcept { return static_cast<std::uint8_t>(h | 1); }
   std::vector<Slot> slots_;  // at most 3/4 full, probed linearly
   // One byte per slot (0: empty, else 7 bits of the digest): nearly every lookup is for a token
   // nobody revoked, and such a miss probes a few slots; the tags of those share a cache line.
   std::vector<std::uint8_t> tags_;
   std::size_t size_ = 0;
+  std::size_t longest_probe_ = 0;
   std::array<std::size_t, kRevocationKinds> per_kind_{};
 };
 
@@ -113,6 +126,9 @@ struct RevocationSet {
   // skew allowed on the token's provider; jti entries outlive the token's exp by it.
   Status check(const RevocationSubject& token, std::int64_t now, std::int64_t skew) const;
   std::size_t size(RevocationKind k) const noexcept;
+  // Whether an entry with digest `d` (which covers its kind) holds at `now`, ignoring deny_all:
+  // the logout replay check.
+  bool holds(const RevocationDigest& d, std::int64_t now) const noexcept;
 };
 
 }  // namespace jwtgate::core

@@ -33,7 +33,7 @@ struct Control {
   RevocationStore* revocation = nullptr;
   // Each provider's current keys, for validating logout tokens on this loop.
   std::vector<std::shared_ptr<const core::KeySet>> latest_keys;
-  LogoutCounters logouts;
+  LogoutState logouts;
   std::shared_ptr<const RuntimeConfig> runtime;
   std::string config_path;
   ProcessCounters counters;
@@ -176,7 +176,7 @@ AdminResponse Control::admin_route(std::string_view method, std::string_view pat
     if (revocation) {
       report.status = revocation->status();
       report.logout = runtime->config.revocation->backchannel_logout.has_value();
-      report.logouts = logouts;
+      report.logouts = logouts.counters;
     }
     r.body = render_metrics(*server, *keys, counters, tls ? &status : nullptr, revocation ? &report : nullptr);
   } else if (path == "/config" && runtime->config.admin.config_endpoint) {

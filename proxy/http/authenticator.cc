@@ -88,15 +88,28 @@ core::Status Authenticator::verify_fresh(const config::Route& route, std::string
   };
   short_string("sub", out.sub);
   short_string("jti", out.jti);
-  {
-    auto text = [&](const char* name) {
-      std::string_view v;
-      if (auto e = claims.find(name); e && !e->get_string().get(v)) return v;
-      return std::string_view();
-    };
+  if (config_->config.revocation) {
+    // What a revocation names must be something it can name: a jti, sub or sid that is not a
+    // string (RFC 7519 §4.1.2, §4.1.7; OIDC's sid), or longer than an entry may hold, could never
+    // be revoked.
+    std::string_view fields[3];
+    const char* names[3] = {"sub", "sid", "jti"};
+    for (int i = 0; i < 3; ++i) {
+      simdjson::dom::element e;
+      if (scratch_.payload().at_key(names[i]).get(e)) continue;
+      if (e.get_string().get(fields[i])) return {core::Reason::invalid_claim, core::quoted_detail(names[i], "is not a string")};
+      if (fields[i].size() > core::kMaxRevocationValueBytes) {
+        return {core::Reason::invalid_claim, core::quoted_detail(names[i], "is longer than 4096 bytes")};
+      }
+    }
+    std::string_view iss;
+    simdjson::dom::element e;
+    if (!scratch_.payload().at_key("iss").get(e) && !e.get_string().get(iss) && iss.size() > core::kMaxRevocationValueBytes) {
+      return {core::Reason::invalid_claim, core::quoted_detail("iss", "is longer than 4096 bytes")};
+    }
     std::optional<double> iat;
     core::read_numeric_date(claims, "iat", iat);
-    out.revocation = core::revocation_subject(text("iss"), text("sub"), text("sid"), text("jti"), iat);
+    out.revocation = core::revocation_subject(iss, fields[0], fields[1], fields[2], iat);
   }
   for (const auto& ch : provider.config.claims_to_headers) {
     auto v = claims.find(ch.claim);

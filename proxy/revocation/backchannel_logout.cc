@@ -81,7 +81,8 @@ std::optional<std::string> form_parameter(std::string_view body, std::string_vie
 
 AdminResponse handle_backchannel_logout(const AdminRequest& request, const RuntimeConfig& runtime,
                                         const std::vector<std::shared_ptr<const core::KeySet>>& keys,
-                                        RevocationStore& store, std::int64_t now, LogoutCounters& counters) {
+                                        RevocationStore& store, std::int64_t now, LogoutState& state) {
+  LogoutCounters& counters = state.counters;
   if (request.method != "POST") {
     AdminResponse r = answer(405, "invalid_request", "use POST");
     r.headers.push_back({"Allow", "POST"});
@@ -124,17 +125,41 @@ AdminResponse handle_backchannel_logout(const AdminRequest& request, const Runti
   if (core::Status s = core::check_logout_token(token, provider->policy.claims, max_age, now, claims); !s) {
     return refuse(s.detail());
   }
-  if (store.has_jti(claims.jti, now)) {
+  if (claims.iss.size() > core::kMaxRevocationValueBytes || claims.jti.size() > core::kMaxRevocationValueBytes ||
+      claims.sub.size() > core::kMaxRevocationValueBytes || claims.sid.size() > core::kMaxRevocationValueBytes) {
+    return refuse("the logout token's iss, jti, sub or sid is longer than 4096 bytes");
+  }
+  if (store.has_logout(claims.iss, claims.jti, now)) {
     ++counters.replayed;
     log_event("warn", "back-channel logout refused: a logout token was replayed", {{"iss", claims.iss}});
     return answer(400, "invalid_request", "this logout token has been used already");
   }
 
-  // The logout token itself, until its iat falls out of the accepted window.
+  std::string key = claims.iss;
+  key.push_back('\0');
+  key += claims.jti;
+  std::string error;
+  auto& pending = state.unshared.by_token;
+  if (auto it = pending.find(key); it != pending.end()) {
+    // A retry of a logout applied here while Redis was away: share what was applied then.
+    if (!store.share(it->second.cut, error)) {
+      ++counters.failed;
+      return answer(400, "temporarily_unavailable", error);
+    }
+    store.revoke(it->second.marker, error);
+    pending.erase(it);
+    ++counters.ok;
+    log_event("info", "back-channel logout shared on retry", {{"iss", claims.iss}});
+    return answer(200, "", "");
+  }
+
+  // The logout token itself, until it could no longer be accepted: its iat (rounded up) plus the
+  // age and skew allowed, and the second it is accepted in.
   core::RevocationEntry marker;
-  marker.kind = core::RevocationKind::jti;
+  marker.kind = core::RevocationKind::logout;
+  marker.iss = claims.iss;
   marker.value = claims.jti;
-  marker.exp = claims.iat + max_age + provider->policy.claims.clock_skew_seconds;
+  marker.exp = claims.iat + max_age + provider->policy.claims.clock_skew_seconds + 1;
   core::RevocationEntry cut;
   cut.iss = claims.iss;
   cut.exp = now + std::chrono::duration_cast<std::chrono::seconds>(cfg.entry_ttl).count();
@@ -146,11 +171,12 @@ AdminResponse handle_backchannel_logout(const AdminRequest& request, const Runti
     cut.value = claims.sub;
     cut.before = now + 1;  // the tokens of this very second too
   }
-  std::string error;
   if (!store.revoke(cut, error)) {
-    // Applied here, not shared. Spec §2.8: a logout that did not succeed is a 400; the marker is
-    // not stored, so the IdP's retry is not taken for a replay.
+    // Applied here, not shared. Spec §2.8: a logout that did not succeed is a 400; the IdP's
+    // retry shares this same revocation.
     ++counters.failed;
+    std::erase_if(pending, [now](const auto& p) { return p.second.marker.exp && *p.second.marker.exp <= now; });
+    if (pending.size() < kMaxUnsharedLogouts) pending.emplace(std::move(key), UnsharedLogouts::Pending{cut, marker});
     return answer(400, "temporarily_unavailable", error);
   }
   store.revoke(marker, error);

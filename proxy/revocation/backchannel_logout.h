@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/jwk.h"
@@ -21,10 +22,26 @@ struct LogoutCounters {
   std::uint64_t ok = 0, invalid = 0, replayed = 0, failed = 0;
 };
 
+// Logouts applied here but not yet shared through Redis, by issuer and logout token jti: the
+// IdP's retry shares the same revocation (the same cut-off, not a new one) instead of being taken
+// for a replay, and a repeated POST while Redis is away costs nothing more.
+struct UnsharedLogouts {
+  struct Pending {
+    core::RevocationEntry cut, marker;
+  };
+  std::unordered_map<std::string, Pending> by_token;
+};
+inline constexpr std::size_t kMaxUnsharedLogouts = 10000;
+
+struct LogoutState {
+  LogoutCounters counters;
+  UnsharedLogouts unshared;
+};
+
 // `keys`: each provider's current key set, in `runtime`'s provider order (nullptr: not loaded).
 AdminResponse handle_backchannel_logout(const AdminRequest& request, const RuntimeConfig& runtime,
                                         const std::vector<std::shared_ptr<const core::KeySet>>& keys,
-                                        RevocationStore& store, std::int64_t now, LogoutCounters& counters);
+                                        RevocationStore& store, std::int64_t now, LogoutState& state);
 
 // The value of the one `name` parameter of an application/x-www-form-urlencoded body,
 // percent-decoded; nullopt when absent, repeated, or badly encoded.

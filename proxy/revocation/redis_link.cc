@@ -74,7 +74,8 @@ RedisLink::~RedisLink() { close(); }
 
 bool RedisLink::start(std::string& error) {
   redisOptions opt{};
-  REDIS_OPTIONS_SET_TCP(&opt, settings_.url.host.c_str(), settings_.url.port);
+  const std::string& address = settings_.address.empty() ? settings_.url.host : settings_.address;
+  REDIS_OPTIONS_SET_TCP(&opt, address.c_str(), settings_.url.port);
   const timeval connect = to_timeval(settings_.connect_timeout);
   const timeval command_tv = to_timeval(settings_.command_timeout);
   opt.connect_timeout = &connect;
@@ -193,6 +194,8 @@ void RedisLink::on_connect(redisAsyncContext* ac, int status) {
     return;
   }
   self->connected_ = true;
+  // The subscription is idle by nature: the kernel's keepalive at least finds a dead peer.
+  redisEnableKeepAlive(&ac->c);
 }
 
 void RedisLink::on_disconnect(const redisAsyncContext* ac, int status) {

@@ -23,6 +23,10 @@ namespace jwtgate::proxy {
 
 struct RedisSettings {
   config::RedisUrl url;
+  // The address to connect to, resolved off the loop from url.host (hiredis would resolve a
+  // name with a blocking getaddrinfo); empty: url.host, a literal address. TLS still checks the
+  // certificate against url.host.
+  std::string address;
   std::string username;  // empty: the URL's, else none
   std::string password;  // empty: no AUTH
   std::chrono::milliseconds connect_timeout{2000};

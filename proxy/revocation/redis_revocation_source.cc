@@ -2,6 +2,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include <arpa/inet.h>
+
 #include <ctime>
 
 #include "proxy/admin/log.h"
@@ -11,6 +13,7 @@ namespace jwtgate::proxy {
 namespace {
 
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
+constexpr std::uint64_t kHeartbeatMs = 1000;
 // A jti key outlives its token's exp by clock skews up to 5m (check-config warns above that).
 constexpr std::int64_t kJtiMargin = 300;
 
@@ -28,8 +31,14 @@ RedisRevocationSource::~RedisRevocationSource() { close(); }
 
 std::string RedisRevocationSource::key_for(const std::string& prefix, const core::RevocationEntry& entry) {
   auto d = core::revocation_digest(entry);
-  static constexpr const char* kKind[] = {"jti:", "sub:", "sid:"};
-  return prefix + kKind[static_cast<int>(entry.kind)] + (d ? core::revocation_digest_hex(*d) : std::string("x"));
+  static constexpr const char* kKind[] = {"jti:", "sub:", "sid:", "logout:"};
+  // The end (and a subject's cut-off) are part of the name: a later revocation of the same
+  // subject or session with an earlier cut-off or a shorter life is a key of its own, and cannot
+  // weaken one written before it. Writing the same revocation twice still writes one key.
+  std::string key = prefix + kKind[static_cast<int>(entry.kind)] + (d ? core::revocation_digest_hex(*d) : std::string("x"));
+  if (entry.kind == core::RevocationKind::subject) key += ":" + std::to_string(entry.before);
+  key += ":" + (entry.exp ? std::to_string(*entry.exp) : std::string("-"));
+  return key;
 }
 
 void RedisRevocationSource::start() {
@@ -41,23 +50,30 @@ void RedisRevocationSource::start() {
   resync_timer_->data = this;
   const auto every = static_cast<std::uint64_t>(config_.resync_interval.count());
   uv_timer_start(resync_timer_.get(), on_resync, every, every);
-  connect();
+  heartbeat_timer_ = std::make_unique<uv_timer_t>();
+  uv_timer_init(loop_, heartbeat_timer_.get());
+  heartbeat_timer_->data = this;
+  uv_timer_start(heartbeat_timer_.get(), on_heartbeat, kHeartbeatMs, kHeartbeatMs);
+  resolve_then_connect();
 }
 
 void RedisRevocationSource::close() {
   if (closed_) return;
   closed_ = true;
+  *alive_ = false;  // a lookup still running finds nobody
   if (cmd_) cmd_->close();
   if (sub_) sub_->close();
   // The handles outlive this object until libuv has closed them.
   if (retry_timer_) close_handle(reinterpret_cast<uv_handle_t*>(retry_timer_.release()), free_timer);
   if (resync_timer_) close_handle(reinterpret_cast<uv_handle_t*>(resync_timer_.release()), free_timer);
+  if (heartbeat_timer_) close_handle(reinterpret_cast<uv_handle_t*>(heartbeat_timer_.release()), free_timer);
 }
 
 void RedisRevocationSource::connect() {
   if (closed_) return;
   ++generation_;
   down_ = false;
+  ping_sent_ms_ = 0;
   subscribed_ = false;
   loading_ = false;
   const std::uint64_t gen = generation_;
@@ -98,6 +114,7 @@ void RedisRevocationSource::connect() {
 void RedisRevocationSource::link_down(const std::string& why) {
   if (closed_ || down_) return;
   down_ = true;
+  ++generation_;  // replies still queued on the failed links are not believed
   ++failures_;
   last_error_ = why;
   if (in_sync_ || failures_ == 1 || backoff_ >= kMaxBackoff) {
@@ -117,7 +134,85 @@ void RedisRevocationSource::on_retry(uv_timer_t* t) {
   if (self->sub_) self->sub_->close();
   self->cmd_.reset();
   self->sub_.reset();
+  self->resolve_then_connect();
+}
+
+namespace {
+struct Resolve {
+  uv_getaddrinfo_t req{};
+  RedisRevocationSource* source = nullptr;
+  std::shared_ptr<bool> alive;
+};
+}  // namespace
+
+void RedisRevocationSource::resolve_then_connect() {
+  in6_addr a6;
+  in_addr a4;
+  const std::string& host = config_.url.host;
+  if (inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
+    settings_.address.clear();
+    connect();
+    return;
+  }
+  // On libuv's thread pool: a slow DNS server must not stop the control loop (the admin
+  // listener, signals) at every reconnect.
+  if (resolving_) return;
+  resolving_ = true;
+  auto r = std::make_unique<Resolve>();
+  r->req.data = r.get();
+  r->source = this;
+  r->alive = alive_;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  if (uv_getaddrinfo(loop_, &r->req, on_resolved, host.c_str(), nullptr, &hints) == 0) {
+    r.release();  // on_resolved takes it back
+  } else {
+    resolving_ = false;
+    down_ = false;
+    link_down("cannot resolve " + host);
+  }
+}
+
+void RedisRevocationSource::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+  std::unique_ptr<Resolve> r(static_cast<Resolve*>(req->data));
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned(res, uv_freeaddrinfo);
+  if (!*r->alive) return;
+  RedisRevocationSource* self = r->source;
+  self->resolving_ = false;
+  if (self->closed_) return;
+  if (status != 0 || !res) {
+    self->down_ = false;  // a failed lookup is one failure like a refused connection
+    self->link_down("cannot resolve " + self->config_.url.host + ": " + uv_strerror(status));
+    return;
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* addr = res->ai_family == AF_INET6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr)
+                                                : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr);
+  uv_inet_ntop(res->ai_family, addr, text, sizeof text);
+  self->settings_.address = text;
   self->connect();
+}
+
+void RedisRevocationSource::on_heartbeat(uv_timer_t* t) {
+  auto* self = static_cast<RedisRevocationSource*>(t->data);
+  if (self->closed_ || self->down_ || !self->cmd_) return;
+  // An idle connection to a server that went silent (a partition, a frozen host) would look
+  // healthy until the next resync. hiredis's command timeout restarts with every command sent,
+  // so it never fires while commands keep going out: the deadline is kept here.
+  const std::uint64_t now = uv_now(self->loop_);
+  if (self->ping_sent_ms_ != 0) {
+    if (now - self->ping_sent_ms_ > static_cast<std::uint64_t>(self->settings_.command_timeout.count())) {
+      self->link_down("no answer to PING for " + std::to_string(now - self->ping_sent_ms_) + " ms");
+    }
+    return;
+  }
+  self->ping_sent_ms_ = now;
+  const std::uint64_t gen = self->generation_;
+  self->cmd_->command({"PING"}, [self, gen](const redisReply* r) {
+    if (gen != self->generation_) return;
+    if (r) self->ping_sent_ms_ = 0;
+  });
 }
 
 void RedisRevocationSource::on_resync(uv_timer_t* t) {
@@ -137,7 +232,7 @@ void RedisRevocationSource::begin_load() {
 
 void RedisRevocationSource::scan(std::string cursor) {
   const std::uint64_t gen = generation_;
-  // The next SCAN goes out as soon as this one's cursor is known, beside the MGET of its keys:
+  // The next SCAN goes out as soon as this one's cursor is known, beside the reads of its keys:
   // a load costs about one round trip per batch, not two.
   cmd_->command({"SCAN", cursor, "MATCH", config_.key_prefix + "*", "COUNT", "5000"}, [this, gen](const redisReply* r) {
     if (gen != generation_) return;
@@ -149,35 +244,30 @@ void RedisRevocationSource::scan(std::string cursor) {
     }
     std::string next(r->element[0]->str, r->element[0]->len);
     const redisReply* keys = r->element[1];
-    std::vector<std::string> argv{"MGET"};
+    // GETRANGE, not MGET: a value is read only up to the longest entry, so one huge value under
+    // the prefix cannot make every sidecar buffer it. The commands go out pipelined.
+    const std::string last = std::to_string(core::kMaxRevocationEntryBytes);
     for (std::size_t i = 0; i < keys->elements; ++i) {
-      if (keys->element[i]->type == REDIS_REPLY_STRING) argv.emplace_back(keys->element[i]->str, keys->element[i]->len);
-    }
-    if (argv.size() > 1) {
+      if (keys->element[i]->type != REDIS_REPLY_STRING) continue;
       ++pending_gets_;
-      cmd_->command(argv, [this, gen](const redisReply* v) {
-        if (gen != generation_) return;
-        --pending_gets_;
-        if (!v || v->type != REDIS_REPLY_ARRAY) {
-          link_down("MGET failed");
-          return;
-        }
-        for (std::size_t i = 0; i < v->elements; ++i) {
-          const redisReply* e = v->element[i];
-          if (e->type == REDIS_REPLY_NIL) continue;  // expired between SCAN and MGET
-          if (e->type != REDIS_REPLY_STRING) {
-            ++bad_values_;
-            continue;
-          }
-          auto entry = core::parse_revocation_entry(std::string_view(e->str, e->len));
-          if (!entry) {
-            ++bad_values_;
-            continue;
-          }
-          if (auto rec = core::revocation_record(*entry)) loading_records_.push_back(*rec);
-        }
-        if (scan_done_ && pending_gets_ == 0) finish_load();
-      });
+      cmd_->command({"GETRANGE", std::string(keys->element[i]->str, keys->element[i]->len), "0", last},
+                    [this, gen](const redisReply* e) {
+                      if (gen != generation_) return;
+                      --pending_gets_;
+                      if (!e) {
+                        link_down("GETRANGE failed");
+                        return;
+                      }
+                      // An empty string: the key expired (or is not a string) since the SCAN.
+                      if (e->type == REDIS_REPLY_STRING && e->len > 0) {
+                        auto entry = core::parse_revocation_entry(std::string_view(e->str, e->len));
+                        if (!entry) ++bad_values_;
+                        else if (auto rec = core::revocation_record(*entry)) loading_records_.push_back(*rec);
+                      } else if (e->type == REDIS_REPLY_ERROR) {
+                        ++bad_values_;  // WRONGTYPE: a list or hash under the prefix
+                      }
+                      if (scan_done_ && pending_gets_ == 0) finish_load();
+                    });
     }
     if (next != "0") {
       scan(std::move(next));

@@ -1,5 +1,5 @@
 // Revocations kept in Redis and shared by every sidecar: a full load (SCAN of the key prefix,
-// then MGET) once subscribed, so no change published meanwhile is missed, again on every
+// then GETRANGE of each key) once subscribed, so no change published meanwhile is missed, again on every
 // reconnect and every resync_interval; between loads, each PUBLISHed entry applies at once.
 // Two connections: a subscribed one can run no other command.
 #pragma once
@@ -46,7 +46,8 @@ class RedisRevocationSource {
   // when not in sync; `done` later says whether Redis took it.
   bool write(const core::RevocationEntry& entry, std::function<void(bool ok)> done);
 
-  // The Redis key of an entry: key_prefix, the kind, ':', the digest's hex.
+  // The Redis key of an entry: key_prefix, the kind, ':', the digest's hex, then ':' before (a
+  // subject's) and ':' exp.
   static std::string key_for(const std::string& prefix, const core::RevocationEntry& entry);
   // SET key value [EXAT end]: the command every writer (this source, `jwtgate revoke`) stores an
   // entry with. A jti key outlives its token's exp by clock skews up to 5m.
@@ -54,6 +55,8 @@ class RedisRevocationSource {
 
  private:
   void connect();
+  void resolve_then_connect();
+  static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
   void link_down(const std::string& why);
   void begin_load();
   void scan(std::string cursor);
@@ -61,23 +64,27 @@ class RedisRevocationSource {
   void set_in_sync(bool v);
   static void on_retry(uv_timer_t* t);
   static void on_resync(uv_timer_t* t);
+  static void on_heartbeat(uv_timer_t* t);
 
   uv_loop_t* loop_;
   config::RevocationRedis config_;
   RedisSettings settings_;
   RedisSourceHooks hooks_;
   std::unique_ptr<RedisLink> cmd_, sub_;
-  std::unique_ptr<uv_timer_t> retry_timer_, resync_timer_;
+  std::unique_ptr<uv_timer_t> retry_timer_, resync_timer_, heartbeat_timer_;
+  bool resolving_ = false;
+  std::uint64_t ping_sent_ms_ = 0;  // uv_now when the PING not yet answered went out; 0: none
   bool subscribed_ = false, loading_ = false, in_sync_ = false, closed_ = false, down_ = false;
   std::uint64_t generation_ = 0;  // of the links; replies of older links are ignored
   std::vector<core::RevocationRecord> loading_records_;
   std::size_t bad_values_ = 0;
   bool scan_done_ = false;        // the last SCAN of a load has answered
-  std::size_t pending_gets_ = 0;  // MGETs of a load not answered yet
+  std::size_t pending_gets_ = 0;  // reads of a load not answered yet
   std::int64_t last_sync_ = 0;
   std::uint64_t failures_ = 0;
   std::chrono::milliseconds backoff_{200};
   std::string last_error_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once closed
 };
 
 }  // namespace jwtgate::proxy

@@ -156,8 +156,13 @@ bool RevocationStore::revoke(const core::RevocationEntry& entry, std::string& er
   }
   local_records_.push_back(*record);
   recent_records_.push_back(*record);
-  recent_.reset();
+  if (recent_records_.size() > kMaxRecent) rebuild();
+  else recent_.reset();
   publish();  // at once: the logout holds here before it is answered
+  return share(entry, error);
+}
+
+bool RevocationStore::share(const core::RevocationEntry& entry, std::string& error) {
   if (!redis_) return true;
   const std::string kind(core::revocation_kind_name(entry.kind));
   if (!redis_->write(entry, [kind](bool ok) {
@@ -170,13 +175,10 @@ bool RevocationStore::revoke(const core::RevocationEntry& entry, std::string& er
   return true;
 }
 
-bool RevocationStore::has_jti(std::string_view jti, std::int64_t now) const {
+bool RevocationStore::has_logout(std::string_view iss, std::string_view jti, std::int64_t now) const {
   if (!current_) return false;
-  core::RevocationSubject s;
-  s.jti = core::revocation_digest(core::RevocationKind::jti, {}, jti);
-  core::RevocationSet probe = *current_;
-  probe.deny_all = false;
-  return probe.check(s, now, 0).reason() == core::Reason::revoked;
+  const auto d = core::revocation_digest(core::RevocationKind::logout, iss, jti);
+  return d && current_->holds(*d, now);
 }
 
 bool RevocationStore::ready(std::string* why) const {

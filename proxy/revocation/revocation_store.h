@@ -45,8 +45,11 @@ class RevocationStore {
   // Applies `entry` here at once and, with Redis, writes it there for every sidecar. False when
   // Redis is configured but out of reach (applied here only); `error` says so.
   bool revoke(const core::RevocationEntry& entry, std::string& error);
-  // Whether a jti entry names `jti` now (the back-channel logout's replay check).
-  bool has_jti(std::string_view jti, std::int64_t now) const;
+  // Only the write to Redis of an entry already applied here (a retried logout). True without
+  // Redis.
+  bool share(const core::RevocationEntry& entry, std::string& error);
+  // Whether a logout entry for this issuer's logout token jti holds now (the replay check).
+  bool has_logout(std::string_view iss, std::string_view jti, std::int64_t now) const;
 
   // ready_requires_sync: every source has synced once.
   bool ready(std::string* why) const;

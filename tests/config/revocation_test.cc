@@ -104,3 +104,12 @@ TEST_CASE("redis URLs: hosts, ports, users and databases") {
     CHECK(why.find("secret") == std::string::npos);
   }
 }
+
+TEST_CASE("revocation refuses a clock skew above 5m: a revoked jti is kept only 5m past its token's exp") {
+  std::string yaml = kMinimal;
+  yaml.insert(yaml.find("    jwks:"), "    clock_skew: 10m\n");
+  LoadResult r = load(yaml + "revocation: {file: /x}\n");
+  CHECK_FALSE(r.config);
+  CHECK(has(r, "clock_skew"));
+  CHECK(load(yaml).config);  // without revocation, a warning only
+}

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cstring>
+
 #include "core/logout_token.h"
 #include "core/revocation.h"
 #include "core/token.h"
@@ -183,4 +185,38 @@ TEST_CASE("logout tokens: the spec's rules, and no logout token passes as an acc
   CHECK(looks_like_logout_token(t));
   REQUIRE(t.decode(make("{" + base + R"("sub":"alice"})", "JWT")).ok());
   CHECK_FALSE(looks_like_logout_token(t));
+}
+
+TEST_CASE("digests chosen to share their leading bytes do not pile up: placement is keyed per process") {
+  // What someone who may write entries can do with digests anyone can compute: make the bytes an
+  // unkeyed placement would use all equal. Here the records are made directly.
+  std::vector<RevocationRecord> records;
+  for (std::uint32_t i = 0; i < 50000; ++i) {
+    RevocationRecord r;
+    std::memcpy(r.digest.data() + 12, &i, sizeof i);  // bytes 0-11 zero in every one
+    r.expires = kNow + 300;
+    records.push_back(r);
+  }
+  RevocationTable t(records, kNow);
+  CHECK(t.size() == records.size());
+  CHECK(t.longest_probe() < 100);  // a pile-up would be ~50,000
+  for (std::uint32_t i = 0; i < 50000; i += 101) CHECK(t.find(records[i].digest));
+}
+
+TEST_CASE("logout entries, and the size bound on any entry") {
+  auto e = parse_revocation_entry(R"({"iss":"https://idp","logout_jti":"L1","exp":1700000400})");
+  REQUIRE_MESSAGE(e.ok(), e.status().detail());
+  CHECK(e->kind == RevocationKind::logout);
+  CHECK(revocation_entry_json(*e) == R"({"iss":"https://idp","logout_jti":"L1","exp":1700000400})");
+  CHECK(!parse_revocation_entry(R"({"logout_jti":"L1","exp":1})").ok());                 // no iss
+  CHECK(!parse_revocation_entry(R"({"iss":"i","logout_jti":"L1"})").ok());               // no exp
+  CHECK(!parse_revocation_entry(R"({"iss":"i","logout_jti":"L1","sid":"x","exp":1})").ok());
+  // A logout entry never refuses an access token, even one whose jti is the logout token's.
+  const RevocationSet s = set_of({R"({"iss":"https://idp","logout_jti":"L1","exp":1700000400})"});
+  CHECK(s.check(token("https://idp", "alice", "", "L1"), kNow, 0).ok());
+  CHECK(s.holds(*revocation_digest(RevocationKind::logout, "https://idp", "L1"), kNow));
+  CHECK_FALSE(s.holds(*revocation_digest(RevocationKind::logout, "https://other", "L1"), kNow));
+  CHECK_FALSE(s.holds(*revocation_digest(RevocationKind::logout, "https://idp", "L1"), 1700000400));
+  // Anything longer than the longest entry is refused before it is parsed.
+  CHECK(!parse_revocation_entry(R"({"jti":")" + std::string(17000, 'x') + R"(","exp":1})").ok());
 }

@@ -60,6 +60,7 @@ HeaderList bearer(const std::string& token) {
 
 struct Fixture {
   explicit Fixture(int bound_provider = -1) : rc(runtime(kYaml, bound_provider)) { install_keys(); }
+  explicit Fixture(const std::string& yaml) : rc(runtime(yaml)) { install_keys(); }
   std::shared_ptr<const proxy::RuntimeConfig> rc;
   TestKey main = make_key(core::Alg::ES256, "m1");
   TestKey partner = make_key(core::Alg::EdDSA, "p1");
@@ -269,7 +270,8 @@ TEST_CASE("a malformed cnf is an invalid claim and is never cached") {
 }
 
 TEST_CASE("revocations apply to every request, cache hits included, and a logout token is no access token") {
-  Fixture f;
+  Fixture f(kYaml + "revocation: {file: /nonexistent}\n");
+  f.auth.set_revocations(std::make_shared<core::RevocationSet>());  // none revoked yet
   const std::string token = f.main_token(R"("jti":"j-1","sid":"s-1")");
   REQUIRE(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow, {}).status.ok());  // now cached
   auto with = [](const std::string& line) {
@@ -299,7 +301,19 @@ TEST_CASE("revocations apply to every request, cache hits included, and a logout
   CHECK(core::http_error(unavailable.status.reason()).http_status == 503);
   // A public route needs no token and is not affected.
   CHECK(f.auth.authenticate(f.route("/public"), bearer(token), "", kNow + 1, {}).status.ok());
+  // Revocation configured and no set yet (it is given before the first request): refused.
   f.auth.set_revocations(nullptr);
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(token), "", kNow + 1, {}).status.reason() ==
+        core::Reason::revocation_unavailable);
+  // What a revocation could not name is refused when revocation is on.
+  f.auth.set_revocations(with(R"({"jti":"other","exp":1700000300})"));
+  for (const char* claims : {R"("jti":777)", R"("sid":["a"])", R"("jti":true)"}) {
+    const std::string odd = signed_token(header_for(f.main), payload(claims), f.main);
+    CHECK_MESSAGE(f.auth.authenticate(f.route("/x"), bearer(odd), "", kNow, {}).status.reason() == core::Reason::invalid_claim,
+                  claims);
+  }
+  const std::string long_sid = signed_token(header_for(f.main), payload("\"sid\":\"" + std::string(4097, 'x') + "\""), f.main);
+  CHECK(f.auth.authenticate(f.route("/x"), bearer(long_sid), "", kNow, {}).status.reason() == core::Reason::invalid_claim);
 
   const std::string logout = signed_token(
       R"({"alg":"ES256","kid":"m1"})",

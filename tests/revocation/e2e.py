@@ -386,16 +386,16 @@ def entry_digest_hex(kind, iss, value):
 
 # The keys `jwtgate revoke` writes (README: any key under the prefix works for readers; these make
 # a second revocation of the same thing overwrite the first).
-def jti_key(jti, prefix=KEY_PREFIX):
-    return f"{prefix}jti:{entry_digest_hex(0, '', jti)}"
+def jti_key(jti, exp, prefix=KEY_PREFIX):
+    return f"{prefix}jti:{entry_digest_hex(0, '', jti)}:{exp}"
 
 
-def sub_key(iss, sub, prefix=KEY_PREFIX):
-    return f"{prefix}sub:{entry_digest_hex(1, iss, sub)}"
+def sub_key(iss, sub, before, exp, prefix=KEY_PREFIX):
+    return f"{prefix}sub:{entry_digest_hex(1, iss, sub)}:{before}:{exp}"
 
 
-def sid_key(iss, sid, prefix=KEY_PREFIX):
-    return f"{prefix}sid:{entry_digest_hex(2, iss, sid)}"
+def sid_key(iss, sid, exp, prefix=KEY_PREFIX):
+    return f"{prefix}sid:{entry_digest_hex(2, iss, sid)}:{exp}"
 
 
 # --- keys and tokens -----------------------------------------------------------------------------
@@ -1300,18 +1300,18 @@ def expiry_cases(run, w):
         jti = unique("dm")
         exp = int(now) + 600
         entries = [
-            (w.revoke(w.shared, "--jti", jti, "--exp", str(exp)), jti_key(jti), exp + 300, "jti (exp + 300 s)"),
+            (w.revoke(w.shared, "--jti", jti, "--exp", str(exp)), jti_key(jti, exp), exp + 300, "jti (exp + 300 s)"),
         ]
         subject, sid = unique("dm"), unique("dm")
         e = w.revoke(w.shared, "--iss", ISSUER, "--sub", subject, "--ttl", "1h")
-        entries.append((e, sub_key(ISSUER, subject), e.get("exp"), "sub (the entry's exp)"))
+        entries.append((e, sub_key(ISSUER, subject, e.get("before"), e.get("exp")), e.get("exp"), "sub (the entry's exp)"))
         e = w.revoke(w.shared, "--iss", ISSUER, "--sid", sid, "--ttl", "1h")
-        entries.append((e, sid_key(ISSUER, sid), e.get("exp"), "sid (the entry's exp)"))
+        entries.append((e, sid_key(ISSUER, sid, e.get("exp")), e.get("exp"), "sid (the entry's exp)"))
         for entry, want_key, want_expiry, what in entries:
             match = {f: entry[f] for f in ("jti", "iss", "sub", "sid") if f in entry}
             key, value = stored(w.shared, **match)
             if key != want_key:
-                problems.append(f"{what}: key {key}, expected {want_key} (<prefix><kind>:<entry digest hex>)")
+                problems.append(f"{what}: key {key}, expected {want_key} (<prefix><kind>:<entry digest hex>[:<before>]:<exp>)")
             if value != entry:
                 problems.append(f"{what}: value {value}, printed {entry}")
             expiry = w.shared.call("EXPIRETIME", key)
@@ -1477,6 +1477,21 @@ def logout_cases(run, w):
             n = g.metric("jwtgate_backchannel_logouts_total", result="replayed")
             expect(n is not None and n >= 1, f"jwtgate_backchannel_logouts_total{{result=\"replayed\"}} on {g.name}: {n}")
 
+    def jti_spaces():
+        # The replay marker is per issuer and of its own kind: a logout token's jti revokes no
+        # access token, and an access token's revoked jti makes no logout token a replay.
+        shared_jti = unique("shared-jti")
+        access = k.access(jti=shared_jti)
+        c.passes(a, access, "a: the access token before")
+        expect_ok(a, k.logout(sid=unique("x"), jti=shared_jti), "a logout token with the access token's jti")
+        time.sleep(0.2)
+        for g in both:
+            c.passes(g, access, f"{g.name}: the access token whose jti a logout token also carried")
+        other = unique("revoked-jti")
+        w.revoke(w.shared, "--jti", other, "--exp", str(int(time.time()) + 600))
+        c.wait_refused(both, k.access(jti=other), "the access token revoked by jti")
+        expect_ok(b, k.logout(sid=unique("y"), jti=other), "a logout token whose jti is a revoked access token's")
+
     def methods():
         problems = []
         for method in ("GET", "PUT", "DELETE"):
@@ -1493,6 +1508,8 @@ def logout_cases(run, w):
     run.case("logout: forged, wrong aud/iss, bad events, nonce, wrong typ, missing jti/iat, stale, expired, "
              "no sub/sid, not a JWT: 400 JSON invalid_request, and nothing revoked", invalid)
     run.case("logout: a replayed jti is refused 400 on a and on b; a fresh one at b works", replay)
+    run.case("logout: replay markers are per issuer and their own kind: no access token revoked by a logout "
+             "token's jti, no logout refused for an access token's revoked jti", jti_spaces)
     run.case("logout: GET/PUT/DELETE /backchannel-logout are 405", methods)
 
 

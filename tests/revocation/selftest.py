@@ -83,12 +83,12 @@ def run_all(run, e, tmp):
 
     def key_names():
         # What jwtgate revoke wrote for jti "abc" (kind digit, byte length, ':', value; 16 bytes).
-        expect(e.jti_key("abc") == e.KEY_PREFIX + "jti:8f25c948b8222a693c8d4e322fe45773", "jti key")
+        expect(e.jti_key("abc", 100) == e.KEY_PREFIX + "jti:8f25c948b8222a693c8d4e322fe45773:100", "jti key")
         import hashlib
         want = hashlib.sha256(b"124:https://idp.example.com/5:alice").digest()[:16].hex()
-        expect(e.sub_key("https://idp.example.com/", "alice") == e.KEY_PREFIX + "sub:" + want, "sub key")
+        expect(e.sub_key("https://idp.example.com/", "alice", 5, 9) == e.KEY_PREFIX + "sub:" + want + ":5:9", "sub key")
         want = hashlib.sha256(b"224:https://idp.example.com/5:alice").digest()[:16].hex()
-        expect(e.sid_key("https://idp.example.com/", "alice", "p:") == "p:sid:" + want, "sid key with a prefix")
+        expect(e.sid_key("https://idp.example.com/", "alice", 9, "p:") == "p:sid:" + want + ":9", "sid key with a prefix")
 
     def tokens():
         k = e.Keys(tmp)
