@@ -204,10 +204,12 @@ std::optional<RevocationRecord> revocation_record(const RevocationEntry& e) {
   return r;
 }
 
-bool revocation_record_ended(const RevocationRecord& r, std::int64_t now) noexcept {
-  const std::int64_t margin = r.kind == RevocationKind::jti ? kExpiryMargin : 0;
-  return r.expires != INT64_MAX && r.expires + margin <= now;
+std::int64_t revocation_record_end(const RevocationRecord& r) noexcept {
+  if (r.expires == INT64_MAX) return INT64_MAX;
+  return r.kind == RevocationKind::jti ? r.expires + kExpiryMargin : r.expires;
 }
+
+bool revocation_record_ended(const RevocationRecord& r, std::int64_t now) noexcept { return revocation_record_end(r) <= now; }
 
 RevocationTable::RevocationTable(const std::vector<RevocationRecord>& records, std::int64_t now) {
   const std::size_t n = std::max<std::size_t>(16, records.size() + records.size() / 3 + 1);

@@ -78,6 +78,8 @@ std::optional<RevocationRecord> revocation_record(const RevocationEntry& entry);
 // Whether `r` can no longer refuse anything at `now` (a jti record: not even with a provider's
 // clock skew), so tables and sources may drop it.
 bool revocation_record_ended(const RevocationRecord& r, std::int64_t now) noexcept;
+// When that is (INT64_MAX: never).
+std::int64_t revocation_record_end(const RevocationRecord& r) noexcept;
 
 // An immutable open-addressing table of records, one per digest (a digest written twice keeps
 // the later expiry and, for subjects, the later `before`). Built once, then read by any thread.

@@ -74,6 +74,7 @@ class RevocationStore {
   std::shared_ptr<const core::RevocationSet> current_;
   std::unique_ptr<uv_timer_t> publish_timer_, expire_timer_;
   bool publish_pending_ = false, closed_ = false;
+  std::int64_t next_end_ = INT64_MAX;  // when the first record of the base table ends
 };
 
 }  // namespace jwtgate::proxy
