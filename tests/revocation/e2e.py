@@ -38,18 +38,17 @@ one JWKS file) and partner (another issuer, same keys) for the issuer-scoping co
 Every refusal case has a control: the same token (or a sibling differing only in the revoked
 property) passes before, or beside, it. "Within 1 s" polls for at most 1 s after `jwtgate revoke`
 exits (or the logout's 200). Prints PASS/FAIL per case, exits 1 if any failed. Debian's
-/usr/bin/python3 (python3-cryptography; python3-h2 through tests/h2/h2wire.py; python3-grpcio for
-the gRPC server; python3-jwt only in --selftest). Every wait is bounded; every process started is
-stopped at the end.
+/usr/bin/python3 (python3-cryptography; python3-h2, python3-grpcio and python3-jwt, which
+tests/h2/e2e.py imports: its process, gRPC and HTTP/1.1 helpers serve here too, as do a few of
+tests/tls/e2e.py's). Every wait is bounded; every process started is stopped at the end.
 """
 import argparse
-import base64
 import hashlib
 import http.client
+import importlib.util
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -64,18 +63,33 @@ from urllib.parse import quote
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "h2"))
-sys.path.insert(0, HERE)
 from ports import free_port  # noqa: E402
-from h2wire import H2Client, grpc_frame  # noqa: E402
+
+
+def suite_module(suite):
+    """tests/SUITE/e2e.py, imported as SUITE_e2e for its helpers (as tests/h2/hardening.py imports
+    tests/h2/e2e.py). Not by `import e2e`: this file is an e2e.py too, and would find itself."""
+    name = f"{suite}_e2e"
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tests", suite, "e2e.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+h2_e2e = suite_module("h2")
+tls_e2e = suite_module("tls")
+sys.path.insert(0, HERE)  # selftest.py, ahead of the directories the two put on the path
+# Failure is h2's: what its helpers (Server, Jwtgate, Pki) raise is what Run.case catches. tls's
+# helpers raise their own: only wait_for uses one that can, and it raises h2's instead.
+from h2_e2e import (GRPC_SERVER, PYTHON, UPSTREAM, Failure, b64url, expect, grpc_status_of, metric,  # noqa: E402
+                    raw_grpc)
+from tls_e2e import read  # noqa: E402
 
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature  # noqa: E402
 
-PYTHON = "/usr/bin/python3"
-UPSTREAM = os.path.join(ROOT, "tests", "support", "upstream.py")
-GRPC_SERVER = os.path.join(ROOT, "tests", "h2", "grpc_server.py")
 REDIS_BINARY = "/usr/bin/redis-check-rdb"  # Debian's Redis 7 server; its role comes from argv[0]
 
 ISSUER = "https://idp.example.com/"
@@ -97,29 +111,11 @@ SKEW = 5          # providers' clock_skew (s): tokens minted up to a few seconds
 DROP = object()   # a claim left out of a token
 
 
-class Failure(Exception):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
 def write(path, text, mode=0o644):
-    with open(path, "w") as f:
-        f.write(text)
+    """h2's write, then MODE (the ACL user's password file is 0600)."""
+    h2_e2e.write(path, text)
     os.chmod(path, mode)
     return path
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def sha256_hex(*parts):
@@ -132,15 +128,12 @@ def unique(label):
 
 
 def wait_for(what, predicate, timeout, interval=0.05):
-    """Polls PREDICATE until it returns something true; its value, or Failure after TIMEOUT s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise Failure(f"{what}: not within {timeout:g} s")
-        time.sleep(interval)
+    """tls's wait_until: polls PREDICATE until it returns something true; its value, or (h2's)
+    Failure after TIMEOUT s. tls's own Failure is not the one Run.case catches."""
+    try:
+        return tls_e2e.wait_until(what, predicate, timeout, interval)
+    except tls_e2e.Failure:
+        raise Failure(f"{what}: not within {timeout:g} s") from None
 
 
 # --- Redis ---------------------------------------------------------------------------------------
@@ -522,29 +515,13 @@ def entry_lines(*entries, comments=True):
 
 # --- a CA for rediss:// -------------------------------------------------------------------------
 
-class Pki:
-    """Made with the openssl CLI: a CA and a server certificate for 127.0.0.1 it signed, and
-    another CA that signed nothing here."""
+class Pki(h2_e2e.Pki):
+    """h2's Pki (made with the openssl CLI: a CA, and a server certificate for 127.0.0.1 and
+    localhost it signed), and another CA that signed nothing here."""
 
     def __init__(self, tmp):
-        self.dir = os.path.join(tmp, "pki")
-        os.makedirs(self.dir)
-        self.ca, self.ca_key = self.root("ca")
+        super().__init__(tmp)
         self.other_ca, _ = self.root("other-ca")
-        self.key = self.path("redis.key")
-        self.crt = self.path("redis.crt")
-        self.openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", self.key)
-        csr = self.path("redis.csr")
-        self.openssl("req", "-new", "-key", self.key, "-subj", "/CN=127.0.0.1", "-out", csr)
-        ext = write(self.path("redis.ext"), "[v3]\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
-                                            "keyUsage=critical,digitalSignature\n"
-                                            "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        self.openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key, "-set_serial",
-                     str(int.from_bytes(os.urandom(16), "big") >> 1), "-days", "2", "-sha256", "-extfile", ext,
-                     "-extensions", "v3", "-out", self.crt)
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
 
     def root(self, name):
         key, crt = self.path(name + ".key"), self.path(name + ".crt")
@@ -554,139 +531,27 @@ class Pki:
                      "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", crt)
         return crt, key
 
-    def openssl(self, *args):
-        r = subprocess.run(["openssl", *args], cwd=self.dir, capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise Failure(f"openssl {' '.join(args)}: {r.stderr}")
-
 
 # --- processes -----------------------------------------------------------------------------------
 
 def jwtgate_env(binary, extra=None):
-    """jwtgate's environment; an AddressSanitizer build gets a small quarantine."""
-    env = dict(os.environ)
-    try:
-        linked = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        linked = ""
-    if "libasan" in linked:
-        more = "quarantine_size_mb=4:thread_local_quarantine_size_kb=256"
-        env["ASAN_OPTIONS"] = f"{env['ASAN_OPTIONS']}:{more}" if env.get("ASAN_OPTIONS") else more
+    """h2's environment for jwtgate (an AddressSanitizer build gets a small quarantine), plus EXTRA."""
+    env = h2_e2e.jwtgate_env(binary)
     env.update(extra or {})
     return env
 
 
-class Proc:
-    """A child in its own session, stderr (and stdout unless piped) to a log file."""
-
-    def __init__(self, name, argv, logdir, pipe_stdout=False, env=None):
-        self.name = name
-        self.log_path = os.path.join(logdir, f"{name}.log")
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE if pipe_stdout else self.log, stderr=self.log,
-                                     start_new_session=True, env=env)
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def text(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def tail(self, n=30):
-        return "\n".join(self.text().splitlines()[-n:])
-
-    def stop(self):
-        status = self.proc.poll()
-        if status is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                status = self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                status = self.proc.wait(timeout=10)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        self.log.close()
-        return status
-
-
-class Upstream:
-    """tests/support/upstream.py (or another server that prints its port first): GET
-    /__seen?clear=1 is the oracle."""
+class Upstream(h2_e2e.Server):
+    """tests/support/upstream.py (or another server that prints its port first), started and
+    asked as h2's Server: GET /__seen?clear=1 is the oracle."""
 
     def __init__(self, tmp, name="upstream", script=UPSTREAM):
-        self.proc = Proc(name, [PYTHON, script], tmp, pipe_stdout=True)
-        ready, _, _ = select.select([self.proc.proc.stdout], [], [], WAIT)
-        line = self.proc.proc.stdout.readline() if ready else b""
-        if not line.strip().isdigit():
-            self.proc.stop()
-            raise Failure(f"{name} did not print its port within {WAIT} s:\n{self.proc.tail()}")
-        self.port = int(line)
-
-    def seen(self, clear=True):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request("GET", "/__seen?clear=1" if clear else "/__seen")
-            return json.loads(conn.getresponse().read())
-        finally:
-            conn.close()
-
-    def stop(self):
-        self.proc.stop()
+        super().__init__(name, [PYTHON, script], tmp)
 
 
-class Jwtgate:
-    def __init__(self, name, binary, tmp, body, ready=True, workers=2, env=None):
-        self.name = name
-        self.binary = binary
-        self.dir = os.path.join(tmp, "gate-" + name)
-        os.makedirs(self.dir, exist_ok=True)
-        self.config = os.path.join(self.dir, "jwtgate.yaml")
-        self.body = body
-        self.workers = workers
-        self.ready = ready  # wait for /readyz 200 (else /healthz: a gate that is meant not to be ready)
-        self.env = env
-        self.proc = None
-        self.pick_ports()
-
-    def pick_ports(self):
-        self.port = free_port()
-        self.admin_port = free_port()
-        write(self.config, f"listen: 127.0.0.1:{self.port}\nworkers: {self.workers}\n"
-                           f"admin_listen: 127.0.0.1:{self.admin_port}\n" + self.body)
-
-    def start(self):
-        for attempt in range(3):
-            try:
-                return self.start_once()
-            except Failure as failure:
-                if attempt == 2 or "address already in use" not in str(failure).lower():
-                    raise
-                self.pick_ports()
-
-    def start_once(self):
-        self.proc = Proc("jwtgate", [self.binary, "--config", self.config], self.dir,
-                         env=jwtgate_env(self.binary, self.env))
-        probe = "/readyz" if self.ready else "/healthz"
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            if not self.proc.alive():
-                raise Failure(f"jwtgate {self.name} exited with {self.proc.proc.returncode}:\n{self.proc.tail()}")
-            try:
-                if self.admin("GET", probe)[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise Failure(f"jwtgate {self.name} not answering {probe} on {self.admin_port} within {WAIT} s:\n"
-                      f"{self.proc.tail()}")
-
-    def alive(self):
-        return self.proc is not None and self.proc.alive()
+class Jwtgate(h2_e2e.Jwtgate):
+    """h2's Jwtgate (config, ports retried when lost, /readyz or /healthz wait, access_lines, the
+    stop on SIGTERM), with its admin listener asked through http1 and its log read whole."""
 
     def admin(self, method, target, headers=(), body=b""):
         return http1(self.admin_port, method, target, headers, body)
@@ -695,6 +560,7 @@ class Jwtgate:
         return self.admin("GET", "/readyz")[0]
 
     def metrics(self):
+        """As h2's, but asked through http1, and the answer must be a 200."""
         status, _, data = self.admin("GET", "/metrics")
         expect(status == 200, f"{self.name} /metrics answered {status}")
         values = {}
@@ -711,60 +577,20 @@ class Jwtgate:
     def metric(self, name, **labels):
         return metric(self.metrics(), name, **labels)
 
-    def log_objects(self):
-        out = []
-        for line in self.proc.text().splitlines():
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                out.append(obj)
-        return out
-
-    def access_lines(self):
-        return [o for o in self.log_objects() if o.get("msg") == "access"]
-
-    def stop(self, failures):
-        if not self.proc:
-            return
-        status = self.proc.stop()
-        if status != 0:
-            failures.append(f"jwtgate {self.name} exited with {status} on SIGTERM:\n{self.proc.tail()}")
-
-
-def metric(values, name, **labels):
-    """The sample of NAME whose labels include LABELS (the sum when several match); None when
-    there is none."""
-    total, found = 0.0, False
-    for key, value in values.items():
-        base, _, rest = key.partition("{")
-        if base != name:
-            continue
-        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', rest))
-        if all(have.get(k) == v for k, v in labels.items()):
-            total += value
-            found = True
-    return total if found else None
+    def log_text(self):
+        """Everything jwtgate has logged so far (stderr and stdout), as written."""
+        with open(self.proc.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
 
 # --- clients -------------------------------------------------------------------------------------
 
 def http1(port, method, target, headers=(), body=b""):
-    """One HTTP/1.1 request on a fresh connection; (status, headers, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.putrequest(method, target, skip_accept_encoding=True)
-        for n, v in headers:
-            conn.putheader(n, v)
-        if body or method in ("POST", "PUT"):
-            conn.putheader("Content-Length", str(len(body)))
-        conn.putheader("Connection", "close")
-        conn.endheaders(body or None)
-        r = conn.getresponse()
-        return r.status, r.getheaders(), r.read()
-    finally:
-        conn.close()
+    """h2's one HTTP/1.1 request on a fresh connection, (status, headers, body), but with
+    Connection: close, and Content-Length: 0 on an empty POST or PUT (an empty logout body is
+    sent as one, not left without a length)."""
+    extra = [("Content-Length", "0")] if not body and method in ("POST", "PUT") else []
+    return h2_e2e.http1(port, method, target, [*headers, *extra, ("Connection", "close")], body)
 
 
 def header(headers, name):
@@ -832,40 +658,33 @@ class Client:
         """Every gate in GATES refuses TOKEN within WITHIN s of SINCE (default: now); then again on
         fresh connections. Returns the seconds each took."""
         since = time.monotonic() if since is None else since
-        deadline = since + within
-        took, last = {}, {}
-        pending = list(gates)
-        while pending:
-            for g in list(pending):
-                a = self.send(g, token)
-                last[g.name] = a
-                if a.status == 401:
-                    took[g.name] = time.monotonic() - since
-                    pending.remove(g)
-            if pending and time.monotonic() > deadline:
-                raise Failure(f"{what}: not refused within {within:g} s by " +
-                              "; ".join(str(last[g.name]) for g in pending))
-            if pending:
-                time.sleep(0.02)
+        at = self.poll(gates, token, lambda a: a.status == 401, since + within, 0.02,
+                       f"{what}: not refused within {within:g} s by ")
+        took = {name: t - since for name, t in at.items()}
         for g in gates:
             self.refused(g, token, f"{what} ({g.name}, after {took[g.name]:.2f} s)", times=3)
         return took
 
     def wait_passes(self, gates, token, what, within):
-        deadline = time.monotonic() + within
-        pending = list(gates)
-        last = {}
+        self.poll(gates, token, lambda a: a.status == 200 and a.received, time.monotonic() + within, 0.05,
+                  f"{what}: not passing within {within:g} s on ")
+
+    def poll(self, gates, token, done, deadline, pause, failure):
+        """Sends TOKEN through each gate in GATES, every PAUSE s, until DONE holds of its answer;
+        when each did (time.monotonic()), or Failure (FAILURE, then the last answers of those
+        left) once past DEADLINE."""
+        pending, last, at = list(gates), {}, {}
         while pending:
             for g in list(pending):
-                a = self.send(g, token)
-                last[g.name] = a
-                if a.status == 200 and a.received:
+                a = last[g.name] = self.send(g, token)
+                if done(a):
+                    at[g.name] = time.monotonic()
                     pending.remove(g)
             if pending and time.monotonic() > deadline:
-                raise Failure(f"{what}: not passing within {within:g} s on " +
-                              "; ".join(str(last[g.name]) for g in pending))
+                raise Failure(failure + "; ".join(str(last[g.name]) for g in pending))
             if pending:
-                time.sleep(0.05)
+                time.sleep(pause)
+        return at
 
 
 def expect_logged_revoked(gate, answer):
@@ -918,19 +737,11 @@ def revoke(binary, args, env=None):
 
 
 def grpc_unary(gate, token):
-    """One gRPC call to /echo.Echo/Unary through GATE (raw HTTP/2, h2c prior knowledge):
+    """One gRPC call to /echo.Echo/Unary through GATE (h2's raw_grpc: HTTP/2, h2c prior knowledge):
     (grpc-status, whether grpc_server.py answered it, a description)."""
-    headers = [("content-type", "application/grpc"), ("te", "trailers")]
-    if token is not None:
-        headers.append(("authorization", f"Bearer {token}"))
-    client = H2Client(gate.port, timeout=10)
-    try:
-        st = client.wait(client.request("POST", "/echo.Echo/Unary", headers, body=grpc_frame(b"{}")), 10)
-    finally:
-        client.close()
-    code = (st.trailer("grpc-status") if st.trailers else None) or (st.header("grpc-status") if st.headers else None)
+    st, _, _ = raw_grpc(gate.port, "/echo.Echo/Unary", token)
     reached = bool(st.headers) and st.header("x-seen-metadata") is not None
-    return code, reached, st.describe()
+    return grpc_status_of(st), reached, st.describe()
 
 
 def post_logout(gate, token=None, body=None, method="POST", content_type="application/x-www-form-urlencoded"):
@@ -942,13 +753,9 @@ def post_logout(gate, token=None, body=None, method="POST", content_type="applic
 
 # --- the test run --------------------------------------------------------------------------------
 
-class Run:
-    def __init__(self, args, tmp):
-        self.args = args
-        self.tmp = tmp
-        self.failures = []
-        self.passed = 0
-        self.skipped = 0
+class Run(tls_e2e.Run):
+    """tls's Run (its counts and finish), with cases that report a bug in the test itself as a
+    failure and go on, and fail() for what is not a case."""
 
     def selected(self, name):
         return not self.args.k or self.args.k in name
@@ -976,20 +783,6 @@ class Run:
         self.failures.append(f"{name}: {text}")
         print(f"FAIL {name}: {text}", flush=True)
 
-    def finish(self, label, started):
-        if self.args.keep or self.failures:
-            print(f"{label}: files kept in {self.tmp}")
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        elapsed = time.monotonic() - started
-        if self.failures:
-            print(f"\n{self.passed} passed, {len(self.failures)} failed in {elapsed:.1f} s:", *self.failures,
-                  sep="\n  ")
-            return 1
-        print(f"{label}: {self.passed} passed in {elapsed:.1f} s" +
-              (f" ({self.skipped} skipped by -k)" if self.skipped else ""))
-        return 0
-
 
 class World:
     def __init__(self, binary, keys, up, shared, late, auth, gates, cm, append_file, pw_file):
@@ -1001,6 +794,12 @@ class World:
 
     def revoke(self, redis, *args, env=None):
         return revoke(self.binary, ["--redis", redis.url, *args], env)
+
+    def shared_pair(self):
+        """What the cases of Redis shared start from: gates a and b, the two as a list, the client
+        and the IdP's keys."""
+        a, b = self.g["a"], self.g["b"]
+        return a, b, [a, b], self.c, self.keys
 
 
 def gate_body(up, keys, revocation, grpc_port):
@@ -1118,8 +917,7 @@ def cli_usage_cases(run, w):
 # --- case 1: two instances sharing one Redis -------------------------------------------------------
 
 def shared_cases(run, w):
-    a, b, c, k = w.g["a"], w.g["b"], w.c, w.keys
-    both = [a, b]
+    a, b, both, c, k = w.shared_pair()
 
     def by_jti():
         token = k.access()
@@ -1257,7 +1055,7 @@ def shared_cases(run, w):
 # --- case 2: entries expire ----------------------------------------------------------------------------
 
 def expiry_cases(run, w):
-    a, b, c, k = w.g["a"], w.g["b"], w.c, w.keys
+    a, b, both, c, k = w.shared_pair()
 
     def jti_key_expires():
         jti = unique("old")
@@ -1272,11 +1070,11 @@ def expiry_cases(run, w):
     def session_lapses():
         sid = unique("short")
         token = k.access(sid=sid)
-        for g in (a, b):
+        for g in both:
             c.passes(g, token, f"{g.name} before")
         n0 = a.metric("jwtgate_revocation_entries", kind="session")
         entry = w.revoke(w.shared, "--iss", ISSUER, "--sid", sid, "--ttl", "3s")
-        c.wait_refused([a, b], token, "the session revoked for 3 s")
+        c.wait_refused(both, token, "the session revoked for 3 s")
         n1 = a.metric("jwtgate_revocation_entries", kind="session")
         expect(n1 is not None and (n0 is None or n1 >= n0 + 1),
                f"jwtgate_revocation_entries{{kind=\"session\"}} on a: {n0} before, {n1} with the entry")
@@ -1285,7 +1083,7 @@ def expiry_cases(run, w):
         key, _ = stored(w.shared, iss=ISSUER, sid=sid)
         # A session entry ends at its exp (only jti entries are extended by the clock skew, as
         # their tokens are); the wait allows the skew anyway. b (resync 1h) drops it by itself.
-        c.wait_passes([a, b], token, "the session's token once its entry's exp (+ clock_skew) passed",
+        c.wait_passes(both, token, "the session's token once its entry's exp (+ clock_skew) passed",
                       within=max(0.0, entry["exp"] - time.time()) + SKEW + 2.0)
         ttl = w.shared.call("TTL", key)
         expect(ttl == -2, f"{key} still in Redis {SKEW} s after the entry's exp (TTL {ttl}); expected "
@@ -1330,8 +1128,7 @@ def expiry_cases(run, w):
 # --- case 5: back-channel logout ------------------------------------------------------------------------
 
 def logout_cases(run, w):
-    a, b, c, k = w.g["a"], w.g["b"], w.c, w.keys
-    both = [a, b]
+    a, b, both, c, k = w.shared_pair()
     state = {}
 
     def expect_ok(gate, token, what):
@@ -1516,36 +1313,36 @@ def logout_cases(run, w):
 # --- reloads ------------------------------------------------------------------------------------------
 
 def reload_cases(run, w):
-    a, b, c, k = w.g["a"], w.g["b"], w.c, w.keys
+    a, b, both, c, k = w.shared_pair()
 
     def wait_reloaded(mark, what):
         return wait_for(f"a's log saying the config was reloaded ({what})",
-                        lambda: re.search(r"config reloaded|reload rejected", a.proc.text()[mark:]), 5.0, 0.1)
+                        lambda: re.search(r"config reloaded|reload rejected", a.log_text()[mark:]), 5.0, 0.1)
 
     def after_reload(what):
         t = k.access()
         c.passes(a, t, f"after {what}: a fresh token")
         w.revoke(w.shared, "--jti", t.claims["jti"], "--exp", str(t.claims["exp"]))
-        c.wait_refused([a, b], t, f"revoked after {what}")
+        c.wait_refused(both, t, f"revoked after {what}")
         sid = unique("rl")
         session = k.access(sid=sid)
         c.passes(a, session, f"after {what}: a session's token")
         status, _, body = post_logout(a, k.logout(sid=sid))
         expect(status == 200, f"after {what}: a logout answered {status} {body[:200]!r}")
-        c.wait_refused([a, b], session, f"the session logged out after {what}")
+        c.wait_refused(both, session, f"the session logged out after {what}")
 
     def sighup():
         token = k.access()
         w.revoke(w.shared, "--jti", token.claims["jti"], "--exp", str(token.claims["exp"]))
         c.wait_refused([a], token, "revoked before the reload")
-        mark = len(a.proc.text())
+        mark = len(a.log_text())
         a.proc.proc.send_signal(signal.SIGHUP)
         found = wait_reloaded(mark, "SIGHUP, same file")
-        expect("rejected" not in found.group(0), f"a rejected its own unchanged file:\n{a.proc.text()[mark:][-800:]}")
+        expect("rejected" not in found.group(0), f"a rejected its own unchanged file:\n{a.log_text()[mark:][-800:]}")
         c.refused(a, token, "after the SIGHUP: revoked before it", times=3)
         after_reload("a SIGHUP")
         # a file whose revocation section differs (put in place by rename: watch_config reloads it)
-        mark = len(a.proc.text())
+        mark = len(a.log_text())
         changed = read(a.config).replace("    connect_timeout: 1s\n", "    connect_timeout: 1500ms\n")
         expect(changed != read(a.config), "test setup: the config has no connect_timeout: 1s line")
         write(a.config + ".new", changed)
@@ -1562,8 +1359,7 @@ def reload_cases(run, w):
 # --- case 3: Redis restarted mid-run -------------------------------------------------------------------
 
 def restart_cases(run, w):
-    a, b, c, k = w.g["a"], w.g["b"], w.c, w.keys
-    both = [a, b]
+    a, b, both, c, k = w.shared_pair()
     st = {}
 
     def bulk():
@@ -1823,7 +1619,7 @@ def file_cases(run, w):
     def invalid_swap():
         expect(st.get("swapped"), "the swap case did not finish")
         failures0 = f.metric("jwtgate_revocation_sync_failures_total", source="file") or 0
-        log_mark = len(f.proc.text())
+        log_mark = len(f.log_text())
         # valid lines that would refuse A and lift B, and a broken third line: rejected whole
         cm.swap(json.dumps(w.file_entry(t["a"])) + "\n" + json.dumps(w.file_session_entry()) + "\n"
                 "this is not json\n")
@@ -1835,7 +1631,7 @@ def file_cases(run, w):
         c.passes(f, t["a"], "jti A, listed only in the rejected file")
         status = f.admin("GET", "/healthz")[0]
         expect(status == 200, f"/healthz {status} after the invalid swap")
-        new_log = f.proc.text()[log_mark:]
+        new_log = f.log_text()[log_mark:]
         errors = [line for line in new_log.splitlines() if re.search(r'"level":\s*"(error|warn)"', line)]
         expect(errors, f"no error log line after the invalid swap:\n{new_log[-800:]}")
         expect(any(re.search(r"line\W{0,3}3\b|:3\b|this is not json", line) for line in errors),
