@@ -237,6 +237,8 @@ class AdminServer::Connection {
   // head timeout starts with the next request's first byte.
   bool awaiting_next_ = false;
   bool counted_ = false;
+  bool waiting_deferred_ = false;  // a handler answers later; nothing more is parsed
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // a deferred answer's guard
   Pool pool_ = Pool::general;
   std::string peer_;
   std::uint64_t activity_ = 0;
@@ -332,9 +334,10 @@ void AdminServer::Connection::on_read(uv_stream_t* stream, ssize_t nread, const 
 }
 
 void AdminServer::Connection::feed(const char* data, std::size_t len) {
+  if (waiting_deferred_) return;
   // The parser pauses at the end of every head and every request, so each slice of bytes is
   // known to belong to a head or a body and the limits count raw bytes, whitespace included.
-  while (len > 0 && state_ == State::serving) {
+  while (len > 0 && state_ == State::serving && !waiting_deferred_) {
     event_ = Event::none;
     const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
     std::size_t used = len;
@@ -462,11 +465,28 @@ void AdminServer::Connection::answer() {
                    "answered until connections close\n");
     r.headers.emplace_back("Retry-After", "1");
   } else {
+    bool deferred = false;
+    auto defer = [this, &deferred, head = method == HTTP_HEAD]() -> AdminDeferredAnswer {
+      deferred = true;
+      return [this, alive = std::weak_ptr<bool>(alive_), head](AdminResponse later) {
+        if (alive.expired() || state_ != State::serving) return;
+        if (later.status < 200 || later.status > 599) later = plain(500, "internal error\n");
+        send(serialize(later, head, false, server_.common_headers_));
+        finish();
+      };
+    };
     try {
-      r = server_.handler_(AdminRequest{llhttp_method_name(method), path, query, content_type_, body_});
+      r = server_.handler_(AdminRequest{llhttp_method_name(method), path, query, content_type_, body_, defer});
     } catch (...) {
       // Unwinding must not reach libuv's C frames; the client gets a plain failure instead.
       r = plain(500, "internal error\n");
+    }
+    if (deferred) {
+      // Answered later, then closed: what the client sends meanwhile is not read.
+      keep_alive_ = false;
+      waiting_deferred_ = true;
+      stop_reading();
+      return;
     }
     if (r.status < 200 || r.status > 599) r = plain(500, "internal error\n");  // 1xx would break framing
   }
@@ -535,6 +555,7 @@ void AdminServer::Connection::on_timer(uv_timer_t* timer) { static_cast<Connecti
 void AdminServer::Connection::close() {
   if (state_ == State::closed) return;
   state_ = State::closed;
+  alive_.reset();  // a deferred answer arriving later finds nobody
   reading_ = false;
   if (counted_) {
     // Its slot is free at once, though the handles finish closing on a later loop turn.

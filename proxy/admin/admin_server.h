@@ -39,12 +39,20 @@ using AdminHandler =
 
 // The whole request, for handlers that read a body (the development IdP's token endpoint). The
 // views are valid during the call only; the body is bounded by the server's request limit.
+// A handler that can only answer later (after a reply from Redis) calls `defer` once: the
+// AdminResponse it returns is then ignored, and the answer is what it later passes, on the loop,
+// to the function `defer` gave it (dropped if the connection closed meanwhile; the head timeout
+// still bounds the wait). A deferred answer closes its connection: nothing pipelined after it is
+// read.
+using AdminDeferredAnswer = std::function<void(AdminResponse)>;
+
 struct AdminRequest {
   std::string_view method;
   std::string_view path;
   std::string_view query;
   std::string_view content_type;  // "" when absent
   std::string_view body;
+  std::function<AdminDeferredAnswer()> defer = nullptr;  // set by the server for every request
 };
 using AdminRequestHandler = std::function<AdminResponse(const AdminRequest& request)>;
 

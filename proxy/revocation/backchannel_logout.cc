@@ -138,51 +138,67 @@ AdminResponse handle_backchannel_logout(const AdminRequest& request, const Runti
   std::string key = claims.iss;
   key.push_back('\0');
   key += claims.jti;
-  std::string error;
   auto& pending = state.unshared.by_token;
-  if (auto it = pending.find(key); it != pending.end()) {
-    // A retry of a logout applied here while Redis was away: share what was applied then.
-    if (!store.share(it->second.cut, error)) {
-      ++counters.failed;
-      return answer(400, "temporarily_unavailable", error);
-    }
-    store.revoke(it->second.marker, error);
-    pending.erase(it);
-    ++counters.ok;
-    log_event("info", "back-channel logout shared on retry", {{"iss", claims.iss}});
-    return answer(200, "", "");
-  }
-
-  // The logout token itself, until it could no longer be accepted: its iat (rounded up) plus the
-  // age and skew allowed, and the second it is accepted in.
-  core::RevocationEntry marker;
-  marker.kind = core::RevocationKind::logout;
-  marker.iss = claims.iss;
-  marker.value = claims.jti;
-  marker.exp = claims.iat + max_age + provider->policy.claims.clock_skew_seconds + 1;
-  core::RevocationEntry cut;
-  cut.iss = claims.iss;
-  cut.exp = now + std::chrono::duration_cast<std::chrono::seconds>(cfg.entry_ttl).count();
-  if (!claims.sid.empty()) {
-    cut.kind = core::RevocationKind::session;
-    cut.value = claims.sid;
+  auto found = pending.find(key);
+  UnsharedLogouts::Pending todo;
+  if (found != pending.end()) {
+    todo = found->second;  // a retry of a logout applied here while Redis was away: share that one
   } else {
-    cut.kind = core::RevocationKind::subject;
-    cut.value = claims.sub;
-    cut.before = now + 1;  // the tokens of this very second too
+    // The logout token itself, until it could no longer be accepted: its iat (rounded up) plus
+    // the age and skew allowed, and the second it is accepted in.
+    todo.marker.kind = core::RevocationKind::logout;
+    todo.marker.iss = claims.iss;
+    todo.marker.value = claims.jti;
+    todo.marker.exp = claims.iat + max_age + provider->policy.claims.clock_skew_seconds + 1;
+    todo.cut.iss = claims.iss;
+    todo.cut.exp = now + std::chrono::duration_cast<std::chrono::seconds>(cfg.entry_ttl).count();
+    if (!claims.sid.empty()) {
+      todo.cut.kind = core::RevocationKind::session;
+      todo.cut.value = claims.sid;
+    } else {
+      todo.cut.kind = core::RevocationKind::subject;
+      todo.cut.value = claims.sub;
+      todo.cut.before = now + 1;  // the tokens of this very second too
+    }
   }
-  if (!store.revoke(cut, error)) {
-    // Applied here, not shared. Spec §2.8: a logout that did not succeed is a 400; the IdP's
-    // retry shares this same revocation.
-    ++counters.failed;
-    std::erase_if(pending, [now](const auto& p) { return p.second.marker.exp && *p.second.marker.exp <= now; });
-    if (pending.size() < kMaxUnsharedLogouts) pending.emplace(std::move(key), UnsharedLogouts::Pending{cut, marker});
-    return answer(400, "temporarily_unavailable", error);
+  const bool retry = found != pending.end();
+  const std::string subject_kind = todo.cut.kind == core::RevocationKind::session ? "session" : "subject";
+
+  // Not shared (Redis away, or it refused): applied here all the same. Spec §2.8: a logout that
+  // did not succeed is a 400; the IdP's retry shares this same revocation (no new cut-off) and
+  // is not taken for a replay.
+  auto unshared = [&state, key, todo, now](std::string why) {
+    ++state.counters.failed;
+    auto& p = state.unshared.by_token;
+    std::erase_if(p, [now](const auto& e) { return e.second.marker.exp && *e.second.marker.exp <= now; });
+    if (p.size() < kMaxUnsharedLogouts) p.emplace(key, todo);
+    return answer(400, "temporarily_unavailable", why);
+  };
+  auto shared = [&state, &store, key, todo, subject_kind]() {
+    std::string ignored;
+    store.revoke(todo.marker, ignored);
+    state.unshared.by_token.erase(key);
+    ++state.counters.ok;
+    log_event("info", "back-channel logout", {{"iss", todo.cut.iss}, {"revoked", subject_kind}});
+    return answer(200, "", "");
+  };
+
+  std::string error;
+  if (!store.shares_through_redis()) {
+    store.revoke(todo.cut, error);
+    return shared();
   }
-  store.revoke(marker, error);
-  ++counters.ok;
-  log_event("info", "back-channel logout", {{"iss", claims.iss}, {"revoked", claims.sid.empty() ? "subject" : "session"}});
-  return answer(200, "", "");
+  // With Redis, the answer waits for Redis to have stored the revocation: a 200 that the other
+  // sidecars drop at their next full load (Redis refused the SET: out of memory, a read-only
+  // replica, ACLs) would be no logout.
+  auto reply = std::make_shared<AdminDeferredAnswer>();
+  auto stored = [reply, unshared, shared](bool ok) {
+    if (*reply) (*reply)(ok ? shared() : unshared("Redis did not store the revocation: it holds on this instance only"));
+  };
+  const bool sent = retry ? store.share(todo.cut, error, stored) : store.revoke(todo.cut, error, stored);
+  if (!sent) return unshared(error);
+  *reply = request.defer();  // the reply comes from Redis's answer, on a later loop turn
+  return answer(202, "", "");  // not sent: the deferred answer is
 }
 
 }  // namespace jwtgate::proxy

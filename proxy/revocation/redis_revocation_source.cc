@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "proxy/admin/log.h"
@@ -134,6 +135,13 @@ void RedisRevocationSource::on_retry(uv_timer_t* t) {
   if (self->sub_) self->sub_->close();
   self->cmd_.reset();
   self->sub_.reset();
+  // A name with several addresses (AAAA and A, several A records): the next one before the name
+  // is looked up again.
+  if (self->address_index_ + 1 < self->addresses_.size()) {
+    self->settings_.address = self->addresses_[++self->address_index_];
+    self->connect();
+    return;
+  }
   self->resolve_then_connect();
 }
 
@@ -151,6 +159,7 @@ void RedisRevocationSource::resolve_then_connect() {
   const std::string& host = config_.url.host;
   if (inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
     settings_.address.clear();
+    addresses_.clear();
     connect();
     return;
   }
@@ -186,11 +195,24 @@ void RedisRevocationSource::on_resolved(uv_getaddrinfo_t* req, int status, addri
     self->link_down("cannot resolve " + self->config_.url.host + ": " + uv_strerror(status));
     return;
   }
-  char text[INET6_ADDRSTRLEN] = {};
-  const void* addr = res->ai_family == AF_INET6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr)
-                                                : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr);
-  uv_inet_ntop(res->ai_family, addr, text, sizeof text);
-  self->settings_.address = text;
+  self->addresses_.clear();
+  for (const addrinfo* a = res; a; a = a->ai_next) {
+    if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* addr = a->ai_family == AF_INET6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr)
+                                                : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr);
+    if (uv_inet_ntop(a->ai_family, addr, text, sizeof text) == 0 &&
+        std::find(self->addresses_.begin(), self->addresses_.end(), text) == self->addresses_.end()) {
+      self->addresses_.emplace_back(text);
+    }
+  }
+  if (self->addresses_.empty()) {
+    self->down_ = false;
+    self->link_down("cannot resolve " + self->config_.url.host + ": no address");
+    return;
+  }
+  self->address_index_ = 0;
+  self->settings_.address = self->addresses_[0];
   self->connect();
 }
 

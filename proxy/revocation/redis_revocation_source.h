@@ -73,6 +73,8 @@ class RedisRevocationSource {
   std::unique_ptr<RedisLink> cmd_, sub_;
   std::unique_ptr<uv_timer_t> retry_timer_, resync_timer_, heartbeat_timer_;
   bool resolving_ = false;
+  std::vector<std::string> addresses_;  // url.host resolved, tried in turn
+  std::size_t address_index_ = 0;
   std::uint64_t ping_sent_ms_ = 0;  // uv_now when the PING not yet answered went out; 0: none
   bool subscribed_ = false, loading_ = false, in_sync_ = false, closed_ = false, down_ = false;
   std::uint64_t generation_ = 0;  // of the links; replies of older links are ignored

@@ -156,7 +156,7 @@ void RevocationStore::publish() {
   if (publish_) publish_(current_);
 }
 
-bool RevocationStore::revoke(const core::RevocationEntry& entry, std::string& error) {
+bool RevocationStore::revoke(const core::RevocationEntry& entry, std::string& error, std::function<void(bool)> stored) {
   auto record = core::revocation_record(entry);
   if (!record) {
     error = "the entry cannot be digested";
@@ -167,14 +167,15 @@ bool RevocationStore::revoke(const core::RevocationEntry& entry, std::string& er
   if (recent_records_.size() > kMaxRecent) rebuild();
   else recent_.reset();
   publish();  // at once: the logout holds here before it is answered
-  return share(entry, error);
+  return share(entry, error, std::move(stored));
 }
 
-bool RevocationStore::share(const core::RevocationEntry& entry, std::string& error) {
+bool RevocationStore::share(const core::RevocationEntry& entry, std::string& error, std::function<void(bool)> stored) {
   if (!redis_) return true;
   const std::string kind(core::revocation_kind_name(entry.kind));
-  if (!redis_->write(entry, [kind](bool ok) {
+  if (!redis_->write(entry, [kind, stored = std::move(stored)](bool ok) {
         if (!ok) log_event("error", "revocation.redis: a revocation was not stored; other sidecars lack it", {{"kind", kind}});
+        if (stored) stored(ok);
       })) {
     error = "Redis is out of reach: the revocation holds on this instance only";
     log_event("error", "revocation.redis: out of reach; a revocation holds on this instance only", {{"kind", kind}});

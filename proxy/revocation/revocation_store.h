@@ -44,10 +44,13 @@ class RevocationStore {
 
   // Applies `entry` here at once and, with Redis, writes it there for every sidecar. False when
   // Redis is configured but out of reach (applied here only); `error` says so.
-  bool revoke(const core::RevocationEntry& entry, std::string& error);
+  // `stored`, when given, later says whether Redis took the entry (SET and PUBLISH answered);
+  // it is not called when this returns false, nor without Redis.
+  bool revoke(const core::RevocationEntry& entry, std::string& error, std::function<void(bool)> stored = nullptr);
   // Only the write to Redis of an entry already applied here (a retried logout). True without
   // Redis.
-  bool share(const core::RevocationEntry& entry, std::string& error);
+  bool share(const core::RevocationEntry& entry, std::string& error, std::function<void(bool)> stored = nullptr);
+  bool shares_through_redis() const { return redis_ != nullptr; }
   // Whether a logout entry for this issuer's logout token jti holds now (the replay check).
   bool has_logout(std::string_view iss, std::string_view jti, std::int64_t now) const;
 

@@ -1274,6 +1274,32 @@ def logout_cases(run, w):
             n = g.metric("jwtgate_backchannel_logouts_total", result="replayed")
             expect(n is not None and n >= 1, f"jwtgate_backchannel_logouts_total{{result=\"replayed\"}} on {g.name}: {n}")
 
+    def set_refused():
+        # Redis takes the PUBLISH but refuses the SET (out of memory with noeviction; a read-only
+        # replica and ACLs do the same): the logout must not be answered 200, since every other
+        # sidecar would drop it at its next full load. The IdP's retry, once Redis takes writes,
+        # stores it and is answered 200.
+        sid = unique("oom")
+        token = k.access(sid=sid)
+        c.passes(a, token, "a: the session's token before")
+        logout = k.logout(sid=sid)
+        policy = w.shared.call("CONFIG", "GET", "maxmemory-policy")[1]
+        w.shared.call("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        w.shared.call("CONFIG", "SET", "maxmemory", "1")
+        try:
+            status, _, body = post_logout(a, logout)
+            expect(status == 400 and b"temporarily_unavailable" in body,
+                   f"a logout Redis could not store answered {status} {body[:200]!r}, expected 400 temporarily_unavailable")
+            c.refused(a, token, "a: the session, applied here although not shared")
+        finally:
+            w.shared.call("CONFIG", "SET", "maxmemory", "0")
+            w.shared.call("CONFIG", "SET", "maxmemory-policy", policy)
+        expect_ok(a, logout, "the IdP's retry once Redis takes writes again")
+        key, entry = stored(w.shared, iss=ISSUER, sid=sid)
+        expect(entry.get("sid") == sid, f"Redis holds {entry} under {key}")
+        p = expect_400(a, logout, "the same logout token a third time (now a replay)")
+        expect(p is None, p or "")
+
     def jti_spaces():
         # The replay marker is per issuer and of its own kind: a logout token's jti revokes no
         # access token, and an access token's revoked jti makes no logout token a replay.
@@ -1305,6 +1331,8 @@ def logout_cases(run, w):
     run.case("logout: forged, wrong aud/iss, bad events, nonce, wrong typ, missing jti/iat, stale, expired, "
              "no sub/sid, not a JWT: 400 JSON invalid_request, and nothing revoked", invalid)
     run.case("logout: a replayed jti is refused 400 on a and on b; a fresh one at b works", replay)
+    run.case("logout: Redis refusing the SET (maxmemory, noeviction) gives 400 temporarily_unavailable, the "
+             "session cut here; the retry once Redis takes writes is stored and answered 200", set_refused)
     run.case("logout: replay markers are per issuer and their own kind: no access token revoked by a logout "
              "token's jti, no logout refused for an access token's revoked jti", jti_spaces)
     run.case("logout: GET/PUT/DELETE /backchannel-logout are 405", methods)
