@@ -3,7 +3,8 @@
 #
 # Debian packages come from the machine's configured sources. llhttp is not packaged for
 # Debian 12, and Debian 12's nghttp2 (1.52) predates nghttp2_session_mem_recv2/mem_send2 (1.61)
-# and its CONTINUATION-flood limit (1.61, CVE-2024-28182), so both come from Debian 13: their -dev
+# and its CONTINUATION-flood limit (1.61, CVE-2024-28182), and Debian 12's hiredis (0.14) has no
+# TLS (hiredis_ssl, for rediss://, arrived in 1.0), so all three come from Debian 13: their -dev
 # and runtime packages are fetched with apt's own tools through a private apt configuration whose
 # source entry is derived from the machine's existing Debian entry (same mirror, same keyring;
 # only the suite differs), then unpacked into .deps/llhttp, .deps/nghttp2 and .deps/hiredis in the
