@@ -199,7 +199,8 @@ TEST_CASE("digests chosen to share their leading bytes do not pile up: placement
   }
   RevocationTable t(records, kNow);
   CHECK(t.size() == records.size());
-  CHECK(t.longest_probe() < 100);  // a pile-up would be ~50,000
+  // Random placement at 3/4 full walks at most a few hundred slots; a pile-up walks ~50,000.
+  CHECK(t.longest_probe() < 2000);
   for (std::uint32_t i = 0; i < 50000; i += 101) CHECK(t.find(records[i].digest));
 }
 
