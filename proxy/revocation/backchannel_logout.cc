@@ -140,52 +140,52 @@ AdminResponse handle_backchannel_logout(const AdminRequest& request, const Runti
   key += claims.jti;
   auto& pending = state.unshared.by_token;
   auto found = pending.find(key);
-  UnsharedLogouts::Pending todo;
+  UnsharedLogouts::Pending plan;
   if (found != pending.end()) {
-    todo = found->second;  // a retry of a logout applied here while Redis was away: share that one
+    plan = found->second;  // a retry of a logout applied here while Redis was away: share that one
   } else {
     // The logout token itself, until it could no longer be accepted: its iat (rounded up) plus
     // the age and skew allowed, and the second it is accepted in.
-    todo.marker.kind = core::RevocationKind::logout;
-    todo.marker.iss = claims.iss;
-    todo.marker.value = claims.jti;
-    todo.marker.exp = claims.iat + max_age + provider->policy.claims.clock_skew_seconds + 1;
-    todo.cut.iss = claims.iss;
-    todo.cut.exp = now + std::chrono::duration_cast<std::chrono::seconds>(cfg.entry_ttl).count();
+    plan.marker.kind = core::RevocationKind::logout;
+    plan.marker.iss = claims.iss;
+    plan.marker.value = claims.jti;
+    plan.marker.exp = claims.iat + max_age + provider->policy.claims.clock_skew_seconds + 1;
+    plan.cut.iss = claims.iss;
+    plan.cut.exp = now + std::chrono::duration_cast<std::chrono::seconds>(cfg.entry_ttl).count();
     if (!claims.sid.empty()) {
-      todo.cut.kind = core::RevocationKind::session;
-      todo.cut.value = claims.sid;
+      plan.cut.kind = core::RevocationKind::session;
+      plan.cut.value = claims.sid;
     } else {
-      todo.cut.kind = core::RevocationKind::subject;
-      todo.cut.value = claims.sub;
-      todo.cut.before = now + 1;  // the tokens of this very second too
+      plan.cut.kind = core::RevocationKind::subject;
+      plan.cut.value = claims.sub;
+      plan.cut.before = now + 1;  // the tokens of this very second too
     }
   }
   const bool retry = found != pending.end();
-  const std::string subject_kind = todo.cut.kind == core::RevocationKind::session ? "session" : "subject";
+  const std::string subject_kind = plan.cut.kind == core::RevocationKind::session ? "session" : "subject";
 
   // Not shared (Redis away, or it refused): applied here all the same. Spec §2.8: a logout that
   // did not succeed is a 400; the IdP's retry shares this same revocation (no new cut-off) and
   // is not taken for a replay.
-  auto unshared = [&state, key, todo, now](std::string why) {
+  auto unshared = [&state, key, plan, now](std::string why) {
     ++state.counters.failed;
     auto& p = state.unshared.by_token;
     std::erase_if(p, [now](const auto& e) { return e.second.marker.exp && *e.second.marker.exp <= now; });
-    if (p.size() < kMaxUnsharedLogouts) p.emplace(key, todo);
+    if (p.size() < kMaxUnsharedLogouts) p.emplace(key, plan);
     return answer(400, "temporarily_unavailable", why);
   };
-  auto shared = [&state, &store, key, todo, subject_kind]() {
+  auto shared = [&state, &store, key, plan, subject_kind]() {
     std::string ignored;
-    store.revoke(todo.marker, ignored);
+    store.revoke(plan.marker, ignored);
     state.unshared.by_token.erase(key);
     ++state.counters.ok;
-    log_event("info", "back-channel logout", {{"iss", todo.cut.iss}, {"revoked", subject_kind}});
+    log_event("info", "back-channel logout", {{"iss", plan.cut.iss}, {"revoked", subject_kind}});
     return answer(200, "", "");
   };
 
   std::string error;
   if (!store.shares_through_redis()) {
-    store.revoke(todo.cut, error);
+    store.revoke(plan.cut, error);
     return shared();
   }
   // With Redis, the answer waits for Redis to have stored the revocation: a 200 that the other
@@ -195,7 +195,7 @@ AdminResponse handle_backchannel_logout(const AdminRequest& request, const Runti
   auto stored = [reply, unshared, shared](bool ok) {
     if (*reply) (*reply)(ok ? shared() : unshared("Redis did not store the revocation: it holds on this instance only"));
   };
-  const bool sent = retry ? store.share(todo.cut, error, stored) : store.revoke(todo.cut, error, stored);
+  const bool sent = retry ? store.share(plan.cut, error, stored) : store.revoke(plan.cut, error, stored);
   if (!sent) return unshared(error);
   *reply = request.defer();  // the reply comes from Redis's answer, on a later loop turn
   return answer(202, "", "");  // not sent: the deferred answer is
