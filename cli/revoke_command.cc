@@ -4,10 +4,7 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/hiredis_ssl.h>
-#include <openssl/x509v3.h>
 #include <unistd.h>
-
-#include <arpa/inet.h>
 
 #include <cerrno>
 #include <charconv>
@@ -110,19 +107,10 @@ int write_redis(const Args& args, const core::RevocationEntry& entry) {
       std::cerr << "jwtgate revoke: " << why << "\n";
       return kExitUsage;
     }
-    SSL* ssl = SSL_new(tls.get());
+    SSL* ssl = proxy::make_redis_ssl(tls.get(), redis.url.host);
     if (!ssl) {
       std::cerr << "jwtgate revoke: cannot create a TLS session\n";
       return kExitInvalid;
-    }
-    in_addr a4;
-    in6_addr a6;
-    const char* host = redis.url.host.c_str();
-    if (inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1) {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-    } else {
-      SSL_set_tlsext_host_name(ssl, host);
-      SSL_set1_host(ssl, host);
     }
     if (redisInitiateSSL(c.get(), ssl) != REDIS_OK) {  // takes ssl only when it succeeds
       SSL_free(ssl);

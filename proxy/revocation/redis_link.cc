@@ -48,6 +48,20 @@ std::shared_ptr<SSL_CTX> make_redis_tls(const std::string& ca_file, std::string&
   return ctx;
 }
 
+SSL* make_redis_ssl(SSL_CTX* ctx, const std::string& host) {
+  SSL* ssl = SSL_new(ctx);
+  if (!ssl) return nullptr;
+  in6_addr a6;
+  in_addr a4;
+  if (inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    SSL_set1_host(ssl, host.c_str());
+  }
+  return ssl;
+}
+
 bool read_redis_password(const config::RevocationRedis& redis, std::string& password, std::string& error) {
   if (!redis.password_file.empty()) {
     config::SecretFile f = config::read_secret_file(redis.password_file);
@@ -93,22 +107,11 @@ bool RedisLink::start(std::string& error) {
   }
   ac_->data = this;
   if (settings_.url.tls) {
-    SSL* ssl = SSL_new(settings_.tls.get());
+    SSL* ssl = make_redis_ssl(settings_.tls.get(), settings_.url.host);
     if (!ssl) {
       error = "cannot create a TLS session";
       close();
       return false;
-    }
-    // hiredis sends SNI but checks no name: the certificate must name the host we asked for.
-    in6_addr a6;
-    in_addr a4;
-    const char* host = settings_.url.host.c_str();
-    const bool ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
-    if (ip) {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-    } else {
-      SSL_set_tlsext_host_name(ssl, host);
-      SSL_set1_host(ssl, host);
     }
     if (redisInitiateSSL(&ac_->c, ssl) != REDIS_OK) {  // takes ssl only when it succeeds
       SSL_free(ssl);

@@ -38,6 +38,10 @@ struct RedisSettings {
 // nullptr with `error` set when the CA file cannot be used.
 std::shared_ptr<SSL_CTX> make_redis_tls(const std::string& ca_file, std::string& error);
 
+// A TLS session for a connection to `host`: hiredis sends SNI but checks no name, so the
+// certificate is made to name the host (or IP address) asked for. nullptr when OpenSSL fails.
+SSL* make_redis_ssl(SSL_CTX* ctx, const std::string& host);
+
 // The password from password_file or password_env (trailing line end removed); false with
 // `error` when the file cannot be read or the variable is unset.
 bool read_redis_password(const config::RevocationRedis& redis, std::string& password, std::string& error);
